@@ -1,0 +1,237 @@
+//go:build ignore
+
+/* gz.c: streaming gunzip into core memory, gzip to memory or a file. */
+#include "gz.h"
+
+#include <errno.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "alloc.h"
+#include "sysio.h"
+
+#define GZ_WINDOW (15 + 16) /* a gzip header and trailer, 32 KiB window */
+#define GZ_CHUNK 65536
+
+static voidpf gz_alloc(voidpf opaque, uInt items, uInt size) {
+    (void)opaque;
+    return pprofio_calloc(items, size);
+}
+
+static void gz_free(voidpf opaque, voidpf p) {
+    (void)opaque;
+    pprofio_free(p);
+}
+
+void pprofio_bytes_free(pprofio_bytes *b) {
+    if (!b)
+        return;
+    pprofio_free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+int pprofio_bytes_grow(pprofio_bytes *b, size_t need, pprofio_reserve_fn reserve, void *ctx) {
+    if (b->cap - b->len >= need)
+        return PPROFIO_OK;
+    if (need > SIZE_MAX / 2 - b->len)
+        return PPROFIO_ERR_LIMIT;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < need)
+        cap *= 2;
+    int64_t delta = (int64_t)(cap - b->cap);
+    if (reserve && reserve(ctx, delta) != 0)
+        return PPROFIO_ERR_LIMIT;
+    uint8_t *p = pprofio_realloc(b->p, cap);
+    if (!p) {
+        if (reserve)
+            reserve(ctx, -delta);
+        return PPROFIO_ERR_NOMEM;
+    }
+    b->p = p;
+    b->cap = cap;
+    return PPROFIO_OK;
+}
+
+struct pprofio_gunzip {
+    z_stream zs;
+    int in_member; /* inside a member: more input is required */
+    int members;   /* whole members inflated */
+    int failed;
+};
+
+int pprofio_gunzip_new(pprofio_gunzip **out) {
+    *out = NULL;
+    pprofio_gunzip *g = pprofio_calloc(1, sizeof *g);
+    if (!g)
+        return PPROFIO_ERR_NOMEM;
+    g->zs.zalloc = gz_alloc;
+    g->zs.zfree = gz_free;
+    int rc = inflateInit2(&g->zs, GZ_WINDOW);
+    if (rc != Z_OK) {
+        pprofio_free(g);
+        return rc == Z_MEM_ERROR ? PPROFIO_ERR_NOMEM : PPROFIO_ERR_FORMAT;
+    }
+    *out = g;
+    return PPROFIO_OK;
+}
+
+void pprofio_gunzip_free(pprofio_gunzip *g) {
+    if (!g)
+        return;
+    inflateEnd(&g->zs);
+    pprofio_free(g);
+}
+
+int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_bytes *out,
+                        pprofio_reserve_fn reserve, void *ctx) {
+    if (g->failed)
+        return PPROFIO_ERR_FORMAT;
+    const uint8_t *src = in;
+    while (n > 0) {
+        uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        g->zs.next_in = (Bytef *)src;
+        g->zs.avail_in = take;
+        while (g->zs.avail_in > 0) {
+            int rc = pprofio_bytes_grow(out, GZ_CHUNK / 4, reserve, ctx);
+            if (rc != PPROFIO_OK) {
+                g->failed = 1;
+                return rc;
+            }
+            size_t room = out->cap - out->len;
+            g->zs.next_out = out->p + out->len;
+            g->zs.avail_out = room > UINT32_MAX ? UINT32_MAX : (uInt)room;
+            g->in_member = 1;
+            uInt before_in = g->zs.avail_in;
+            int zrc = inflate(&g->zs, Z_NO_FLUSH);
+            size_t made = room - g->zs.avail_out;
+            out->len += made;
+            if (zrc == Z_BUF_ERROR && made == 0 && g->zs.avail_in == before_in) {
+                g->failed = 1; /* no progress with input and room: corrupt */
+                return PPROFIO_ERR_FORMAT;
+            }
+            if (zrc == Z_STREAM_END) {
+                g->in_member = 0;
+                g->members++;
+                if (inflateReset(&g->zs) != Z_OK) {
+                    g->failed = 1;
+                    return PPROFIO_ERR_FORMAT;
+                }
+            } else if (zrc == Z_MEM_ERROR) {
+                g->failed = 1;
+                return PPROFIO_ERR_NOMEM;
+            } else if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+                g->failed = 1;
+                return PPROFIO_ERR_FORMAT;
+            }
+        }
+        src += take;
+        n -= take;
+    }
+    return PPROFIO_OK;
+}
+
+int pprofio_gunzip_finish(pprofio_gunzip *g) {
+    if (g->failed || g->in_member || g->members == 0)
+        return PPROFIO_ERR_FORMAT;
+    return PPROFIO_OK;
+}
+
+int pprofio_gunzip_bytes(const void *in, size_t n, pprofio_bytes *out) {
+    pprofio_gunzip *g;
+    int rc = pprofio_gunzip_new(&g);
+    if (rc != PPROFIO_OK)
+        return rc;
+    rc = pprofio_gunzip_feed(g, in, n, out, NULL, NULL);
+    if (rc == PPROFIO_OK)
+        rc = pprofio_gunzip_finish(g);
+    pprofio_gunzip_free(g);
+    return rc;
+}
+
+/* deflate_to drives one gzip member; sink receives each full output chunk. */
+typedef int (*chunk_sink)(void *ctx, const uint8_t *p, size_t n);
+
+static int deflate_to(const void *in, size_t n, chunk_sink sink, void *ctx) {
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    zs.zalloc = gz_alloc;
+    zs.zfree = gz_free;
+    int zrc = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, GZ_WINDOW, 8, Z_DEFAULT_STRATEGY);
+    if (zrc != Z_OK)
+        return zrc == Z_MEM_ERROR ? PPROFIO_ERR_NOMEM : PPROFIO_ERR_INVALID;
+    uint8_t *buf = pprofio_malloc(GZ_CHUNK);
+    if (!buf) {
+        deflateEnd(&zs);
+        return PPROFIO_ERR_NOMEM;
+    }
+    const uint8_t *src = in;
+    int rc = PPROFIO_OK;
+    int flush;
+    do {
+        uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        zs.next_in = (Bytef *)src;
+        zs.avail_in = take;
+        src += take;
+        n -= take;
+        flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+        do {
+            zs.next_out = buf;
+            zs.avail_out = GZ_CHUNK;
+            zrc = deflate(&zs, flush);
+            if (zrc == Z_STREAM_ERROR) {
+                rc = PPROFIO_ERR_INVALID;
+                break;
+            }
+            size_t have = GZ_CHUNK - zs.avail_out;
+            if (have > 0 && (rc = sink(ctx, buf, have)) != PPROFIO_OK)
+                break;
+        } while (zs.avail_out == 0);
+    } while (rc == PPROFIO_OK && flush != Z_FINISH);
+    pprofio_free(buf);
+    deflateEnd(&zs);
+    return rc;
+}
+
+static int sink_bytes(void *ctx, const uint8_t *p, size_t n) {
+    pprofio_bytes *out = ctx;
+    int rc = pprofio_bytes_grow(out, n, NULL, NULL);
+    if (rc != PPROFIO_OK)
+        return rc;
+    memcpy(out->p + out->len, p, n);
+    out->len += n;
+    return PPROFIO_OK;
+}
+
+int pprofio_gzip_bytes(const void *in, size_t n, pprofio_bytes *out) {
+    return deflate_to(in, n, sink_bytes, out);
+}
+
+typedef struct {
+    int fd;
+    size_t written;
+    int err; /* -errno of the failed write */
+} fd_sink_ctx;
+
+static int sink_fd(void *ctx, const uint8_t *p, size_t n) {
+    fd_sink_ctx *s = ctx;
+    int rc = pprofio_write_all(s->fd, p, n);
+    if (rc != 0) {
+        s->err = rc;
+        return PPROFIO_ERR_IO;
+    }
+    s->written += n;
+    return PPROFIO_OK;
+}
+
+int pprofio_gzip_fd(int fd, const void *in, size_t n, size_t *written) {
+    fd_sink_ctx s = {fd, 0, 0};
+    int rc = deflate_to(in, n, sink_fd, &s);
+    if (written)
+        *written = s.written;
+    if (rc == PPROFIO_ERR_IO)
+        return s.err;
+    if (rc == PPROFIO_ERR_NOMEM)
+        return -ENOMEM;
+    return rc == PPROFIO_OK ? 0 : -EINVAL;
+}

@@ -1,0 +1,63 @@
+/*
+ * gz.h: gzip in and out with zlib. runtime/pprof writes gzipped protobuf;
+ * the core inflates it once as it streams in (pprofio_gunzip), works on the
+ * raw bytes, and deflates once on the way out (pprofio_gzip_*).
+ */
+#ifndef PPROFIO_GZ_H
+#define PPROFIO_GZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pprofio.h"
+
+/* A growable byte buffer owned by the core. */
+typedef struct {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+} pprofio_bytes;
+
+void pprofio_bytes_free(pprofio_bytes *b);
+
+/*
+ * A reservation hook: called with delta > 0 before an output buffer grows by
+ * delta bytes of capacity (non-zero refuses the growth), and with delta < 0
+ * to give back a reservation that was not used.
+ */
+typedef int (*pprofio_reserve_fn)(void *ctx, int64_t delta);
+
+/* pprofio_bytes_grow makes room for `need` more bytes, asking reserve first. */
+int pprofio_bytes_grow(pprofio_bytes *b, size_t need, pprofio_reserve_fn reserve, void *ctx);
+
+typedef struct pprofio_gunzip pprofio_gunzip;
+
+/* pprofio_gunzip_new starts inflating a gzip stream (one or more members). */
+int pprofio_gunzip_new(pprofio_gunzip **out);
+void pprofio_gunzip_free(pprofio_gunzip *g);
+
+/*
+ * pprofio_gunzip_feed inflates n input bytes and appends the output to out.
+ * Returns PPROFIO_ERR_FORMAT on bytes that are not gzip, PPROFIO_ERR_LIMIT
+ * when reserve refused to grow out, PPROFIO_ERR_NOMEM.
+ */
+int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_bytes *out,
+                        pprofio_reserve_fn reserve, void *ctx);
+
+/* pprofio_gunzip_finish reports whether the input ended on a whole member. */
+int pprofio_gunzip_finish(pprofio_gunzip *g);
+
+/* pprofio_gunzip_bytes inflates a whole gzip buffer into out. */
+int pprofio_gunzip_bytes(const void *in, size_t n, pprofio_bytes *out);
+
+/* pprofio_gzip_bytes deflates n bytes into out as one gzip member. */
+int pprofio_gzip_bytes(const void *in, size_t n, pprofio_bytes *out);
+
+/*
+ * pprofio_gzip_fd deflates n bytes into fd as one gzip member and stores
+ * the count of bytes written in *written. Returns 0, or -errno for a write
+ * failure (errno), PPROFIO_ERR_NOMEM as -ENOMEM.
+ */
+int pprofio_gzip_fd(int fd, const void *in, size_t n, size_t *written);
+
+#endif

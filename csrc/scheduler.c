@@ -1,0 +1,109 @@
+//go:build ignore
+
+/* scheduler.c: the cycle timeline (see scheduler.h). */
+#include "scheduler.h"
+
+enum { PHASE_WAIT_FIRST, PHASE_CPU_OPEN, PHASE_CPU_CLOSED, PHASE_STOPPED };
+
+static int has(const pprofio_sched *s, int type) { return (s->types & PPROFIO_TYPE_BIT(type)) != 0; }
+
+static size_t emit(pprofio_sched_event *ev, size_t n, int op, int64_t cycle, int64_t at, int64_t from) {
+    ev[n] = (pprofio_sched_event){op, cycle, at, from};
+    return n + 1;
+}
+
+void pprofio_sched_init(pprofio_sched *s, int64_t now, int64_t period_ns, int64_t cpu_ns,
+                        int64_t delay_ns, unsigned types) {
+    *s = (pprofio_sched){0};
+    s->period_ns = period_ns;
+    s->cpu_ns = cpu_ns;
+    s->types = types;
+    s->cycle_start = now;
+    s->first_start = now + (delay_ns > 0 ? delay_ns : 0);
+    s->phase = PHASE_WAIT_FIRST;
+}
+
+int64_t pprofio_sched_next_at(const pprofio_sched *s) {
+    switch (s->phase) {
+    case PHASE_WAIT_FIRST:
+        return s->first_start;
+    case PHASE_CPU_OPEN:
+        return s->cpu_start + s->cpu_ns;
+    case PHASE_CPU_CLOSED:
+        return s->cycle_start + s->period_ns;
+    default:
+        return PPROFIO_SCHED_NEVER;
+    }
+}
+
+/* begin_cycle opens the cycle that starts at `at`. */
+static size_t begin_cycle(pprofio_sched *s, int64_t at, pprofio_sched_event *ev, size_t n) {
+    s->cycle_start = at;
+    if (has(s, PPROFIO_PROFILE_CPU)) {
+        s->cpu_start = at;
+        s->phase = PHASE_CPU_OPEN;
+        return emit(ev, n, PPROFIO_CMD_CPU_START, s->cycle, at, at);
+    }
+    s->phase = PHASE_CPU_CLOSED;
+    return n;
+}
+
+/* end_cycle closes the current cycle at `at` (HEAP, CYCLE_END). */
+static size_t end_cycle(pprofio_sched *s, int64_t at, pprofio_sched_event *ev, size_t n) {
+    if (has(s, PPROFIO_PROFILE_HEAP))
+        n = emit(ev, n, PPROFIO_CMD_HEAP, s->cycle, at, s->cycle_start);
+    return emit(ev, n, PPROFIO_EV_CYCLE_END, s->cycle, at, s->cycle_start);
+}
+
+size_t pprofio_sched_due(pprofio_sched *s, int64_t now, pprofio_sched_event *ev) {
+    size_t n = 0;
+    int64_t at = pprofio_sched_next_at(s);
+    if (at == PPROFIO_SCHED_NEVER || now < at)
+        return 0;
+    switch (s->phase) {
+    case PHASE_WAIT_FIRST:
+        n = begin_cycle(s, at, ev, n);
+        break;
+    case PHASE_CPU_OPEN:
+        n = emit(ev, n, PPROFIO_CMD_CPU_STOP, s->cycle, at, s->cpu_start);
+        s->phase = PHASE_CPU_CLOSED;
+        if (s->cpu_ns == s->period_ns) /* the window fills the cycle: close it too */
+            n += pprofio_sched_due(s, now, ev + n);
+        break;
+    case PHASE_CPU_CLOSED: {
+        n = end_cycle(s, at, ev, n);
+        s->cycle++;
+        int64_t next = at;
+        if (now - at >= s->period_ns) { /* late by whole cycles: skip them */
+            int64_t missed = (now - at) / s->period_ns;
+            s->skipped += missed;
+            next = at + missed * s->period_ns;
+        }
+        n = begin_cycle(s, next, ev, n);
+        break;
+    }
+    }
+    return n;
+}
+
+size_t pprofio_sched_stop(pprofio_sched *s, int64_t now, pprofio_sched_event *ev) {
+    size_t n = 0;
+    if (s->phase == PHASE_STOPPED)
+        return 0;
+    if (s->phase == PHASE_CPU_OPEN)
+        n = emit(ev, n, PPROFIO_CMD_CPU_STOP, s->cycle, now, s->cpu_start);
+    n = end_cycle(s, now, ev, n);
+    n = emit(ev, n, PPROFIO_CMD_EXIT, s->cycle, now, now);
+    s->phase = PHASE_STOPPED;
+    return n;
+}
+
+int64_t pprofio_jitter_delay(uint64_t *state, int64_t max_ns) {
+    if (max_ns <= 0)
+        return 0;
+    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    z ^= z >> 31;
+    return (int64_t)(z % ((uint64_t)max_ns + 1));
+}

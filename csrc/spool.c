@@ -1,0 +1,94 @@
+//go:build ignore
+
+/* spool.c: the bounded in-memory queue of profiles (see spool.h). */
+#include "spool.h"
+
+#include "alloc.h"
+
+pprofio_profile *pprofio_profile_new(int type, int64_t cycle, int64_t start_ns) {
+    pprofio_profile *p = pprofio_calloc(1, sizeof *p);
+    if (p) {
+        p->type = type;
+        p->cycle = cycle;
+        p->start_ns = start_ns;
+        p->end_ns = start_ns;
+    }
+    return p;
+}
+
+void pprofio_profile_free(pprofio_profile *p) {
+    if (!p)
+        return;
+    pprofio_bytes_free(&p->raw);
+    pprofio_free(p);
+}
+
+void pprofio_spool_init(pprofio_spool *s, int64_t limit) {
+    *s = (pprofio_spool){0};
+    s->limit = limit;
+}
+
+static pprofio_profile *unlink_head(pprofio_spool *s) {
+    pprofio_profile *p = s->head;
+    if (p) {
+        s->head = p->next;
+        if (!s->head)
+            s->tail = NULL;
+        p->next = NULL;
+        s->count--;
+    }
+    return p;
+}
+
+int pprofio_spool_reserve(pprofio_spool *s, int64_t delta, uint64_t *evicted) {
+    if (delta <= 0) {
+        s->used += delta;
+        return PPROFIO_OK;
+    }
+    if (delta > s->limit)
+        return PPROFIO_ERR_LIMIT;
+    while (s->used + delta > s->limit && s->head) {
+        pprofio_profile *old = unlink_head(s);
+        s->used -= (int64_t)old->raw.cap;
+        s->evicted_profiles++;
+        s->evicted_bytes += old->raw.len;
+        if (evicted)
+            (*evicted)++;
+        pprofio_profile_free(old);
+    }
+    if (s->used + delta > s->limit)
+        return PPROFIO_ERR_LIMIT;
+    s->used += delta;
+    if (s->used > s->peak)
+        s->peak = s->used;
+    return PPROFIO_OK;
+}
+
+void pprofio_spool_push(pprofio_spool *s, pprofio_profile *p) {
+    p->next = NULL;
+    if (s->tail)
+        s->tail->next = p;
+    else
+        s->head = p;
+    s->tail = p;
+    s->count++;
+}
+
+pprofio_profile *pprofio_spool_pop(pprofio_spool *s, int64_t before) {
+    if (!s->head || s->head->cycle >= before)
+        return NULL;
+    return unlink_head(s);
+}
+
+void pprofio_spool_done(pprofio_spool *s, pprofio_profile *p) {
+    if (!p)
+        return;
+    s->used -= (int64_t)p->raw.cap;
+    pprofio_profile_free(p);
+}
+
+void pprofio_spool_clear(pprofio_spool *s) {
+    pprofio_profile *p;
+    while ((p = unlink_head(s)) != NULL)
+        pprofio_spool_done(s, p);
+}

@@ -1,0 +1,3 @@
+module github.com/pprofio/pprofio
+
+go 1.22

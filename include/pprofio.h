@@ -1,0 +1,202 @@
+/*
+ * pprofio.h: the public API of the pprofio C core.
+ *
+ * The core runs the collection schedule, receives runtime/pprof output,
+ * bounds the memory it keeps, and writes profiles out, on its own threads and
+ * off the Go heap. The Go package drives it through this header only:
+ *
+ *   pprofio_agent_new      validate a config, build an agent (no threads yet)
+ *   pprofio_agent_start    start the scheduler and output threads
+ *   pprofio_agent_next     block until the next command for the Go collector
+ *   pprofio_profile_*      stream one profile's bytes into C memory
+ *   pprofio_agent_stop     end the schedule: the final commands follow
+ *   pprofio_agent_close    wait until every profile is written, join threads
+ *   pprofio_agent_free     release everything (NULL is fine)
+ *
+ * Go asks, C answers: C never calls into Go. Every function that can fail
+ * returns a pprofio_status and, where it takes one, fills a pprofio_error.
+ */
+#ifndef PPROFIO_H
+#define PPROFIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PPROFIO_VERSION "0.1.0"
+
+/* Status codes. Zero is success; every failure is negative. */
+typedef enum {
+    PPROFIO_OK = 0,
+    PPROFIO_ERR_INVALID = -1, /* a bad argument or config field */
+    PPROFIO_ERR_NOMEM = -2,   /* an allocation failed */
+    PPROFIO_ERR_IO = -3,      /* a system call failed */
+    PPROFIO_ERR_STATE = -4,   /* called at the wrong time (e.g. start twice) */
+    PPROFIO_ERR_FORMAT = -5,  /* bytes that are not what they claim to be */
+    PPROFIO_ERR_LIMIT = -6,   /* a configured bound was reached */
+    PPROFIO_ERR_CLOSED = -7   /* the agent is stopping or stopped */
+} pprofio_status;
+
+/* An error: its code and a message that names what failed. */
+typedef struct {
+    int code;
+    char msg[256];
+} pprofio_error;
+
+/* pprofio_strstatus returns a static description of a status code. */
+const char *pprofio_strstatus(int status);
+
+/* Profile types, as numbered by the ingest contract (ProfileType). */
+typedef enum {
+    PPROFIO_PROFILE_CPU = 1,
+    PPROFIO_PROFILE_HEAP = 2,
+    PPROFIO_PROFILE_GOROUTINE = 3,
+    PPROFIO_PROFILE_MUTEX = 4,
+    PPROFIO_PROFILE_BLOCK = 5
+} pprofio_profile_type;
+
+#define PPROFIO_PROFILE_MAX 5
+#define PPROFIO_TYPE_BIT(t) (1u << (unsigned)(t))
+
+/* pprofio_profile_name returns "cpu", "heap", ... or "unknown". */
+const char *pprofio_profile_name(int type);
+
+/* A clock the core reads and sleeps on. Tests inject a simulated one. */
+typedef struct pprofio_clock pprofio_clock;
+
+/* Agent configuration. Strings are copied by pprofio_agent_new. */
+typedef struct {
+    const char *service_name; /* required; names the output folder */
+    const char *output_dir;   /* local storage root; NULL or "" for none */
+    int64_t period_ns;        /* one cycle; >= 1 s */
+    int64_t cpu_duration_ns;  /* CPU window per cycle; in (0, period_ns] */
+    int64_t start_jitter_ns;  /* first cycle starts after U[0, this]; 0 = none */
+    uint64_t jitter_seed;     /* 0 = seed from the system */
+    int64_t max_buffer_bytes; /* bound on profile bytes held in memory */
+    unsigned profile_types;   /* PPROFIO_TYPE_BIT(...) of each type to take */
+    const pprofio_clock *clock; /* NULL = the system clock */
+} pprofio_config;
+
+/* Commands handed to the Go collector, in the order it must run them. */
+typedef enum {
+    PPROFIO_CMD_NONE = 0,
+    PPROFIO_CMD_CPU_START = 1, /* begin a CPU profile window */
+    PPROFIO_CMD_CPU_STOP = 2,  /* end the window begun by CPU_START */
+    PPROFIO_CMD_HEAP = 3,      /* take a heap snapshot */
+    PPROFIO_CMD_LOG = 4,       /* log `message` at `level` */
+    PPROFIO_CMD_EXIT = 5       /* the agent has stopped: return */
+} pprofio_command_op;
+
+/* Log levels carried by PPROFIO_CMD_LOG; the same numbers as log/slog. */
+enum { PPROFIO_LOG_DEBUG = -4, PPROFIO_LOG_INFO = 0, PPROFIO_LOG_WARN = 4, PPROFIO_LOG_ERROR = 8 };
+
+typedef struct {
+    int op;              /* pprofio_command_op */
+    int64_t cycle;       /* the cycle the command belongs to, from 0 */
+    int64_t at_ns;       /* when it was due (Unix ns) */
+    int64_t window_start_ns; /* HEAP: when the cycle it closes began */
+    int level;           /* PPROFIO_CMD_LOG only */
+    char message[512];   /* PPROFIO_CMD_LOG only */
+} pprofio_command;
+
+/* Counters kept by the core. All are totals since pprofio_agent_new. */
+typedef struct {
+    uint64_t cycles;              /* cycles completed */
+    uint64_t profiles_collected;  /* profiles received whole */
+    uint64_t profiles_written;    /* profile files written to output_dir */
+    uint64_t profiles_skipped;    /* windows the collector could not take */
+    uint64_t profiles_dropped_memory; /* evicted by max_buffer_bytes */
+    uint64_t profiles_dropped_invalid; /* bytes that did not inflate */
+    uint64_t profiles_dropped_write;   /* output_dir write failed */
+    uint64_t profiles_dropped_no_sink; /* no output configured for them */
+    uint64_t bytes_dropped;       /* uncompressed bytes of all drops */
+    uint64_t bytes_received;      /* gzipped bytes streamed in */
+    uint64_t bytes_written;       /* gzipped bytes written to disk */
+    uint64_t logs_dropped;        /* log lines lost to a full log queue */
+    int64_t buffered_bytes;       /* profile bytes held in memory now */
+    int64_t buffered_bytes_peak;  /* the most ever held */
+} pprofio_stats;
+
+typedef struct pprofio_agent pprofio_agent;
+typedef struct pprofio_profile_writer pprofio_profile_writer;
+
+/*
+ * pprofio_config_validate checks every field and names the first bad one in
+ * err. It does not allocate.
+ */
+int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err);
+
+/*
+ * pprofio_agent_new validates cfg and builds an agent in *out. No thread runs
+ * until pprofio_agent_start. On failure *out is NULL and err says why.
+ */
+int pprofio_agent_new(const pprofio_config *cfg, pprofio_agent **out, pprofio_error *err);
+
+/* pprofio_agent_start starts the scheduler and output threads, once. */
+int pprofio_agent_start(pprofio_agent *a, pprofio_error *err);
+
+/*
+ * pprofio_agent_next blocks until the next command and copies it to *cmd.
+ * After PPROFIO_CMD_EXIT every call returns EXIT at once. Only one thread
+ * (the Go collector) may call it.
+ */
+int pprofio_agent_next(pprofio_agent *a, pprofio_command *cmd);
+
+/*
+ * pprofio_agent_stop ends the schedule. The collector then receives the
+ * final partial cycle (CPU_STOP if a window is open, HEAP) and EXIT.
+ * Calling it again, or before start, does nothing.
+ */
+void pprofio_agent_stop(pprofio_agent *a);
+
+/*
+ * pprofio_agent_close waits until the output thread has written every
+ * profile collected, then joins the threads. Call it after the collector
+ * has received EXIT (or was never started). It returns the first write
+ * error of the final cycle, if any. Idempotent.
+ */
+int pprofio_agent_close(pprofio_agent *a, pprofio_error *err);
+
+/* pprofio_agent_free releases the agent; NULL is fine. Closes first. */
+void pprofio_agent_free(pprofio_agent *a);
+
+/* pprofio_agent_stats copies the counters. */
+void pprofio_agent_stats(pprofio_agent *a, pprofio_stats *out);
+
+/*
+ * pprofio_agent_skip records that the collector could not take a profile
+ * of `type` in `cycle` (reason: e.g. "cpu profiling already in use").
+ */
+void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason);
+
+/*
+ * pprofio_profile_begin opens a writer for one profile of `type` covering a
+ * window that began at start_ns (Unix ns). The bytes written must be one
+ * gzip stream, as runtime/pprof writes it.
+ */
+int pprofio_profile_begin(pprofio_agent *a, int type, int64_t cycle, int64_t start_ns,
+                          pprofio_profile_writer **out);
+
+/*
+ * pprofio_profile_write inflates len bytes into C memory. The bytes are
+ * copied; the pointer is not kept. On failure the profile is dropped and
+ * counted, and later writes fail too; pprofio_profile_finish must still be
+ * called to release the writer.
+ */
+int pprofio_profile_write(pprofio_profile_writer *w, const void *p, size_t len);
+
+/*
+ * pprofio_profile_finish closes the writer. With ok != 0 the profile, whose
+ * window ended at end_ns, is queued for output; with ok == 0 it is discarded
+ * (the collector failed). Frees the writer in all cases.
+ */
+int pprofio_profile_finish(pprofio_profile_writer *w, int ok, int64_t end_ns);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PPROFIO_H */

@@ -1,0 +1,15 @@
+//go:build cgo
+
+/*
+ * core.c: the C core, compiled as one translation unit by cgo. The sources
+ * live in csrc/ (see csrc/csrc.go for why they are included from here).
+ */
+#include "../../csrc/alloc.c"
+#include "../../csrc/clock.c"
+#include "../../csrc/errors.c"
+#include "../../csrc/sysio.c"
+#include "../../csrc/gz.c"
+#include "../../csrc/scheduler.c"
+#include "../../csrc/spool.c"
+#include "../../csrc/store.c"
+#include "../../csrc/agent.c"

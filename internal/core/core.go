@@ -1,0 +1,235 @@
+//go:build cgo
+
+package core
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include -D_GNU_SOURCE -std=gnu11 -O2
+#cgo pkg-config: zlib
+#cgo LDFLAGS: -lpthread
+#include <stdlib.h>
+#include "pprofio.h"
+#include "../../csrc/gz.h"
+
+// pprofio_go_free_bytes releases what the gzip helpers return to Go.
+static void pprofio_go_free_bytes(pprofio_bytes *b) { pprofio_bytes_free(b); }
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	// Built so that an edit to the C sources or the header rebuilds this
+	// package, and kept so that vendoring keeps them (see csrc/csrc.go).
+	_ "github.com/pprofio/pprofio/csrc"
+	_ "github.com/pprofio/pprofio/include"
+)
+
+// Agent is a handle on a C agent. Its methods are safe for the uses the
+// collector makes of them; Free must be the last call.
+type Agent struct {
+	a   *C.pprofio_agent
+	cmd *C.pprofio_command // C memory, reused by Next
+}
+
+// Error is an error reported by the C core.
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func cError(code C.int, e *C.pprofio_error) error {
+	msg := C.GoString(&e.msg[0])
+	if msg == "" {
+		msg = C.GoString(C.pprofio_strstatus(code))
+	}
+	return &Error{Code: int(code), Msg: msg}
+}
+
+func statusError(code C.int) error {
+	if code == C.PPROFIO_OK {
+		return nil
+	}
+	return &Error{Code: int(code), Msg: C.GoString(C.pprofio_strstatus(code))}
+}
+
+// New validates cfg in C and builds an agent; no thread runs yet.
+func New(cfg Config) (*Agent, error) {
+	service := C.CString(cfg.Service)
+	defer C.free(unsafe.Pointer(service))
+	var dir *C.char
+	if cfg.OutputDir != "" {
+		dir = C.CString(cfg.OutputDir)
+		defer C.free(unsafe.Pointer(dir))
+	}
+	var types C.uint
+	for _, t := range cfg.Types {
+		types |= 1 << C.uint(t)
+	}
+	ccfg := C.pprofio_config{
+		service_name:     service,
+		output_dir:       dir,
+		period_ns:        C.int64_t(cfg.Period),
+		cpu_duration_ns:  C.int64_t(cfg.CPUDuration),
+		start_jitter_ns:  C.int64_t(cfg.StartJitter),
+		jitter_seed:      C.uint64_t(cfg.JitterSeed),
+		max_buffer_bytes: C.int64_t(cfg.MaxBufferBytes),
+		profile_types:    types,
+	}
+	var cerr C.pprofio_error
+	var a *C.pprofio_agent
+	if rc := C.pprofio_agent_new(&ccfg, &a, &cerr); rc != C.PPROFIO_OK {
+		return nil, cError(rc, &cerr)
+	}
+	cmd := (*C.pprofio_command)(C.calloc(1, C.sizeof_pprofio_command))
+	if cmd == nil {
+		C.pprofio_agent_free(a)
+		return nil, errors.New("out of memory")
+	}
+	return &Agent{a: a, cmd: cmd}, nil
+}
+
+// Start starts the core's threads.
+func (a *Agent) Start() error {
+	var cerr C.pprofio_error
+	if rc := C.pprofio_agent_start(a.a, &cerr); rc != C.PPROFIO_OK {
+		return cError(rc, &cerr)
+	}
+	return nil
+}
+
+func unixTime(ns C.int64_t) time.Time { return time.Unix(0, int64(ns)) }
+
+// Next blocks until the core has a command. Only the collector calls it.
+func (a *Agent) Next() Command {
+	C.pprofio_agent_next(a.a, a.cmd)
+	c := a.cmd
+	cmd := Command{Op: Op(c.op), Cycle: int64(c.cycle), At: unixTime(c.at_ns),
+		WindowStart: unixTime(c.window_start_ns)}
+	if cmd.Op == OpLog {
+		cmd.Level = int(c.level)
+		cmd.Message = C.GoString(&c.message[0])
+	}
+	return cmd
+}
+
+// Stop ends the schedule; the collector then gets the final commands.
+func (a *Agent) Stop() { C.pprofio_agent_stop(a.a) }
+
+// Close waits until every collected profile is written and joins the
+// core's threads. It returns a write error of the final cycle.
+func (a *Agent) Close() error {
+	var cerr C.pprofio_error
+	if rc := C.pprofio_agent_close(a.a, &cerr); rc != C.PPROFIO_OK {
+		return cError(rc, &cerr)
+	}
+	return nil
+}
+
+// Free releases the agent. No method may be called after it.
+func (a *Agent) Free() {
+	C.pprofio_agent_free(a.a)
+	C.free(unsafe.Pointer(a.cmd))
+	a.a, a.cmd = nil, nil
+}
+
+// Skip records a profile the collector could not take.
+func (a *Agent) Skip(t Type, cycle int64, reason string) {
+	r := C.CString(reason)
+	defer C.free(unsafe.Pointer(r))
+	C.pprofio_agent_skip(a.a, C.int(t), C.int64_t(cycle), r)
+}
+
+// Stats reads the core's counters.
+func (a *Agent) Stats() Stats {
+	var s C.pprofio_stats
+	C.pprofio_agent_stats(a.a, &s)
+	return Stats{
+		Cycles:                 uint64(s.cycles),
+		ProfilesCollected:      uint64(s.profiles_collected),
+		ProfilesWritten:        uint64(s.profiles_written),
+		ProfilesSkipped:        uint64(s.profiles_skipped),
+		ProfilesDroppedMemory:  uint64(s.profiles_dropped_memory),
+		ProfilesDroppedInvalid: uint64(s.profiles_dropped_invalid),
+		ProfilesDroppedWrite:   uint64(s.profiles_dropped_write),
+		ProfilesDroppedNoSink:  uint64(s.profiles_dropped_no_sink),
+		BytesDropped:           uint64(s.bytes_dropped),
+		BytesReceived:          uint64(s.bytes_received),
+		BytesWritten:           uint64(s.bytes_written),
+		LogsDropped:            uint64(s.logs_dropped),
+		BufferedBytes:          int64(s.buffered_bytes),
+		BufferedBytesPeak:      int64(s.buffered_bytes_peak),
+	}
+}
+
+// ProfileWriter streams one gzipped profile into C memory. Write copies;
+// C keeps no pointer into Go memory.
+type ProfileWriter struct {
+	w *C.pprofio_profile_writer
+}
+
+// Begin opens a writer for a profile of type t whose window began at start.
+func (a *Agent) Begin(t Type, cycle int64, start time.Time) (*ProfileWriter, error) {
+	var w *C.pprofio_profile_writer
+	if rc := C.pprofio_profile_begin(a.a, C.int(t), C.int64_t(cycle), C.int64_t(start.UnixNano()), &w); rc != C.PPROFIO_OK {
+		return nil, fmt.Errorf("open a %v profile: %w", t, statusError(rc))
+	}
+	return &ProfileWriter{w: w}, nil
+}
+
+// Write implements io.Writer.
+func (w *ProfileWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if rc := C.pprofio_profile_write(w.w, unsafe.Pointer(&p[0]), C.size_t(len(p))); rc != C.PPROFIO_OK {
+		return 0, statusError(rc)
+	}
+	return len(p), nil
+}
+
+// Finish hands the profile to the core (ok) or discards it, and frees the
+// writer.
+func (w *ProfileWriter) Finish(ok bool, end time.Time) error {
+	okc := C.int(0)
+	if ok {
+		okc = 1
+	}
+	rc := C.pprofio_profile_finish(w.w, okc, C.int64_t(end.UnixNano()))
+	w.w = nil
+	return statusError(rc)
+}
+
+// Gzip compresses b with the core's zlib path (for tests and tools).
+func Gzip(b []byte) ([]byte, error) {
+	var out C.pprofio_bytes
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	rc := C.pprofio_gzip_bytes(p, C.size_t(len(b)), &out)
+	defer C.pprofio_go_free_bytes(&out)
+	if rc != C.PPROFIO_OK {
+		return nil, statusError(rc)
+	}
+	return C.GoBytes(unsafe.Pointer(out.p), C.int(out.len)), nil
+}
+
+// Gunzip inflates a gzip stream with the core's zlib path.
+func Gunzip(b []byte) ([]byte, error) {
+	var out C.pprofio_bytes
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	rc := C.pprofio_gunzip_bytes(p, C.size_t(len(b)), &out)
+	defer C.pprofio_go_free_bytes(&out)
+	if rc != C.PPROFIO_OK {
+		return nil, statusError(rc)
+	}
+	return C.GoBytes(unsafe.Pointer(out.p), C.int(out.len)), nil
+}

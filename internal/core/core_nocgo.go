@@ -1,0 +1,35 @@
+//go:build !cgo
+
+package core
+
+import (
+	"io"
+	"time"
+)
+
+// Agent stands in for the C agent in a build without cgo; New refuses to
+// make one, so none of its methods is ever reached.
+type Agent struct{}
+
+// New always fails without cgo.
+func New(Config) (*Agent, error) { return nil, ErrNoCgo }
+
+func (*Agent) Start() error                                         { return ErrNoCgo }
+func (*Agent) Next() Command                                        { return Command{Op: OpExit} }
+func (*Agent) Stop()                                                {}
+func (*Agent) Close() error                                         { return nil }
+func (*Agent) Free()                                                {}
+func (*Agent) Skip(Type, int64, string)                             {}
+func (*Agent) Stats() Stats                                         { return Stats{} }
+func (*Agent) Begin(Type, int64, time.Time) (*ProfileWriter, error) { return nil, ErrNoCgo }
+
+// ProfileWriter stands in for the C writer.
+type ProfileWriter struct{ io.Writer }
+
+func (*ProfileWriter) Finish(bool, time.Time) error { return ErrNoCgo }
+
+// Gzip needs the C core.
+func Gzip([]byte) ([]byte, error) { return nil, ErrNoCgo }
+
+// Gunzip needs the C core.
+func Gunzip([]byte) ([]byte, error) { return nil, ErrNoCgo }

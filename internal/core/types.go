@@ -1,0 +1,78 @@
+// Package core binds the pprofio C core (include/pprofio.h) for the Go
+// side. It is the only package that speaks cgo; everything it hands back is
+// Go values, and C keeps no Go pointer.
+package core
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNoCgo is returned by New when the package was built without cgo.
+var ErrNoCgo = errors.New("the C core needs cgo: build with CGO_ENABLED=1 and a C compiler, " +
+	"with zlib (zlib1g-dev) installed")
+
+// Type is a profile type, numbered as the ingest contract numbers them.
+type Type int
+
+// The profile types.
+const (
+	CPU       Type = 1
+	Heap      Type = 2
+	Goroutine Type = 3
+	Mutex     Type = 4
+	Block     Type = 5
+)
+
+// Op is a command the core hands to the collector.
+type Op int
+
+// The commands, as in pprofio_command_op.
+const (
+	OpNone     Op = 0
+	OpCPUStart Op = 1
+	OpCPUStop  Op = 2
+	OpHeap     Op = 3
+	OpLog      Op = 4
+	OpExit     Op = 5
+)
+
+// Command is the next thing the collector must do.
+type Command struct {
+	Op          Op
+	Cycle       int64
+	At          time.Time // when it was due
+	WindowStart time.Time // OpHeap: when the cycle began
+	Level       int       // OpLog: a slog.Level
+	Message     string    // OpLog
+}
+
+// Config configures the core; New validates it again in C.
+type Config struct {
+	Service        string
+	OutputDir      string
+	Period         time.Duration
+	CPUDuration    time.Duration
+	StartJitter    time.Duration
+	JitterSeed     uint64
+	MaxBufferBytes int64
+	Types          []Type
+}
+
+// Stats mirrors pprofio_stats.
+type Stats struct {
+	Cycles                 uint64
+	ProfilesCollected      uint64
+	ProfilesWritten        uint64
+	ProfilesSkipped        uint64
+	ProfilesDroppedMemory  uint64
+	ProfilesDroppedInvalid uint64
+	ProfilesDroppedWrite   uint64
+	ProfilesDroppedNoSink  uint64
+	BytesDropped           uint64
+	BytesReceived          uint64
+	BytesWritten           uint64
+	LogsDropped            uint64
+	BufferedBytes          int64
+	BufferedBytesPeak      int64
+}

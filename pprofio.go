@@ -1,0 +1,538 @@
+// Package pprofio is a continuous profiler for Go programs.
+//
+// A program starts it once; from then on its CPU and heap profiles are
+// collected on a schedule and kept on local disk as files that
+// `go tool pprof` opens, for well under 1% of the program's CPU. The work
+// that is not runtime/pprof itself (the schedule, the buffers,
+// decompression and compression, the files) runs in a C core on its own
+// threads, off the Go heap, so the program's goroutines and garbage
+// collector do not pay for it.
+//
+// # Quick start
+//
+//	cfg := pprofio.Config{
+//		APIKey:      "your-api-key",
+//		IngestURL:   "https://api.pprofio.com",
+//		SampleRate:  60 * time.Second,
+//		ServiceName: "my-service",
+//		Tags:        map[string]string{"env": "prod"},
+//	}
+//	p, _ := pprofio.New(cfg)
+//	ctx := context.Background()
+//	p.Start(ctx)
+//	defer p.Stop()
+//
+// # The cycle
+//
+// Every SampleRate (60 s by default) is one cycle. A cycle opens with a CPU
+// profile of CPUDuration (10 s by default) and closes with a heap snapshot.
+// The first cycle starts after a random delay of up to a tenth of
+// SampleRate (StartJitter), so that a fleet started together does not
+// profile in step. Stop ends the schedule early: it closes the open CPU
+// window, takes the last heap snapshot, writes everything, and returns.
+//
+// # Local storage
+//
+// With OutputDir set, each profile is written to
+//
+//	OutputDir/<ServiceName>/<type>/<start>_<end>.pb.gz
+//
+// whole or not at all (temp file, fsync, rename), readable by the owner
+// only. Names sort by time; start and end are the profile's window in UTC:
+//
+//	go tool pprof -top pprofio-data/my-service/cpu/20261129T214117.123Z_20261129T214127.123Z.pb.gz
+//
+// # The program's own CPU profiling
+//
+// A process has one CPU profiler. When the program holds it (its own
+// pprof.StartCPUProfile, or a /debug/pprof/profile request) as a window
+// opens, pprofio skips that window, logs why, and counts it in
+// Stats.ProfilesSkipped; it never stops a profile it did not start.
+// Between windows the program can profile freely.
+//
+// # Bounds
+//
+// The C core holds at most MaxBufferBytes of profile data in memory.
+// Past that the oldest profile goes first, and each loss is logged and
+// counted in Stats. pprofio never panics into the program: failures go to
+// Config.Logger and to the counters.
+//
+// # Building
+//
+// The core is compiled by cgo with the package; it needs a C compiler and
+// zlib's headers (Debian: gcc, zlib1g-dev, pkg-config). Without cgo the
+// package still compiles, and New returns an error that says why.
+package pprofio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pprofio/pprofio/internal/collector"
+	"github.com/pprofio/pprofio/internal/core"
+)
+
+// Version is the agent's version.
+const Version = "0.1.0"
+
+// ProfileType names a kind of profile.
+type ProfileType string
+
+// The profile types pprofio collects.
+const (
+	ProfileCPU  ProfileType = "cpu"  // CPU time by stack, over CPUDuration each cycle
+	ProfileHeap ProfileType = "heap" // heap allocations and in-use memory, once a cycle
+)
+
+// Defaults for the Config fields left zero.
+const (
+	DefaultSampleRate     = 60 * time.Second
+	DefaultCPUDuration    = 10 * time.Second
+	DefaultMaxBufferBytes = 32 << 20
+)
+
+// Limits that New enforces.
+const (
+	MinSampleRate     = time.Second
+	MinMaxBufferBytes = 1 << 20
+	MaxTags           = 64
+	MaxTagKeyLen      = 128
+	MaxTagValueLen    = 256
+	MaxServiceNameLen = 128
+)
+
+// Config configures a Profiler. Zero values take the defaults given on
+// each field; New rejects what cannot work with a *ConfigError.
+type Config struct {
+	// APIKey authenticates uploads to IngestURL. It travels only in the
+	// Authorization header, never in URLs, logs or files.
+	APIKey string
+	// IngestURL is the base URL of the pprofio ingest service, e.g.
+	// "https://api.pprofio.com". Only https:// is allowed, except http://
+	// to a loopback address for local development.
+	IngestURL string
+	// SampleRate is the length of one collection cycle. Default 60 s,
+	// at least 1 s.
+	SampleRate time.Duration
+	// ServiceName names the program in profiles and in OutputDir: letters,
+	// digits, '.', '_' and '-'. Required.
+	ServiceName string
+	// Tags label every profile (env, region, version, ...).
+	Tags map[string]string
+
+	// CPUDuration is how long the CPU profile runs each cycle. Default
+	// 10 s, or SampleRate/6 when SampleRate is shorter than 60 s; it must
+	// be in (0, SampleRate].
+	CPUDuration time.Duration
+	// Profiles selects the profile types. Default: CPU and heap.
+	Profiles []ProfileType
+	// OutputDir is where profiles are kept on local disk; see the package
+	// documentation for the layout. At least one of IngestURL and
+	// OutputDir must be set.
+	OutputDir string
+	// MaxBufferBytes bounds the profile data the core holds in memory.
+	// Default 32 MiB, at least 1 MiB.
+	MaxBufferBytes int64
+	// StartJitter is the most the first cycle waits after Start, drawn at
+	// random so a fleet does not profile in step. Zero means SampleRate/10;
+	// a negative value starts the first cycle at once.
+	StartJitter time.Duration
+	// Logger receives what the agent has to say. Default: discard.
+	Logger *slog.Logger
+}
+
+// ConfigError reports a Config field New cannot accept.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "SampleRate" or "Tags[env]"
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "pprofio: Config." + e.Field + ": " + e.Reason }
+
+// Errors returned by Start.
+var (
+	ErrStarted = errors.New("pprofio: already started")
+	ErrStopped = errors.New("pprofio: stopped")
+)
+
+// Stats are the agent's counters, totals since New.
+type Stats struct {
+	Cycles            uint64 // collection cycles completed
+	ProfilesCollected uint64 // profiles received whole by the core
+	ProfilesWritten   uint64 // profile files written to OutputDir
+	ProfilesSkipped   uint64 // windows not taken (e.g. the CPU profiler was in use)
+	// Profiles dropped, by reason.
+	ProfilesDroppedMemory  uint64 // the MaxBufferBytes bound was reached
+	ProfilesDroppedInvalid uint64 // the runtime's bytes did not decode
+	ProfilesDroppedWrite   uint64 // writing to OutputDir failed
+	ProfilesDroppedNoSink  uint64 // no configured output could take them
+	BytesDropped           uint64 // uncompressed bytes of all dropped profiles
+	BytesReceived          uint64 // gzipped bytes received from runtime/pprof
+	BytesWritten           uint64 // gzipped bytes written to OutputDir
+	BufferedBytes          int64  // profile bytes held in memory now
+	BufferedBytesPeak      int64  // the most ever held
+	LogsDropped            uint64 // log lines lost because nobody read them in time
+}
+
+// Profiler is a running (or ready, or stopped) agent. Its methods are
+// safe for concurrent use.
+type Profiler struct {
+	cfg   Config
+	log   *slog.Logger
+	agent *core.Agent
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	done    chan struct{} // closed when the collector returns
+	stopErr error
+	final   Stats
+	stopMu  sync.Mutex   // serializes Stop; the second caller waits for the first
+	freeMu  sync.RWMutex // Stats reads the agent under it; Stop frees it under it
+	freed   bool
+}
+
+// New validates cfg, fills in defaults, and prepares a Profiler. Nothing
+// runs until Start.
+func New(cfg Config) (*Profiler, error) {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(discardHandler{})
+	}
+	jitter := cfg.StartJitter
+	if jitter < 0 {
+		jitter = 0
+	}
+	types := make([]core.Type, 0, len(cfg.Profiles))
+	for _, t := range cfg.Profiles {
+		types = append(types, coreTypes[t])
+	}
+	agent, err := core.New(core.Config{
+		Service:        cfg.ServiceName,
+		OutputDir:      cfg.OutputDir,
+		Period:         cfg.SampleRate,
+		CPUDuration:    cfg.CPUDuration,
+		StartJitter:    jitter,
+		MaxBufferBytes: cfg.MaxBufferBytes,
+		Types:          types,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pprofio: %w", err)
+	}
+	return &Profiler{cfg: cfg, log: log, agent: agent}, nil
+}
+
+var coreTypes = map[ProfileType]core.Type{ProfileCPU: core.CPU, ProfileHeap: core.Heap}
+
+// Start starts collecting. Cancelling ctx stops the Profiler as Stop does.
+// It returns ErrStarted if called twice and ErrStopped after Stop.
+func (p *Profiler) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.stopped:
+		return ErrStopped
+	case p.started:
+		return ErrStarted
+	}
+	if err := p.agent.Start(); err != nil {
+		return fmt.Errorf("pprofio: start: %w", err)
+	}
+	p.started = true
+	p.done = make(chan struct{})
+	if p.cfg.IngestURL != "" && p.cfg.OutputDir == "" {
+		p.log.Warn("pprofio: this agent version writes profiles to OutputDir only; "+
+			"without it profiles are counted as dropped", "ingest_url", p.cfg.IngestURL)
+	}
+	c := collector.New(p.agent, p.log)
+	go func() {
+		defer close(p.done)
+		c.Run()
+	}()
+	if ctx.Done() != nil {
+		go func() {
+			select {
+			case <-ctx.Done():
+				p.Stop()
+			case <-p.done:
+			}
+		}()
+	}
+	p.log.Info("pprofio: started", "service", p.cfg.ServiceName, "sample_rate", p.cfg.SampleRate,
+		"cpu_duration", p.cfg.CPUDuration, "output_dir", p.cfg.OutputDir)
+	return nil
+}
+
+// Stop ends collection: it closes the open CPU window, takes the final
+// (partial) cycle's heap snapshot, and returns once every profile has been
+// written. It is safe to call without Start, and more than once: later
+// calls return what the first returned.
+func (p *Profiler) Stop() error {
+	p.stopMu.Lock()
+	defer p.stopMu.Unlock()
+	p.mu.Lock()
+	if p.stopped {
+		err := p.stopErr
+		p.mu.Unlock()
+		return err
+	}
+	p.stopped = true
+	started := p.started
+	p.mu.Unlock()
+
+	var err error
+	if started {
+		p.agent.Stop()
+		<-p.done
+		if cerr := p.agent.Close(); cerr != nil {
+			err = fmt.Errorf("pprofio: stop: %w", cerr)
+		}
+	}
+	p.freeMu.Lock()
+	final := p.stats()
+	p.agent.Free()
+	p.freed = true
+	p.freeMu.Unlock()
+
+	p.mu.Lock()
+	p.stopErr, p.final = err, final
+	p.mu.Unlock()
+	if started {
+		p.log.Info("pprofio: stopped", "cycles", final.Cycles, "profiles_written", final.ProfilesWritten)
+	}
+	return err
+}
+
+// Stats returns the agent's counters; after Stop, their final values.
+func (p *Profiler) Stats() Stats {
+	p.freeMu.RLock()
+	defer p.freeMu.RUnlock()
+	if p.freed {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.final
+	}
+	return p.stats()
+}
+
+func (p *Profiler) stats() Stats {
+	s := p.agent.Stats()
+	return Stats{
+		Cycles:                 s.Cycles,
+		ProfilesCollected:      s.ProfilesCollected,
+		ProfilesWritten:        s.ProfilesWritten,
+		ProfilesSkipped:        s.ProfilesSkipped,
+		ProfilesDroppedMemory:  s.ProfilesDroppedMemory,
+		ProfilesDroppedInvalid: s.ProfilesDroppedInvalid,
+		ProfilesDroppedWrite:   s.ProfilesDroppedWrite,
+		ProfilesDroppedNoSink:  s.ProfilesDroppedNoSink,
+		BytesDropped:           s.BytesDropped,
+		BytesReceived:          s.BytesReceived,
+		BytesWritten:           s.BytesWritten,
+		BufferedBytes:          s.BufferedBytes,
+		BufferedBytesPeak:      s.BufferedBytesPeak,
+		LogsDropped:            s.LogsDropped,
+	}
+}
+
+// normalize checks cfg and fills in its defaults.
+func normalize(cfg Config) (Config, error) {
+	if err := checkServiceName(cfg.ServiceName); err != nil {
+		return cfg, err
+	}
+	if cfg.SampleRate == 0 {
+		cfg.SampleRate = DefaultSampleRate
+	}
+	if cfg.SampleRate < MinSampleRate {
+		return cfg, &ConfigError{"SampleRate", fmt.Sprintf("%v is under the minimum of %v", cfg.SampleRate, MinSampleRate)}
+	}
+	if cfg.CPUDuration == 0 {
+		cfg.CPUDuration = min(DefaultCPUDuration, cfg.SampleRate/6)
+	}
+	if cfg.CPUDuration <= 0 || cfg.CPUDuration > cfg.SampleRate {
+		return cfg, &ConfigError{"CPUDuration", fmt.Sprintf("%v is not in (0, SampleRate=%v]", cfg.CPUDuration, cfg.SampleRate)}
+	}
+	if cfg.StartJitter == 0 {
+		cfg.StartJitter = cfg.SampleRate / 10
+	}
+	if cfg.StartJitter > cfg.SampleRate {
+		return cfg, &ConfigError{"StartJitter", fmt.Sprintf("%v is longer than SampleRate=%v", cfg.StartJitter, cfg.SampleRate)}
+	}
+	if cfg.MaxBufferBytes == 0 {
+		cfg.MaxBufferBytes = DefaultMaxBufferBytes
+	}
+	if cfg.MaxBufferBytes < MinMaxBufferBytes {
+		return cfg, &ConfigError{"MaxBufferBytes", fmt.Sprintf("%d is under the minimum of %d", cfg.MaxBufferBytes, MinMaxBufferBytes)}
+	}
+	profiles, err := checkProfiles(cfg.Profiles)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Profiles = profiles
+	if err := checkTags(cfg.Tags); err != nil {
+		return cfg, err
+	}
+	if cfg.IngestURL == "" && cfg.OutputDir == "" {
+		return cfg, &ConfigError{"IngestURL", "neither IngestURL nor OutputDir is set: profiles would have nowhere to go"}
+	}
+	if cfg.IngestURL != "" {
+		if err := checkIngestURL(cfg.IngestURL); err != nil {
+			return cfg, err
+		}
+		if err := checkAPIKey(cfg.APIKey); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.OutputDir != "" {
+		dir, err := filepath.Abs(cfg.OutputDir)
+		if err != nil {
+			return cfg, &ConfigError{"OutputDir", err.Error()}
+		}
+		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+			return cfg, &ConfigError{"OutputDir", dir + " exists and is not a directory"}
+		}
+		cfg.OutputDir = dir
+	}
+	return cfg, nil
+}
+
+func checkServiceName(s string) error {
+	switch {
+	case s == "":
+		return &ConfigError{"ServiceName", "required"}
+	case len(s) > MaxServiceNameLen:
+		return &ConfigError{"ServiceName", fmt.Sprintf("longer than %d bytes", MaxServiceNameLen)}
+	case s[0] == '.':
+		return &ConfigError{"ServiceName", "must not start with '.'"}
+	}
+	for _, r := range s {
+		if !(r < utf8.RuneSelf && (r == '.' || r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r))) {
+			return &ConfigError{"ServiceName", fmt.Sprintf("%q: only ASCII letters, digits, '.', '_' and '-' are allowed", s)}
+		}
+	}
+	return nil
+}
+
+func checkProfiles(ps []ProfileType) ([]ProfileType, error) {
+	if ps == nil {
+		return []ProfileType{ProfileCPU, ProfileHeap}, nil
+	}
+	if len(ps) == 0 {
+		return nil, &ConfigError{"Profiles", "empty: select at least one profile type (nil means the default)"}
+	}
+	seen := map[ProfileType]bool{}
+	out := make([]ProfileType, 0, len(ps))
+	for _, t := range ps {
+		if _, ok := coreTypes[t]; !ok {
+			return nil, &ConfigError{"Profiles", fmt.Sprintf("unknown profile type %q (supported: cpu, heap)", t)}
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+func checkTags(tags map[string]string) error {
+	if len(tags) > MaxTags {
+		return &ConfigError{"Tags", fmt.Sprintf("%d tags; at most %d are allowed", len(tags), MaxTags)}
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // report the same bad tag every time
+	for _, k := range keys {
+		v := tags[k]
+		field := fmt.Sprintf("Tags[%q]", k)
+		switch {
+		case k == "":
+			return &ConfigError{"Tags", "a tag key is empty"}
+		case len(k) > MaxTagKeyLen:
+			return &ConfigError{field, fmt.Sprintf("key longer than %d bytes", MaxTagKeyLen)}
+		case !utf8.ValidString(k) || hasControl(k):
+			return &ConfigError{field, "key has control characters or is not UTF-8"}
+		case v == "":
+			return &ConfigError{field, "value is empty"}
+		case len(v) > MaxTagValueLen:
+			return &ConfigError{field, fmt.Sprintf("value longer than %d bytes", MaxTagValueLen)}
+		case !utf8.ValidString(v) || hasControl(v):
+			return &ConfigError{field, "value has control characters or is not UTF-8"}
+		}
+	}
+	return nil
+}
+
+func checkIngestURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return &ConfigError{"IngestURL", "not a URL: " + err.Error()}
+	}
+	if u.Host == "" {
+		return &ConfigError{"IngestURL", fmt.Sprintf("%q has no host", raw)}
+	}
+	if u.User != nil {
+		return &ConfigError{"IngestURL", "must not carry credentials; use APIKey"}
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return &ConfigError{"IngestURL", "must be a base URL without query or fragment"}
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return &ConfigError{"IngestURL", "http:// is allowed only to a loopback address; use https://"}
+	default:
+		return &ConfigError{"IngestURL", fmt.Sprintf("scheme %q: only https:// is allowed", u.Scheme)}
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func checkAPIKey(key string) error {
+	if key == "" {
+		return &ConfigError{"APIKey", "required when IngestURL is set"}
+	}
+	if strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }) || !utf8.ValidString(key) {
+		return &ConfigError{"APIKey", "has spaces or control characters"}
+	}
+	return nil
+}
+
+// discardHandler is a slog.Handler that drops every record.
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discardHandler) WithGroup(string) slog.Handler           { return d }
