@@ -397,7 +397,8 @@ void pprofio_agent_stop(pprofio_agent *a) {
     if (!a)
         return;
     pthread_mutex_lock(&a->mu);
-    a->stop_requested = 1;
+    if (a->state == STATE_RUNNING) /* before start it does nothing (pprofio.h) */
+        a->stop_requested = 1;
     pthread_cond_broadcast(&a->sched_cond);
     pthread_cond_broadcast(&a->cmd_cond);
     pthread_mutex_unlock(&a->mu);

@@ -17,6 +17,8 @@ int pprofio_set_error(pprofio_error *err, int code, const char *fmt, ...) {
     return code;
 }
 
+const char *pprofio_version(void) { return PPROFIO_VERSION; }
+
 const char *pprofio_strstatus(int status) {
     switch (status) {
     case PPROFIO_OK: return "ok";

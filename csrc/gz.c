@@ -57,7 +57,7 @@ struct pprofio_gunzip {
     z_stream zs;
     int in_member; /* inside a member: more input is required */
     int members;   /* whole members inflated */
-    int failed;
+    int failed;    /* the status that stopped the stream, or 0 */
 };
 
 int pprofio_gunzip_new(pprofio_gunzip **out) {
@@ -86,7 +86,7 @@ void pprofio_gunzip_free(pprofio_gunzip *g) {
 int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_bytes *out,
                         pprofio_reserve_fn reserve, void *ctx) {
     if (g->failed)
-        return PPROFIO_ERR_FORMAT;
+        return g->failed;
     const uint8_t *src = in;
     while (n > 0) {
         uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
@@ -95,7 +95,7 @@ int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_byt
         while (g->zs.avail_in > 0) {
             int rc = pprofio_bytes_grow(out, GZ_CHUNK / 4, reserve, ctx);
             if (rc != PPROFIO_OK) {
-                g->failed = 1;
+                g->failed = rc;
                 return rc;
             }
             size_t room = out->cap - out->len;
@@ -107,21 +107,21 @@ int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_byt
             size_t made = room - g->zs.avail_out;
             out->len += made;
             if (zrc == Z_BUF_ERROR && made == 0 && g->zs.avail_in == before_in) {
-                g->failed = 1; /* no progress with input and room: corrupt */
+                g->failed = PPROFIO_ERR_FORMAT; /* no progress with input and room: corrupt */
                 return PPROFIO_ERR_FORMAT;
             }
             if (zrc == Z_STREAM_END) {
                 g->in_member = 0;
                 g->members++;
                 if (inflateReset(&g->zs) != Z_OK) {
-                    g->failed = 1;
+                    g->failed = PPROFIO_ERR_FORMAT;
                     return PPROFIO_ERR_FORMAT;
                 }
             } else if (zrc == Z_MEM_ERROR) {
-                g->failed = 1;
+                g->failed = PPROFIO_ERR_NOMEM;
                 return PPROFIO_ERR_NOMEM;
             } else if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
-                g->failed = 1;
+                g->failed = PPROFIO_ERR_FORMAT;
                 return PPROFIO_ERR_FORMAT;
             }
         }
@@ -132,7 +132,9 @@ int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_byt
 }
 
 int pprofio_gunzip_finish(pprofio_gunzip *g) {
-    if (g->failed || g->in_member || g->members == 0)
+    if (g->failed)
+        return g->failed;
+    if (g->in_member || g->members == 0)
         return PPROFIO_ERR_FORMAT;
     return PPROFIO_OK;
 }

@@ -77,6 +77,7 @@ size_t pprofio_sched_due(pprofio_sched *s, int64_t now, pprofio_sched_event *ev)
         if (now - at >= s->period_ns) { /* late by whole cycles: skip them */
             int64_t missed = (now - at) / s->period_ns;
             s->skipped += missed;
+            s->cycle += missed; /* cycle c starts at first + c * period (scheduler.h) */
             next = at + missed * s->period_ns;
         }
         n = begin_cycle(s, next, ev, n);

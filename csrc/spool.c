@@ -36,6 +36,7 @@ static pprofio_profile *unlink_head(pprofio_spool *s) {
             s->tail = NULL;
         p->next = NULL;
         s->count--;
+        s->queued -= (int64_t)p->raw.cap;
     }
     return p;
 }
@@ -45,8 +46,8 @@ int pprofio_spool_reserve(pprofio_spool *s, int64_t delta, uint64_t *evicted) {
         s->used += delta;
         return PPROFIO_OK;
     }
-    if (delta > s->limit)
-        return PPROFIO_ERR_LIMIT;
+    if (delta > s->limit || s->used - s->queued + delta > s->limit)
+        return PPROFIO_ERR_LIMIT; /* evicting every queued profile would not make room */
     while (s->used + delta > s->limit && s->head) {
         pprofio_profile *old = unlink_head(s);
         s->used -= (int64_t)old->raw.cap;
@@ -72,6 +73,7 @@ void pprofio_spool_push(pprofio_spool *s, pprofio_profile *p) {
         s->head = p;
     s->tail = p;
     s->count++;
+    s->queued += (int64_t)p->raw.cap;
 }
 
 pprofio_profile *pprofio_spool_pop(pprofio_spool *s, int64_t before) {

@@ -29,7 +29,8 @@ typedef struct {
     pprofio_profile *tail;
     size_t count;
     int64_t limit;
-    int64_t used;  /* reserved bytes: queued profiles and those still being built */
+    int64_t used;   /* reserved bytes: queued profiles and those still being built */
+    int64_t queued; /* the part of used that queued profiles hold (evictable) */
     int64_t peak;
     uint64_t evicted_profiles;
     uint64_t evicted_bytes;
@@ -39,9 +40,9 @@ void pprofio_spool_init(pprofio_spool *s, int64_t limit);
 
 /*
  * pprofio_spool_reserve accounts delta bytes (negative gives bytes back).
- * A positive delta that does not fit evicts the oldest queued profiles;
- * if it still does not fit, nothing is reserved and PPROFIO_ERR_LIMIT is
- * returned. *evicted (if not NULL) is increased by the profiles evicted.
+ * A positive delta that does not fit evicts the oldest queued profiles,
+ * unless evicting them all would still not make room: then nothing is
+ * evicted, nothing is reserved, and PPROFIO_ERR_LIMIT is returned. *evicted (if not NULL) is increased by the profiles evicted.
  */
 int pprofio_spool_reserve(pprofio_spool *s, int64_t delta, uint64_t *evicted);
 

@@ -22,11 +22,12 @@
 
 void pprofio_store_format_time(int64_t unix_ns, char *out, size_t n) {
     int64_t sec = unix_ns / PPROFIO_NS_PER_SEC;
-    int64_t ms = (unix_ns % PPROFIO_NS_PER_SEC) / 1000000;
-    if (ms < 0) {
-        ms += 1000;
+    int64_t rem = unix_ns % PPROFIO_NS_PER_SEC;
+    if (rem < 0) { /* round down before 1970 too: -1 ns is 23:59:59.999 */
+        rem += PPROFIO_NS_PER_SEC;
         sec--;
     }
+    int64_t ms = rem / 1000000;
     time_t t = (time_t)sec;
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -135,5 +136,8 @@ out:
     pprofio_free(dir);
     if (rc == 0)
         return PPROFIO_OK;
-    return rc == -ENOMEM ? PPROFIO_ERR_NOMEM : PPROFIO_ERR_IO;
+    int code = rc == -ENOMEM ? PPROFIO_ERR_NOMEM : PPROFIO_ERR_IO;
+    if (err)
+        err->code = code; /* the message says which step; the code must match the return */
+    return code;
 }

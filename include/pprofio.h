@@ -46,6 +46,9 @@ typedef struct {
     char msg[256];
 } pprofio_error;
 
+/* pprofio_version returns PPROFIO_VERSION as the core was compiled. */
+const char *pprofio_version(void);
+
 /* pprofio_strstatus returns a static description of a status code. */
 const char *pprofio_strstatus(int status);
 

@@ -204,6 +204,12 @@ func (w *ProfileWriter) Finish(ok bool, end time.Time) error {
 	return statusError(rc)
 }
 
+// Version is the C core's version string, as compiled.
+func Version() string { return C.GoString(C.pprofio_version()) }
+
+// StatusText is the C core's description of a status code.
+func StatusText(code int) string { return C.GoString(C.pprofio_strstatus(C.int(code))) }
+
 // Gzip compresses b with the core's zlib path (for tests and tools).
 func Gzip(b []byte) ([]byte, error) {
 	var out C.pprofio_bytes

@@ -33,3 +33,9 @@ func Gzip([]byte) ([]byte, error) { return nil, ErrNoCgo }
 
 // Gunzip needs the C core.
 func Gunzip([]byte) ([]byte, error) { return nil, ErrNoCgo }
+
+// Version needs the C core.
+func Version() string { return "" }
+
+// StatusText needs the C core.
+func StatusText(int) string { return "" }

@@ -1,0 +1,53 @@
+# pprofio: `make demo` shows the agent at work; `make check` runs every test.
+# Both install what is missing first (.ci/deps.sh).
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+DEMO_DIR := pprofio-data
+
+.PHONY: all deps build demo check vet gotest e2e buildcheck bench clean
+
+all: build
+
+deps:
+	@bash .ci/deps.sh
+
+build: deps
+	$(GO) build ./...
+
+# The example program, profiled for about 30 s with a 5 s cycle; then the
+# top of one CPU and one heap profile it left in ./pprofio-data.
+demo: deps
+	rm -rf $(DEMO_DIR)
+	$(GO) run ./examples/basic -duration 30s -rate 5s -cpu 2s -out ./$(DEMO_DIR)
+	@echo; echo "Profiles in ./$(DEMO_DIR):"; find $(DEMO_DIR) -name '*.pb.gz' | sort
+	@cpu=$$(ls $(DEMO_DIR)/basic/cpu/*.pb.gz | head -1); \
+	 heap=$$(ls $(DEMO_DIR)/basic/heap/*.pb.gz | head -1); \
+	 echo; echo "== go tool pprof -top $$cpu"; $(GO) tool pprof -top -nodecount=15 "$$cpu"; \
+	 echo; echo "== go tool pprof -top -sample_index=alloc_space $$heap"; \
+	 $(GO) tool pprof -top -nodecount=15 -sample_index=alloc_space "$$heap"
+
+check: deps ctest vet gotest e2e
+	@echo "make check: all passed"
+
+vet:
+	$(GO) vet ./...
+	cd tests && $(GO) vet ./...
+
+# Unit, build and end-to-end tests of the main module (includes the checks
+# that edits to csrc/ rebuild the core, vendoring, and CGO_ENABLED=0).
+gotest:
+	$(GO) test -race -count=1 ./...
+
+# End-to-end tests with their own module (test-only dependencies).
+e2e:
+	cd tests && $(GO) test -race -count=1 ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 10x .
+
+clean: ctest-clean
+	rm -rf build $(DEMO_DIR)
+
+include tests/c/ctest.mk

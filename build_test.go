@@ -1,0 +1,184 @@
+//go:build cgo
+
+package pprofio_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// These tests run the go command on copies of this module: they pin down
+// how the package builds for the people who import it.
+
+// copyModule copies the files a consumer of the module gets into dst.
+func copyModule(t *testing.T, dst string) {
+	t.Helper()
+	for _, dir := range []string{".", "csrc", "include", "internal/core", "internal/collector"} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dst, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func goCmd(t *testing.T, dir string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go %s (in %s): %v\n%s", strings.Join(args, " "), dir, err, out)
+	}
+	return string(out)
+}
+
+func edit(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An edit to a file in csrc/ or include/ must reach the next go build,
+// though cgo itself does not track files included from other folders.
+func TestEditToCSourcesRebuildsTheCore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command several times")
+	}
+	mod := t.TempDir()
+	copyModule(t, mod)
+	probe := filepath.Join(mod, "internal", "probe")
+	os.MkdirAll(probe, 0o755)
+	os.WriteFile(filepath.Join(probe, "main.go"), []byte(`package main
+
+import (
+	"fmt"
+
+	"github.com/pprofio/pprofio/internal/core"
+)
+
+func main() { fmt.Print(core.Version(), " ", core.StatusText(-1)) }
+`), 0o644)
+	bin := filepath.Join(t.TempDir(), "probe")
+	run := func() string {
+		t.Helper()
+		goCmd(t, mod, nil, "build", "-o", bin, "./internal/probe")
+		out, err := exec.Command(bin).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	if got := run(); !strings.HasSuffix(got, " invalid argument") {
+		t.Fatalf("probe printed %q before any edit", got)
+	}
+	edit(t, filepath.Join(mod, "csrc", "errors.c"), `"invalid argument"`, `"edited in csrc"`)
+	if got := run(); !strings.HasSuffix(got, " edited in csrc") {
+		t.Fatalf("after editing csrc/errors.c the probe still prints %q: the core was not rebuilt", got)
+	}
+	edit(t, filepath.Join(mod, "include", "pprofio.h"), `#define PPROFIO_VERSION "`, `#define PPROFIO_VERSION "edited-`)
+	if got := run(); !strings.HasPrefix(got, "edited-") {
+		t.Fatalf("after editing include/pprofio.h the probe still prints %q: the core was not rebuilt", got)
+	}
+}
+
+// A consumer that vendors its dependencies still builds and runs the core:
+// `go mod vendor` drops folders without .go files, so csrc and include
+// must be packages.
+func TestConsumerBuildsFromVendor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command several times")
+	}
+	lib := t.TempDir()
+	copyModule(t, lib)
+	app := t.TempDir()
+	os.WriteFile(filepath.Join(app, "go.mod"), []byte(`module example.com/app
+
+go 1.22
+
+require github.com/pprofio/pprofio v0.0.0
+
+replace github.com/pprofio/pprofio => `+lib+"\n"), 0o644)
+	os.WriteFile(filepath.Join(app, "main.go"), []byte(`package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/pprofio/pprofio"
+)
+
+func main() {
+	p, err := pprofio.New(pprofio.Config{ServiceName: "app", OutputDir: os.Args[1], StartJitter: -1})
+	if err != nil {
+		panic(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	if err := p.Stop(); err != nil {
+		panic(err)
+	}
+	fmt.Print(p.Stats().ProfilesWritten)
+}
+`), 0o644)
+	goCmd(t, app, []string{"GOFLAGS=-mod=mod"}, "mod", "vendor")
+	for _, f := range []string{"csrc/agent.c", "csrc/gz.h", "include/pprofio.h", "internal/core/core.c"} {
+		if _, err := os.Stat(filepath.Join(app, "vendor/github.com/pprofio/pprofio", f)); err != nil {
+			t.Errorf("vendor tree lacks %s: %v", f, err)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "app")
+	goCmd(t, app, []string{"GOFLAGS=-mod=vendor"}, "build", "-o", bin, ".")
+	out, err := exec.Command(bin, t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vendored app failed: %v\n%s", err, out)
+	}
+	// Stopped at once: the final cycle has its heap snapshot, and a CPU
+	// profile too if the first window opened before Stop.
+	if string(out) != "1" && string(out) != "2" {
+		t.Fatalf("vendored app wrote %q profiles, want 1 or 2", out)
+	}
+}
+
+// Without cgo everything still compiles, and New says cgo is required.
+func TestBuildWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	env := []string{"CGO_ENABLED=0"}
+	goCmd(t, ".", env, "build", "./...")
+	goCmd(t, ".", env, "vet", ".")
+	out := goCmd(t, ".", env, "test", "-count=1", "-run", "TestNewWithoutCgoSaysCgoIsRequired", "-v", ".")
+	if !strings.Contains(out, "--- PASS: TestNewWithoutCgoSaysCgoIsRequired") {
+		t.Fatalf("the !cgo test did not run and pass:\n%s", out)
+	}
+}

@@ -1,0 +1,10 @@
+module github.com/pprofio/pprofio/tests
+
+go 1.22
+
+require (
+	github.com/google/pprof v0.0.0-20241029153458-d1b30febd7db
+	github.com/pprofio/pprofio v0.0.0
+)
+
+replace github.com/pprofio/pprofio => ../
