@@ -66,6 +66,9 @@ package pprofio
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,6 +76,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -101,12 +105,17 @@ const (
 	DefaultSampleRate     = 60 * time.Second
 	DefaultCPUDuration    = 10 * time.Second
 	DefaultMaxBufferBytes = 32 << 20
+	DefaultMaxSpoolBytes  = 64 << 20
+	DefaultStopTimeout    = 5 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultRequestTimeout = 30 * time.Second
 )
 
 // Limits that New enforces.
 const (
 	MinSampleRate     = time.Second
 	MinMaxBufferBytes = 1 << 20
+	MinMaxSpoolBytes  = 1 << 20
 	MaxTags           = 64
 	MaxTagKeyLen      = 128
 	MaxTagValueLen    = 256
@@ -151,6 +160,28 @@ type Config struct {
 	StartJitter time.Duration
 	// Logger receives what the agent has to say. Default: discard.
 	Logger *slog.Logger
+
+	// CAFile is a PEM bundle of certificates to trust for IngestURL
+	// instead of the system's (a private CA). Verification is never off.
+	CAFile string
+	// SpoolDir keeps batches that are not delivered yet on disk, so an
+	// outage, a restart or a crash loses nothing that fits in
+	// MaxSpoolBytes. Default: <user cache dir>/pprofio/<ServiceName>
+	// (falling back to memory only, with a warning, when that cannot be
+	// used). Processes may share it; each sends only its own batches and
+	// those of processes that have exited.
+	SpoolDir string
+	// MaxSpoolBytes bounds SpoolDir; past it the oldest batches go first,
+	// counted and reported. Default 64 MiB, at least 1 MiB.
+	MaxSpoolBytes int64
+	// StopTimeout bounds how long Stop spends delivering the last batches;
+	// what is not delivered by then stays in SpoolDir for the next start.
+	// Default 5 s.
+	StopTimeout time.Duration
+	// ConnectTimeout bounds connecting to IngestURL (default 10 s);
+	// RequestTimeout bounds a whole upload (default 30 s).
+	ConnectTimeout time.Duration
+	RequestTimeout time.Duration
 }
 
 // ConfigError reports a Config field New cannot accept.
@@ -184,6 +215,22 @@ type Stats struct {
 	BufferedBytes          int64  // profile bytes held in memory now
 	BufferedBytesPeak      int64  // the most ever held
 	LogsDropped            uint64 // log lines lost because nobody read them in time
+
+	// Delivery to IngestURL.
+	BatchesQueued          uint64 // batches made for upload (one a cycle)
+	BatchesSent            uint64 // accepted by the ingest service (or already, 409)
+	BatchesRetried         uint64 // attempts that failed and will be tried again
+	BatchesSplit           uint64 // batches split in two after a 413
+	BatchesDroppedRejected uint64 // refused for good: 400, another 4xx, too large alone
+	BatchesDroppedSpool    uint64 // evicted by MaxSpoolBytes (or MaxBufferBytes without a spool)
+	BatchesDroppedCorrupt  uint64 // damaged or foreign spool files removed
+	BatchesAdopted         uint64 // left in SpoolDir by an earlier process, taken over
+	ProfilesDroppedUpload  uint64 // profiles in dropped batches
+	BytesSent              uint64 // request bodies uploaded (gzipped)
+	SpoolErrors            uint64 // spool writes that failed (the batch stayed in memory)
+	EventsDropped          uint64 // events lost to a full event list
+	SpoolBytes             int64  // bytes in SpoolDir now
+	QueuedBatches          int64  // batches waiting for upload now
 }
 
 // Profiler is a running (or ready, or stopped) agent. Its methods are
@@ -223,7 +270,7 @@ func New(cfg Config) (*Profiler, error) {
 	for _, t := range cfg.Profiles {
 		types = append(types, coreTypes[t])
 	}
-	agent, err := core.New(core.Config{
+	ccfg := core.Config{
 		Service:        cfg.ServiceName,
 		OutputDir:      cfg.OutputDir,
 		Period:         cfg.SampleRate,
@@ -231,11 +278,72 @@ func New(cfg Config) (*Profiler, error) {
 		StartJitter:    jitter,
 		MaxBufferBytes: cfg.MaxBufferBytes,
 		Types:          types,
-	})
+	}
+	spoolDefaulted := false
+	if cfg.IngestURL != "" {
+		ccfg.IngestURL, ccfg.APIKey, ccfg.CAFile = cfg.IngestURL, cfg.APIKey, cfg.CAFile
+		ccfg.UserAgent = UserAgent()
+		ccfg.ConnectTimeout, ccfg.RequestTimeout = cfg.ConnectTimeout, cfg.RequestTimeout
+		ccfg.StopTimeout, ccfg.MaxSpoolBytes = cfg.StopTimeout, cfg.MaxSpoolBytes
+		ccfg.SpoolDir = cfg.SpoolDir
+		if ccfg.SpoolDir == "" {
+			ccfg.SpoolDir, spoolDefaulted = defaultSpoolDir(cfg.ServiceName), true
+		}
+		ccfg.Source = source(cfg)
+	}
+	agent, err := core.New(ccfg)
+	if err != nil && spoolDefaulted && ccfg.SpoolDir != "" && strings.HasPrefix(err.Error(), "spool:") {
+		// The default spool folder is not usable here (a read-only home,
+		// say): run with the batch queue in memory only, and say so.
+		log.Warn("pprofio: no disk spool; undelivered batches will not survive a restart",
+			"spool_dir", ccfg.SpoolDir, "err", err)
+		ccfg.SpoolDir = ""
+		agent, err = core.New(ccfg)
+	}
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "spool:") {
+			return nil, &ConfigError{"SpoolDir", err.Error()}
+		}
 		return nil, fmt.Errorf("pprofio: %w", err)
 	}
 	return &Profiler{cfg: cfg, log: log, agent: agent}, nil
+}
+
+// processStart is when this package was initialized: close to the
+// program's start, which Source.process_start_unix_nano reports.
+var processStart = time.Now()
+
+// UserAgent is the User-Agent header of uploads.
+func UserAgent() string {
+	return fmt.Sprintf("pprofio-go/%s (%s/%s; %s)", Version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func source(cfg Config) core.Source {
+	host, _ := os.Hostname()
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		binary.LittleEndian.PutUint64(id, uint64(time.Now().UnixNano()))
+		binary.LittleEndian.PutUint64(id[8:], uint64(os.Getpid()))
+	}
+	return core.Source{
+		Tags:           cfg.Tags,
+		Hostname:       host,
+		PID:            int64(os.Getpid()),
+		InstanceID:     hex.EncodeToString(id),
+		AgentVersion:   Version,
+		RuntimeVersion: runtime.Version(),
+		OS:             runtime.GOOS,
+		Arch:           runtime.GOARCH,
+		ProcessStart:   processStart,
+	}
+}
+
+func defaultSpoolDir(service string) string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "pprofio", service)
 }
 
 var coreTypes = map[ProfileType]core.Type{ProfileCPU: core.CPU, ProfileHeap: core.Heap}
@@ -256,10 +364,6 @@ func (p *Profiler) Start(ctx context.Context) error {
 	}
 	p.started = true
 	p.done = make(chan struct{})
-	if p.cfg.IngestURL != "" && p.cfg.OutputDir == "" {
-		p.log.Warn("pprofio: this agent version writes profiles to OutputDir only; "+
-			"without it profiles are counted as dropped", "ingest_url", p.cfg.IngestURL)
-	}
 	c := collector.New(p.agent, p.log)
 	go func() {
 		defer close(p.done)
@@ -302,6 +406,13 @@ func (p *Profiler) Stop() error {
 		<-p.done
 		if cerr := p.agent.Close(); cerr != nil {
 			err = fmt.Errorf("pprofio: stop: %w", cerr)
+		}
+		// What the core said while closing (delivery, write errors).
+		for cmd := p.agent.Next(); cmd.Op == core.OpLog; cmd = p.agent.Next() {
+			p.log.Log(context.Background(), slog.Level(cmd.Level), cmd.Message)
+		}
+		if err != nil {
+			p.log.Error("pprofio: stop", "err", err)
 		}
 	}
 	p.freeMu.Lock()
@@ -348,6 +459,20 @@ func (p *Profiler) stats() Stats {
 		BufferedBytes:          s.BufferedBytes,
 		BufferedBytesPeak:      s.BufferedBytesPeak,
 		LogsDropped:            s.LogsDropped,
+		BatchesQueued:          s.BatchesQueued,
+		BatchesSent:            s.BatchesSent,
+		BatchesRetried:         s.BatchesRetried,
+		BatchesSplit:           s.BatchesSplit,
+		BatchesDroppedRejected: s.BatchesDroppedRejected,
+		BatchesDroppedSpool:    s.BatchesDroppedSpool,
+		BatchesDroppedCorrupt:  s.BatchesDroppedCorrupt,
+		BatchesAdopted:         s.BatchesAdopted,
+		ProfilesDroppedUpload:  s.ProfilesDroppedUpload,
+		BytesSent:              s.BytesSent,
+		SpoolErrors:            s.SpoolErrors,
+		EventsDropped:          s.EventsDropped,
+		SpoolBytes:             s.SpoolBytes,
+		QueuedBatches:          s.QueuedBatches,
 	}
 }
 
@@ -396,6 +521,9 @@ func normalize(cfg Config) (Config, error) {
 			return cfg, err
 		}
 		if err := checkAPIKey(cfg.APIKey); err != nil {
+			return cfg, err
+		}
+		if err := checkDelivery(&cfg); err != nil {
 			return cfg, err
 		}
 	}
@@ -509,6 +637,50 @@ func checkIngestURL(raw string) error {
 	default:
 		return &ConfigError{"IngestURL", fmt.Sprintf("scheme %q: only https:// is allowed", u.Scheme)}
 	}
+}
+
+// checkDelivery fills in and checks the upload fields.
+func checkDelivery(cfg *Config) error {
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"StopTimeout", &cfg.StopTimeout, DefaultStopTimeout},
+		{"ConnectTimeout", &cfg.ConnectTimeout, DefaultConnectTimeout},
+		{"RequestTimeout", &cfg.RequestTimeout, DefaultRequestTimeout},
+	}
+	for _, d := range durations {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+		if *d.v < time.Millisecond {
+			return &ConfigError{d.name, fmt.Sprintf("%v is under 1ms", *d.v)}
+		}
+	}
+	if cfg.MaxSpoolBytes == 0 {
+		cfg.MaxSpoolBytes = DefaultMaxSpoolBytes
+	}
+	if cfg.MaxSpoolBytes < MinMaxSpoolBytes {
+		return &ConfigError{"MaxSpoolBytes", fmt.Sprintf("%d is under the minimum of %d", cfg.MaxSpoolBytes, MinMaxSpoolBytes)}
+	}
+	if cfg.CAFile != "" {
+		b, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return &ConfigError{"CAFile", err.Error()}
+		}
+		if !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----") {
+			return &ConfigError{"CAFile", cfg.CAFile + " holds no PEM certificate"}
+		}
+	}
+	if cfg.SpoolDir != "" {
+		dir, err := filepath.Abs(cfg.SpoolDir)
+		if err != nil {
+			return &ConfigError{"SpoolDir", err.Error()}
+		}
+		cfg.SpoolDir = dir
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

@@ -26,6 +26,6 @@ if ! command -v go >/dev/null 2>&1; then
     echo "deps: the Go toolchain (1.22 or newer) is required; put it on PATH (it is looked for in /usr/local/go/bin too)" >&2
     exit 1
 fi
-for lib in zlib; do
+for lib in zlib libcurl libprotobuf-c; do
     pkg-config --exists "$lib" || { echo "deps: pkg-config cannot find $lib" >&2; exit 1; }
 done

@@ -1,14 +1,19 @@
 //go:build ignore
 
 /*
- * agent.c: the agent handle. It owns two threads and one mutex:
+ * agent.c: the agent handle. It owns three threads and one mutex:
  *
  *   scheduler thread  sleeps until the next event of the timeline (scheduler.c)
  *                     and queues it for the Go collector; it queues nothing
  *                     new until the collector has taken what is queued, so
  *                     a stalled collector never builds a backlog.
  *   output thread     takes the profiles of each finished cycle from the
- *                     memory spool (spool.c) and writes them (store.c).
+ *                     memory spool (spool.c), writes them (store.c), and
+ *                     wraps them in one batch for upload (batch.c) in the
+ *                     batch queue (queue.c, on disk when spooling).
+ *   upload thread     sends the oldest batch (upload.c) and does what the
+ *                     ingest contract says with the answer: done, drop,
+ *                     split, or wait (Retry-After, backoff, the 401 pause).
  *
  * The Go collector parks in pprofio_agent_next and streams each profile in
  * through a pprofio_profile_writer. Log lines from C travel to Go as LOG
@@ -23,22 +28,44 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "batch.h"
 #include "clock.h"
 #include "errors.h"
 #include "gz.h"
 #include "pprofio.h"
+#include "queue.h"
 #include "scheduler.h"
 #include "spool.h"
 #include "store.h"
 #include "sysio.h"
+#include "upload.h"
 
 #define CMD_QUEUE 32 /* > PPROFIO_SCHED_MAX_EVENTS twice over */
 #define LOG_QUEUE 32
 #define MIN_BUFFER_BYTES (INT64_C(1) << 20)
 #define MAX_SERVICE_NAME 128
+#define MAX_EVENTS 16
+#define AUTH_PAUSE_NS (INT64_C(60) * PPROFIO_NS_PER_SEC)
 #define SUPPORTED_TYPES (PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP))
 
 enum { STATE_NEW, STATE_RUNNING, STATE_CLOSED };
+enum { UP_HEALTHY, UP_FAILING, UP_AUTH };
+
+/* Why data was lost, as reported in data_dropped events. */
+enum { LOSS_MEMORY, LOSS_INVALID, LOSS_WRITE, LOSS_REJECTED, LOSS_TOO_LARGE, LOSS_SPOOL, LOSS_CORRUPT, LOSS_N };
+static const char *const loss_reason[LOSS_N] = {"memory_bound", "invalid_profile", "local_write_failed",
+                                                "rejected", "too_large", "spool_bound", "corrupt_spool_file"};
+
+typedef struct {
+    uint64_t profiles, batches, bytes;
+} loss;
+
+/* An owned copy of a pprofio_source. */
+typedef struct {
+    pprofio_source s;
+    char **keys, **values;
+    char *strs[7];
+} source_copy;
 
 typedef struct {
     int level;
@@ -57,6 +84,7 @@ struct pprofio_agent {
     pthread_cond_t cmd_cond;   /* the collector: a command or a log line */
     pthread_cond_t sched_cond; /* the scheduler: a deadline, a stop, an empty queue */
     pthread_cond_t out_cond;   /* the output thread: a sealed cycle, closing */
+    pthread_cond_t up_cond;    /* the upload thread: a batch, a deadline, closing */
     int sync_ready;
 
     int state;
@@ -64,8 +92,8 @@ struct pprofio_agent {
     int exit_queued;   /* EXIT is in (or has left) the command queue */
     int exit_taken;    /* the collector has received EXIT */
     int closing;
-    pthread_t sched_thread, out_thread;
-    int threads;       /* how many of the two are running */
+    pthread_t sched_thread, out_thread, up_thread;
+    int sched_started, out_started, up_started;
 
     pprofio_sched sched;
     pprofio_sched_event cmds[CMD_QUEUE];
@@ -80,6 +108,22 @@ struct pprofio_agent {
     int no_sink_logged;
     pprofio_error final_err;
     pprofio_stats stats;
+
+    /* upload: NULL uploader and queue when there is no ingest URL */
+    pprofio_uploader *uploader;
+    pprofio_queue *queue;
+    source_copy source;
+    uint64_t sequence;
+    uint64_t rng_up;
+    int up_closing;
+    int64_t up_deadline;
+    int64_t stop_timeout_ns;
+    int up_state;
+    int up_attempt;
+    int64_t up_next_at;
+    pprofio_event events[MAX_EVENTS];
+    size_t n_events;
+    loss losses[LOSS_N]; /* since the last batch */
 };
 
 struct pprofio_profile_writer {
@@ -128,6 +172,21 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
                                  (long long)MIN_BUFFER_BYTES);
     if (cfg->output_dir && strlen(cfg->output_dir) > 3072)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "output_dir: path too long");
+    if (cfg->ingest_url && *cfg->ingest_url) {
+        if (strncmp(cfg->ingest_url, "https://", 8) != 0 && strncmp(cfg->ingest_url, "http://", 7) != 0)
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "ingest_url: must be https:// (or http:// to loopback)");
+        if (strlen(cfg->ingest_url) > 2048)
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "ingest_url: too long");
+        if (cfg->api_key && strpbrk(cfg->api_key, "\r\n"))
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "api_key: has a line break");
+        if (cfg->connect_timeout_ns <= 0 || cfg->request_timeout_ns <= 0 || cfg->stop_timeout_ns < 0)
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "timeouts: connect and request must be > 0, stop >= 0");
+        if (cfg->spool_dir && *cfg->spool_dir && cfg->max_spool_bytes < MIN_BUFFER_BYTES)
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "max_spool_bytes: must be at least %lld",
+                                     (long long)MIN_BUFFER_BYTES);
+        if (cfg->spool_dir && *cfg->spool_dir && !pprofio_batch_id_valid(cfg->source.instance_id))
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "source.instance_id: must be 32 lowercase hex characters");
+    }
     return PPROFIO_OK;
 }
 
@@ -146,21 +205,83 @@ static uint64_t seed_from_system(void) {
 static int init_sync(pprofio_agent *a) {
     if (pthread_mutex_init(&a->mu, NULL) != 0)
         return PPROFIO_ERR_NOMEM;
-    if (pprofio_cond_init(&a->cmd_cond) != 0)
-        goto fail_mu;
-    if (pprofio_cond_init(&a->sched_cond) != 0)
-        goto fail_cmd;
-    if (pprofio_cond_init(&a->out_cond) != 0)
-        goto fail_sched;
-    a->sync_ready = 1;
-    return PPROFIO_OK;
-fail_sched:
-    pthread_cond_destroy(&a->sched_cond);
-fail_cmd:
-    pthread_cond_destroy(&a->cmd_cond);
-fail_mu:
+    pthread_cond_t *conds[] = {&a->cmd_cond, &a->sched_cond, &a->out_cond, &a->up_cond};
+    size_t made = 0;
+    for (; made < 4; made++)
+        if (pprofio_cond_init(conds[made]) != 0)
+            break;
+    if (made == 4) {
+        a->sync_ready = 1;
+        return PPROFIO_OK;
+    }
+    while (made > 0)
+        pthread_cond_destroy(conds[--made]);
     pthread_mutex_destroy(&a->mu);
     return PPROFIO_ERR_NOMEM;
+}
+
+static char *dup_str(const char *s, int *failed) {
+    char *d = pprofio_strdup(s ? s : "");
+    if (!d)
+        *failed = 1;
+    return d;
+}
+
+static void source_free(source_copy *c) {
+    for (size_t i = 0; i < c->s.n_tags; i++) {
+        pprofio_free(c->keys ? c->keys[i] : NULL);
+        pprofio_free(c->values ? c->values[i] : NULL);
+    }
+    pprofio_free(c->keys);
+    pprofio_free(c->values);
+    for (size_t i = 0; i < 7; i++)
+        pprofio_free(c->strs[i]);
+    memset(c, 0, sizeof *c);
+}
+
+static int source_dup(source_copy *c, const pprofio_source *s, const char *service) {
+    int failed = 0;
+    memset(c, 0, sizeof *c);
+    const char *in[7] = {service, s->hostname, s->instance_id, s->agent_version, s->runtime_version, s->os, s->arch};
+    for (size_t i = 0; i < 7; i++)
+        c->strs[i] = dup_str(in[i], &failed);
+    c->keys = pprofio_calloc(s->n_tags + 1, sizeof *c->keys);
+    c->values = pprofio_calloc(s->n_tags + 1, sizeof *c->values);
+    if (!c->keys || !c->values)
+        failed = 1;
+    for (size_t i = 0; !failed && i < s->n_tags; i++) {
+        c->keys[i] = dup_str(s->tag_keys[i], &failed);
+        c->values[i] = dup_str(s->tag_values[i], &failed);
+        c->s.n_tags = i + 1;
+    }
+    c->s.service = c->strs[0];
+    c->s.hostname = c->strs[1];
+    c->s.instance_id = c->strs[2];
+    c->s.agent_version = c->strs[3];
+    c->s.runtime_version = c->strs[4];
+    c->s.os = c->strs[5];
+    c->s.arch = c->strs[6];
+    c->s.pid = s->pid;
+    c->s.process_start_ns = s->process_start_ns;
+    c->s.tag_keys = (const char *const *)c->keys;
+    c->s.tag_values = (const char *const *)c->values;
+    if (failed) {
+        source_free(c);
+        return PPROFIO_ERR_NOMEM;
+    }
+    return PPROFIO_OK;
+}
+
+/* open_upload builds the uploader and the batch queue (which opens the spool). */
+static int open_upload(pprofio_agent *a, const pprofio_config *cfg, pprofio_error *err) {
+    int rc = source_dup(&a->source, &cfg->source, cfg->service_name);
+    if (rc != PPROFIO_OK)
+        return pprofio_set_error(err, rc, "agent: out of memory");
+    rc = pprofio_uploader_new(cfg, &a->uploader, err);
+    if (rc != PPROFIO_OK)
+        return rc;
+    return pprofio_queue_open(cfg->spool_dir, cfg->source.instance_id, cfg->max_spool_bytes,
+                              cfg->max_buffer_bytes, &a->queue, err);
 }
 
 int pprofio_agent_new(const pprofio_config *cfg, pprofio_agent **out, pprofio_error *err) {
@@ -187,20 +308,26 @@ int pprofio_agent_new(const pprofio_config *cfg, pprofio_agent **out, pprofio_er
     a->max_buffer = cfg->max_buffer_bytes;
     a->types = cfg->profile_types;
     a->rng = cfg->jitter_seed ? cfg->jitter_seed : seed_from_system();
+    a->rng_up = a->rng ^ UINT64_C(0x5DEECE66D);
     a->clock = cfg->clock ? cfg->clock : pprofio_clock_system();
     a->evict_logged_cycle = -1;
+    a->stop_timeout_ns = cfg->stop_timeout_ns;
     pprofio_spool_init(&a->spool, cfg->max_buffer_bytes);
+    if (cfg->ingest_url && *cfg->ingest_url && (rc = open_upload(a, cfg, err)) != PPROFIO_OK) {
+        pprofio_agent_free(a);
+        return rc;
+    }
     *out = a;
     return PPROFIO_OK;
 }
 
-/* ---- logging and the command queue (mu held) -------------------------- */
+/* ---- logging, events and the command queue (mu held) ----------------- */
 
 static void log_locked(pprofio_agent *a, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void log_locked(pprofio_agent *a, int level, const char *fmt, ...) {
-    if (a->log_len == LOG_QUEUE || a->exit_taken) {
+    if (a->log_len == LOG_QUEUE) { /* Go drains the ring, after close too */
         a->stats.logs_dropped++;
         return;
     }
@@ -212,6 +339,45 @@ static void log_locked(pprofio_agent *a, int level, const char *fmt, ...) {
     va_end(ap);
     a->log_len++;
     pthread_cond_signal(&a->cmd_cond);
+}
+
+/* event_locked adds an event to the next batch (when uploading). */
+static pprofio_event *event_locked(pprofio_agent *a, const char *kind, const char *message) {
+    if (!a->queue)
+        return NULL;
+    if (a->n_events == MAX_EVENTS) {
+        a->stats.events_dropped++;
+        return NULL;
+    }
+    pprofio_event *ev = &a->events[a->n_events++];
+    pprofio_event_init(ev, kind, a->clock->now_ns(a->clock), message);
+    return ev;
+}
+
+static void lose(pprofio_agent *a, int reason, uint64_t profiles, uint64_t batches, uint64_t bytes) {
+    a->losses[reason].profiles += profiles;
+    a->losses[reason].batches += batches;
+    a->losses[reason].bytes += bytes;
+}
+
+/* report_losses turns the losses since the last batch into data_dropped events. */
+static void report_losses(pprofio_agent *a) {
+    for (int r = 0; r < LOSS_N; r++) {
+        loss *l = &a->losses[r];
+        if (l->profiles == 0 && l->batches == 0)
+            continue;
+        char msg[160];
+        snprintf(msg, sizeof msg, "%llu profile(s) in %llu batch(es) dropped: %s",
+                 (unsigned long long)l->profiles, (unsigned long long)l->batches, loss_reason[r]);
+        pprofio_event *ev = event_locked(a, "data_dropped", msg);
+        if (!ev)
+            break;
+        pprofio_event_attr_u64(ev, "profiles", l->profiles);
+        pprofio_event_attr_u64(ev, "batches", l->batches);
+        pprofio_event_attr_u64(ev, "bytes", l->bytes);
+        pprofio_event_attr(ev, "reason", loss_reason[r]);
+        *l = (loss){0};
+    }
 }
 
 static void queue_events(pprofio_agent *a, const pprofio_sched_event *ev, size_t n) {
@@ -263,18 +429,8 @@ static void *sched_main(void *arg) {
 
 /* ---- the output thread ------------------------------------------------ */
 
-static void deliver(pprofio_agent *a, pprofio_profile *p) {
-    /* mu held on entry and exit; released while writing. */
-    if (!a->output_dir) {
-        a->stats.profiles_dropped_no_sink++;
-        a->stats.bytes_dropped += p->raw.len;
-        if (!a->no_sink_logged) {
-            a->no_sink_logged = 1;
-            log_locked(a, PPROFIO_LOG_WARN,
-                       "pprofio: no output can take profiles (set OutputDir); they are counted as dropped");
-        }
-        return;
-    }
+/* store_locally writes p under output_dir (mu held; released while writing). */
+static void store_locally(pprofio_agent *a, pprofio_profile *p) {
     pprofio_error err = {0};
     size_t written = 0;
     pthread_mutex_unlock(&a->mu);
@@ -292,6 +448,7 @@ static void deliver(pprofio_agent *a, pprofio_profile *p) {
     }
     a->stats.profiles_dropped_write++;
     a->stats.bytes_dropped += p->raw.len;
+    lose(a, LOSS_WRITE, 1, 0, p->raw.len);
     if (a->stop_requested && a->final_err.code == 0)
         a->final_err = err;
     if (!a->write_failing) {
@@ -300,21 +457,236 @@ static void deliver(pprofio_agent *a, pprofio_profile *p) {
     }
 }
 
+/* make_batch wraps one cycle's profiles and the pending events into a batch (mu held). */
+static void make_batch(pprofio_agent *a, pprofio_profile **ps, size_t n) {
+    report_losses(a);
+    pprofio_event events[MAX_EVENTS];
+    size_t n_events = a->n_events;
+    memcpy(events, a->events, n_events * sizeof events[0]);
+    a->n_events = 0;
+    uint64_t seq = ++a->sequence;
+    a->stats.batches_queued++;
+    pthread_mutex_unlock(&a->mu);
+
+    char id[PPROFIO_BATCH_ID_LEN + 1];
+    pprofio_batch_id(id);
+    pprofio_bytes body = {0};
+    pprofio_error err = {0};
+    int rc = pprofio_batch_encode(&a->source.s, id, seq, ps, n, events, n_events, &body, &err);
+    pprofio_error qerr = {0};
+    int qrc = rc == PPROFIO_OK ? pprofio_queue_push(a->queue, id, seq, (uint32_t)n, &body, 0, &qerr) : rc;
+    pprofio_bytes_free(&body);
+
+    pthread_mutex_lock(&a->mu);
+    if (rc != PPROFIO_OK) {
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < n; i++)
+            bytes += ps[i]->raw.len;
+        a->stats.profiles_dropped_memory += n;
+        lose(a, LOSS_MEMORY, n, 1, bytes);
+        log_locked(a, PPROFIO_LOG_ERROR, "pprofio: dropped a batch of %zu profile(s): %s", n, err.msg);
+    } else if (qrc != PPROFIO_OK) {
+        a->stats.spool_errors++;
+        log_locked(a, PPROFIO_LOG_ERROR, "pprofio: %s", qerr.msg);
+    }
+    pthread_cond_signal(&a->up_cond);
+}
+
+/* deliver_cycle writes and batches the profiles of one cycle (mu held). */
+static void deliver_cycle(pprofio_agent *a, pprofio_profile **ps, size_t n) {
+    for (size_t i = 0; a->output_dir && i < n; i++)
+        store_locally(a, ps[i]);
+    if (a->queue) {
+        make_batch(a, ps, n);
+    } else if (!a->output_dir) {
+        for (size_t i = 0; i < n; i++) {
+            a->stats.profiles_dropped_no_sink++;
+            a->stats.bytes_dropped += ps[i]->raw.len;
+        }
+        if (!a->no_sink_logged && n > 0) {
+            a->no_sink_logged = 1;
+            log_locked(a, PPROFIO_LOG_WARN, "pprofio: no output can take profiles; they are counted as dropped");
+        }
+    }
+}
+
+#define CYCLE_MAX_PROFILES 16
+
 static void *out_main(void *arg) {
     pprofio_agent *a = arg;
+    pprofio_profile *ps[CYCLE_MAX_PROFILES];
     pthread_mutex_lock(&a->mu);
     for (;;) {
-        pprofio_profile *p = pprofio_spool_pop(&a->spool, a->sealed_before);
-        if (p) {
-            deliver(a, p);
-            pprofio_spool_done(&a->spool, p);
-            a->stats.buffered_bytes = a->spool.used;
+        size_t n = 0;
+        pprofio_profile *p;
+        while (n < CYCLE_MAX_PROFILES && (p = pprofio_spool_pop(&a->spool, a->sealed_before)) != NULL) {
+            ps[n++] = p;
+            if (!a->spool.head || a->spool.head->cycle != p->cycle)
+                break; /* the next profile belongs to a later cycle */
+        }
+        if (n > 0) {
+            deliver_cycle(a, ps, n);
+            for (size_t i = 0; i < n; i++)
+                pprofio_spool_done(&a->spool, ps[i]);
             continue;
         }
         if (a->closing)
             break;
         a->clock->wait_until(a->clock, &a->out_cond, &a->mu, PPROFIO_FOREVER);
     }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* ---- the upload thread ------------------------------------------------ */
+
+/* fail_state moves to a failing state, logging only when the state changes. */
+static void fail_state(pprofio_agent *a, int state, const char *detail) {
+    if (a->up_state == state)
+        return;
+    a->up_state = state;
+    if (state == UP_AUTH)
+        log_locked(a, PPROFIO_LOG_ERROR,
+                   "pprofio: the ingest service refused the API key (%s); batches are kept, retrying in 60 s or more",
+                   detail);
+    else
+        log_locked(a, PPROFIO_LOG_WARN, "pprofio: uploads are failing (%s); batches are kept and retried", detail);
+}
+
+/* split replaces the head batch by its two halves (mu held; released while working). */
+static int split_head(pprofio_agent *a, const pprofio_queue_head *h) {
+    pprofio_bytes first = {0}, second = {0};
+    char id1[33], id2[33];
+    pprofio_error err = {0};
+    pthread_mutex_unlock(&a->mu);
+    int rc = pprofio_batch_split(h->payload, h->len, &first, id1, &second, id2, &err);
+    if (rc == PPROFIO_OK) {
+        uint32_t n1 = h->n_profiles / 2, n2 = h->n_profiles - n1;
+        uint64_t seq = h->sequence;
+        pprofio_queue_pop(a->queue);
+        pprofio_queue_push(a->queue, id2, seq, n2, &second, 1, NULL);
+        pprofio_queue_push(a->queue, id1, seq, n1, &first, 1, NULL);
+    }
+    pprofio_bytes_free(&first);
+    pprofio_bytes_free(&second);
+    pthread_mutex_lock(&a->mu);
+    return rc;
+}
+
+/* drop_head drops the head batch and counts it (mu held). */
+static void drop_head(pprofio_agent *a, const pprofio_queue_head *h, int reason, const char *why) {
+    a->stats.batches_dropped_rejected++;
+    a->stats.profiles_dropped_upload += h->n_profiles;
+    lose(a, reason, h->n_profiles, 1, h->len);
+    log_locked(a, PPROFIO_LOG_ERROR, "pprofio: dropped batch %s (%u profile(s)): %s", h->batch_id, h->n_profiles,
+               why);
+    pthread_mutex_unlock(&a->mu);
+    pprofio_queue_pop(a->queue);
+    pthread_mutex_lock(&a->mu);
+}
+
+/* handle applies the contract's table to one answer (mu held). */
+static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_upload_result *r) {
+    int64_t now = a->clock->now_ns(a->clock);
+    switch (r->verdict) {
+    case PPROFIO_UP_DONE:
+        a->stats.batches_sent++;
+        a->up_attempt = 0;
+        a->up_next_at = 0;
+        if (a->up_state != UP_HEALTHY) {
+            a->up_state = UP_HEALTHY;
+            log_locked(a, PPROFIO_LOG_INFO, "pprofio: uploads are going through again");
+        }
+        pthread_mutex_unlock(&a->mu);
+        pprofio_queue_pop(a->queue);
+        pthread_mutex_lock(&a->mu);
+        return;
+    case PPROFIO_UP_DROP:
+        drop_head(a, h, LOSS_REJECTED, r->detail);
+        return;
+    case PPROFIO_UP_SPLIT:
+        if (h->n_profiles >= 2 && split_head(a, h) == PPROFIO_OK) {
+            a->stats.batches_split++;
+            return;
+        }
+        drop_head(a, h, LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
+        return;
+    case PPROFIO_UP_AUTH: {
+        a->stats.batches_retried++;
+        int64_t wait = pprofio_backoff_ns(a->up_attempt++, &a->rng_up);
+        a->up_next_at = now + (wait > AUTH_PAUSE_NS ? wait : AUTH_PAUSE_NS);
+        fail_state(a, UP_AUTH, r->detail);
+        return;
+    }
+    default: {
+        a->stats.batches_retried++;
+        int64_t wait = r->retry_after_ns >= 0 ? r->retry_after_ns : pprofio_backoff_ns(a->up_attempt, &a->rng_up);
+        a->up_attempt++;
+        a->up_next_at = now + wait;
+        if (!r->aborted)
+            fail_state(a, UP_FAILING, r->detail);
+        return;
+    }
+    }
+}
+
+/* take_queue_counts folds the queue's counters into the stats (mu held). */
+static void take_queue_counts(pprofio_agent *a) {
+    pprofio_queue_counts c;
+    pprofio_queue_take_counts(a->queue, &c);
+    a->stats.batches_dropped_spool += c.evicted.batches;
+    a->stats.batches_dropped_corrupt += c.corrupt_files;
+    a->stats.batches_adopted += c.adopted;
+    a->stats.profiles_dropped_upload += c.evicted.profiles;
+    if (c.evicted.batches > 0) {
+        lose(a, LOSS_SPOOL, c.evicted.profiles, c.evicted.batches, c.evicted.bytes);
+        log_locked(a, PPROFIO_LOG_WARN, "pprofio: the upload queue is full; dropped the oldest %llu batch(es)",
+                   (unsigned long long)c.evicted.batches);
+    }
+    if (c.corrupt_files > 0) {
+        lose(a, LOSS_CORRUPT, 0, c.corrupt_files, 0);
+        log_locked(a, PPROFIO_LOG_WARN, "pprofio: removed %llu damaged or foreign file(s) from the spool",
+                   (unsigned long long)c.corrupt_files);
+    }
+    if (c.adopted > 0)
+        log_locked(a, PPROFIO_LOG_INFO, "pprofio: found %llu batch(es) left by an earlier process; sending them",
+                   (unsigned long long)c.adopted);
+    a->stats.spool_bytes = pprofio_queue_disk_bytes(a->queue);
+    a->stats.queued_batches = (int64_t)pprofio_queue_len(a->queue);
+}
+
+static void *up_main(void *arg) {
+    pprofio_agent *a = arg;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        take_queue_counts(a);
+        int64_t now = a->clock->now_ns(a->clock);
+        if (a->up_closing && (a->stats.queued_batches == 0 || now >= a->up_deadline))
+            break;
+        if (a->stats.queued_batches == 0) {
+            a->clock->wait_until(a->clock, &a->up_cond, &a->mu, PPROFIO_FOREVER);
+            continue;
+        }
+        if (now < a->up_next_at) {
+            if (a->up_closing && a->up_next_at >= a->up_deadline)
+                break; /* the next try would come after the deadline */
+            a->clock->wait_until(a->clock, &a->up_cond, &a->mu, a->up_next_at);
+            continue;
+        }
+        pprofio_queue_head h;
+        pthread_mutex_unlock(&a->mu);
+        int empty = pprofio_queue_peek(a->queue, &h);
+        pprofio_upload_result r;
+        uint64_t sent = 0;
+        if (!empty)
+            pprofio_uploader_post(a->uploader, h.batch_id, h.payload, h.len, 0, &r, &sent);
+        pthread_mutex_lock(&a->mu);
+        if (empty)
+            continue;
+        a->stats.bytes_sent += sent;
+        handle(a, &h, &r);
+    }
+    take_queue_counts(a);
     pthread_mutex_unlock(&a->mu);
     return NULL;
 }
@@ -332,14 +704,14 @@ int pprofio_agent_start(pprofio_agent *a, pprofio_error *err) {
     int64_t now = a->clock->now_ns(a->clock);
     pprofio_sched_init(&a->sched, now, a->period_ns, a->cpu_ns, pprofio_jitter_delay(&a->rng, a->jitter_ns),
                        a->types);
-    int rc = pprofio_thread_create(&a->out_thread, out_main, a);
-    if (rc == 0) {
-        a->threads = 1;
-        rc = pprofio_thread_create(&a->sched_thread, sched_main, a);
-        if (rc == 0)
-            a->threads = 2;
-    }
     a->state = STATE_RUNNING;
+    int rc = 0;
+    if (a->queue && (rc = pprofio_thread_create(&a->up_thread, up_main, a)) == 0)
+        a->up_started = 1;
+    if (rc == 0 && (rc = pprofio_thread_create(&a->out_thread, out_main, a)) == 0)
+        a->out_started = 1;
+    if (rc == 0 && (rc = pprofio_thread_create(&a->sched_thread, sched_main, a)) == 0)
+        a->sched_started = 1;
     if (rc != 0) {
         /* Unwind: whatever started is stopped by close. */
         a->stop_requested = 1;
@@ -382,7 +754,7 @@ int pprofio_agent_next(pprofio_agent *a, pprofio_command *cmd) {
                 a->exit_taken = 1;
             break;
         }
-        if (a->exit_taken || a->state != STATE_RUNNING || (a->stop_requested && !a->threads)) {
+        if (a->exit_taken || a->state != STATE_RUNNING || (a->stop_requested && !a->sched_started)) {
             cmd->op = PPROFIO_CMD_EXIT;
             a->exit_taken = 1;
             break;
@@ -412,26 +784,38 @@ int pprofio_agent_close(pprofio_agent *a, pprofio_error *err) {
         pthread_mutex_unlock(&a->mu);
         return PPROFIO_OK;
     }
+    int64_t deadline = a->clock->now_ns(a->clock) + a->stop_timeout_ns;
     a->stop_requested = 1;
-    int threads = a->threads;
+    int sched = a->sched_started, out = a->out_started, up = a->up_started;
     pthread_cond_broadcast(&a->sched_cond);
     pthread_mutex_unlock(&a->mu);
-    if (threads == 2)
+    if (sched)
         pthread_join(a->sched_thread, NULL);
 
     pthread_mutex_lock(&a->mu);
-    /* Everything collected is final now: write it all, then end. */
+    /* Everything collected is final now: write and batch it all. */
     a->sealed_before = INT64_MAX;
     a->closing = 1;
     a->exit_taken = 1;
     pthread_cond_broadcast(&a->out_cond);
     pthread_cond_broadcast(&a->cmd_cond);
     pthread_mutex_unlock(&a->mu);
-    if (threads >= 1)
+    if (out)
         pthread_join(a->out_thread, NULL);
 
+    /* Deliver what is queued until the stop deadline; the rest stays spooled. */
     pthread_mutex_lock(&a->mu);
-    a->threads = 0;
+    a->up_closing = 1;
+    a->up_deadline = deadline;
+    if (a->uploader)
+        pprofio_uploader_abort_at(a->uploader, deadline);
+    pthread_cond_broadcast(&a->up_cond);
+    pthread_mutex_unlock(&a->mu);
+    if (up)
+        pthread_join(a->up_thread, NULL);
+
+    pthread_mutex_lock(&a->mu);
+    a->sched_started = a->out_started = a->up_started = 0;
     a->state = STATE_CLOSED;
     pprofio_error final = a->final_err;
     pthread_mutex_unlock(&a->mu);
@@ -449,11 +833,15 @@ void pprofio_agent_free(pprofio_agent *a) {
     if (a->sync_ready) {
         pprofio_agent_close(a, NULL);
         pprofio_spool_clear(&a->spool);
+        pthread_cond_destroy(&a->up_cond);
         pthread_cond_destroy(&a->out_cond);
         pthread_cond_destroy(&a->sched_cond);
         pthread_cond_destroy(&a->cmd_cond);
         pthread_mutex_destroy(&a->mu);
     }
+    pprofio_queue_close(a->queue);
+    pprofio_uploader_free(a->uploader);
+    source_free(&a->source);
     pprofio_free(a->service);
     pprofio_free(a->output_dir);
     pprofio_free(a);
@@ -465,14 +853,33 @@ void pprofio_agent_stats(pprofio_agent *a, pprofio_stats *out) {
     out->buffered_bytes = a->spool.used;
     out->buffered_bytes_peak = a->spool.peak;
     pthread_mutex_unlock(&a->mu);
+    if (a->queue) {
+        out->spool_bytes = pprofio_queue_disk_bytes(a->queue);
+        out->queued_batches = (int64_t)pprofio_queue_len(a->queue);
+    }
+}
+
+void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message, const char *const *keys,
+                         const char *const *values, size_t n_attrs) {
+    pthread_mutex_lock(&a->mu);
+    pprofio_event *ev = event_locked(a, kind, message);
+    for (size_t i = 0; ev && i < n_attrs; i++)
+        pprofio_event_attr(ev, keys[i], values[i]);
+    pthread_mutex_unlock(&a->mu);
 }
 
 void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason) {
-    (void)type;
     (void)cycle;
-    (void)reason;
     pthread_mutex_lock(&a->mu);
     a->stats.profiles_skipped++;
+    char msg[300];
+    snprintf(msg, sizeof msg, "the %s profile of this cycle was not taken: %s", pprofio_profile_name(type),
+             reason ? reason : "");
+    pprofio_event *ev = event_locked(a, "profile_skipped", msg);
+    if (ev) {
+        pprofio_event_attr(ev, "type", pprofio_profile_name(type));
+        pprofio_event_attr(ev, "reason", reason ? reason : "");
+    }
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -488,6 +895,7 @@ static int reserve(void *ctx, int64_t delta) {
     if (evicted > 0) {
         a->stats.profiles_dropped_memory += evicted;
         a->stats.bytes_dropped += a->spool.evicted_bytes - bytes_before;
+        lose(a, LOSS_MEMORY, evicted, 0, a->spool.evicted_bytes - bytes_before);
         if (a->evict_logged_cycle != w->p->cycle) {
             a->evict_logged_cycle = w->p->cycle;
             log_locked(a, PPROFIO_LOG_WARN,
@@ -528,9 +936,11 @@ static void drop(pprofio_profile_writer *w, int why) {
     const char *name = pprofio_profile_name(w->p->type);
     if (why == PPROFIO_ERR_FORMAT) {
         a->stats.profiles_dropped_invalid++;
+        lose(a, LOSS_INVALID, 1, 0, w->p->raw.len);
         log_locked(a, PPROFIO_LOG_ERROR, "pprofio: dropped a %s profile: its bytes are not gzip", name);
     } else {
         a->stats.profiles_dropped_memory++;
+        lose(a, LOSS_MEMORY, 1, 0, w->p->raw.len);
         log_locked(a, PPROFIO_LOG_WARN, "pprofio: dropped a %s profile: %s (memory bound %lld bytes)", name,
                    pprofio_strstatus(why), (long long)a->max_buffer);
     }

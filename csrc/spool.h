@@ -18,6 +18,7 @@ typedef struct pprofio_profile {
     int64_t start_ns;
     int64_t end_ns;
     pprofio_bytes raw; /* serialized pprof, not gzipped; raw.cap is what it costs */
+    int delta;         /* cumulative values were turned into this window's share */
 } pprofio_profile;
 
 /* pprofio_profile_new allocates an empty profile; free it with pprofio_profile_free. */

@@ -70,10 +70,37 @@ const char *pprofio_profile_name(int type);
 /* A clock the core reads and sleeps on. Tests inject a simulated one. */
 typedef struct pprofio_clock pprofio_clock;
 
+/* Who is sending: the Source of every UploadRequest. */
+typedef struct {
+    const char *const *tag_keys;   /* n_tags each */
+    const char *const *tag_values;
+    size_t n_tags;
+    const char *service;
+    const char *hostname;
+    int64_t pid;
+    const char *instance_id;       /* 32 lowercase hex characters */
+    const char *agent_version;
+    const char *runtime_version;   /* runtime.Version() */
+    const char *os;                /* GOOS */
+    const char *arch;              /* GOARCH */
+    int64_t process_start_ns;
+} pprofio_source;
+
 /* Agent configuration. Strings are copied by pprofio_agent_new. */
 typedef struct {
     const char *service_name; /* required; names the output folder */
     const char *output_dir;   /* local storage root; NULL or "" for none */
+    /* Upload (NULL or "" ingest_url: none). */
+    const char *ingest_url;   /* base URL; /v1/profiles is appended */
+    const char *api_key;      /* sent only in the Authorization header */
+    const char *ca_file;      /* PEM bundle to trust instead of the system's; NULL: system */
+    const char *user_agent;
+    int64_t connect_timeout_ns;
+    int64_t request_timeout_ns;
+    int64_t stop_timeout_ns;  /* how long close may spend delivering */
+    const char *spool_dir;    /* crash-safe disk queue; NULL or "": memory only */
+    int64_t max_spool_bytes;
+    pprofio_source source;
     int64_t period_ns;        /* one cycle; >= 1 s */
     int64_t cpu_duration_ns;  /* CPU window per cycle; in (0, period_ns] */
     int64_t start_jitter_ns;  /* first cycle starts after U[0, this]; 0 = none */
@@ -115,6 +142,20 @@ typedef struct {
     uint64_t profiles_dropped_invalid; /* bytes that did not inflate */
     uint64_t profiles_dropped_write;   /* output_dir write failed */
     uint64_t profiles_dropped_no_sink; /* no output configured for them */
+    uint64_t profiles_dropped_upload;  /* in batches the uploader dropped */
+    uint64_t batches_queued;      /* batches made for upload */
+    uint64_t batches_sent;        /* accepted by the ingest service (or 409) */
+    uint64_t batches_retried;     /* attempts that will be tried again */
+    uint64_t batches_split;       /* 413 answers split in two */
+    uint64_t batches_dropped_rejected; /* 400, another 4xx, or too large alone */
+    uint64_t batches_dropped_spool;    /* evicted by max_spool_bytes or the memory bound */
+    uint64_t batches_dropped_corrupt;  /* spool files that failed their checks */
+    uint64_t batches_adopted;     /* taken over from an exited process's spool */
+    uint64_t bytes_sent;          /* request bodies uploaded */
+    uint64_t spool_errors;        /* spool writes that failed (kept in memory) */
+    uint64_t events_dropped;      /* events lost to a full event list */
+    int64_t spool_bytes;          /* bytes in the disk spool now */
+    int64_t queued_batches;       /* batches waiting for upload now */
     uint64_t bytes_dropped;       /* uncompressed bytes of all drops */
     uint64_t bytes_received;      /* gzipped bytes streamed in */
     uint64_t bytes_written;       /* gzipped bytes written to disk */
@@ -143,8 +184,9 @@ int pprofio_agent_start(pprofio_agent *a, pprofio_error *err);
 
 /*
  * pprofio_agent_next blocks until the next command and copies it to *cmd.
- * After PPROFIO_CMD_EXIT every call returns EXIT at once. Only one thread
- * (the Go collector) may call it.
+ * After PPROFIO_CMD_EXIT every call returns EXIT at once, except that log
+ * lines made later (by close) still come first: call it until EXIT after
+ * close to drain them. Only one thread at a time may call it.
  */
 int pprofio_agent_next(pprofio_agent *a, pprofio_command *cmd);
 
@@ -168,6 +210,13 @@ void pprofio_agent_free(pprofio_agent *a);
 
 /* pprofio_agent_stats copies the counters. */
 void pprofio_agent_stats(pprofio_agent *a, pprofio_stats *out);
+
+/*
+ * pprofio_agent_event adds an event (kind and attribute names as in the
+ * ingest contract) to the next batch. keys/values hold n_attrs strings.
+ */
+void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message, const char *const *keys,
+                         const char *const *values, size_t n_attrs);
 
 /*
  * pprofio_agent_skip records that the collector could not take a profile

@@ -24,8 +24,12 @@ func main() {
 	duration := flag.Duration("duration", 30*time.Second, "how long to run (0: until interrupted)")
 	rate := flag.Duration("rate", 5*time.Second, "pprofio SampleRate: one collection cycle")
 	cpu := flag.Duration("cpu", 2*time.Second, "pprofio CPUDuration: the CPU window of each cycle")
-	out := flag.String("out", "./pprofio-data", "pprofio OutputDir")
+	out := flag.String("out", "./pprofio-data", "pprofio OutputDir (\"\" for none)")
 	service := flag.String("service", "basic", "pprofio ServiceName")
+	ingest := flag.String("ingest-url", "", "pprofio IngestURL (e.g. the URL examples/ingest-server prints)")
+	caFile := flag.String("ca-file", "", "pprofio CAFile: the CA that signed the ingest server's certificate")
+	apiKey := flag.String("api-key", os.Getenv("PPROFIO_API_KEY"), "pprofio APIKey (default $PPROFIO_API_KEY)")
+	spool := flag.String("spool-dir", "", "pprofio SpoolDir (default: under the user cache directory)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -34,6 +38,10 @@ func main() {
 		SampleRate:  *rate,
 		CPUDuration: *cpu,
 		OutputDir:   *out,
+		IngestURL:   *ingest,
+		APIKey:      *apiKey,
+		CAFile:      *caFile,
+		SpoolDir:    *spool,
 		StartJitter: -1, // start the first cycle at once: this is a demo
 		Tags:        map[string]string{"env": "demo"},
 		Logger:      logger,
@@ -66,6 +74,10 @@ func main() {
 	s := p.Stats()
 	fmt.Printf("cycles=%d profiles written=%d skipped=%d dropped=%d\n", s.Cycles, s.ProfilesWritten,
 		s.ProfilesSkipped, s.ProfilesDroppedMemory+s.ProfilesDroppedInvalid+s.ProfilesDroppedWrite+s.ProfilesDroppedNoSink)
+	if *ingest != "" {
+		fmt.Printf("batches sent=%d queued=%d retried=%d bytes sent=%d\n", s.BatchesSent, s.QueuedBatches,
+			s.BatchesRetried, s.BytesSent)
+	}
 }
 
 // burnCPU hashes in a loop: the CPU profile's hot function.

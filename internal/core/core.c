@@ -12,4 +12,8 @@
 #include "../../csrc/scheduler.c"
 #include "../../csrc/spool.c"
 #include "../../csrc/store.c"
+#include "../../csrc/ingest.pb-c.c"
+#include "../../csrc/batch.c"
+#include "../../csrc/upload.c"
+#include "../../csrc/queue.c"
 #include "../../csrc/agent.c"

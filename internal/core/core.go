@@ -4,7 +4,7 @@ package core
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include -D_GNU_SOURCE -std=gnu11 -O2
-#cgo pkg-config: zlib
+#cgo pkg-config: zlib libcurl libprotobuf-c
 #cgo LDFLAGS: -lpthread
 #include <stdlib.h>
 #include "pprofio.h"
@@ -57,15 +57,38 @@ func statusError(code C.int) error {
 	return &Error{Code: int(code), Msg: C.GoString(C.pprofio_strstatus(code))}
 }
 
+// cstrings owns C strings made for one call.
+type cstrings []unsafe.Pointer
+
+// str returns s as a C string, or NULL for "".
+func (cs *cstrings) str(s string) *C.char {
+	if s == "" {
+		return nil
+	}
+	p := C.CString(s)
+	*cs = append(*cs, unsafe.Pointer(p))
+	return p
+}
+
+// array returns a C array of n string pointers.
+func (cs *cstrings) array(n int) **C.char {
+	p := C.calloc(C.size_t(n+1), C.size_t(unsafe.Sizeof((*C.char)(nil))))
+	*cs = append(*cs, p)
+	return (**C.char)(p)
+}
+
+func (cs cstrings) free() {
+	for _, p := range cs {
+		C.free(p)
+	}
+}
+
 // New validates cfg in C and builds an agent; no thread runs yet.
 func New(cfg Config) (*Agent, error) {
-	service := C.CString(cfg.Service)
-	defer C.free(unsafe.Pointer(service))
-	var dir *C.char
-	if cfg.OutputDir != "" {
-		dir = C.CString(cfg.OutputDir)
-		defer C.free(unsafe.Pointer(dir))
-	}
+	var cs cstrings
+	defer func() { cs.free() }() // a closure: cs grows below
+	service := cs.str(cfg.Service)
+	dir := cs.str(cfg.OutputDir)
 	var types C.uint
 	for _, t := range cfg.Types {
 		types |= 1 << C.uint(t)
@@ -79,6 +102,39 @@ func New(cfg Config) (*Agent, error) {
 		jitter_seed:      C.uint64_t(cfg.JitterSeed),
 		max_buffer_bytes: C.int64_t(cfg.MaxBufferBytes),
 		profile_types:    types,
+
+		ingest_url:         cs.str(cfg.IngestURL),
+		api_key:            cs.str(cfg.APIKey),
+		ca_file:            cs.str(cfg.CAFile),
+		user_agent:         cs.str(cfg.UserAgent),
+		connect_timeout_ns: C.int64_t(cfg.ConnectTimeout),
+		request_timeout_ns: C.int64_t(cfg.RequestTimeout),
+		stop_timeout_ns:    C.int64_t(cfg.StopTimeout),
+		spool_dir:          cs.str(cfg.SpoolDir),
+		max_spool_bytes:    C.int64_t(cfg.MaxSpoolBytes),
+	}
+	src := &ccfg.source
+	src.hostname = cs.str(cfg.Source.Hostname)
+	src.pid = C.int64_t(cfg.Source.PID)
+	src.instance_id = cs.str(cfg.Source.InstanceID)
+	src.agent_version = cs.str(cfg.Source.AgentVersion)
+	src.runtime_version = cs.str(cfg.Source.RuntimeVersion)
+	src.os = cs.str(cfg.Source.OS)
+	src.arch = cs.str(cfg.Source.Arch)
+	if !cfg.Source.ProcessStart.IsZero() {
+		src.process_start_ns = C.int64_t(cfg.Source.ProcessStart.UnixNano())
+	}
+	if n := len(cfg.Source.Tags); n > 0 {
+		keys, values := cs.array(n), cs.array(n)
+		ks := unsafe.Slice(keys, n)
+		vs := unsafe.Slice(values, n)
+		i := 0
+		for k, v := range cfg.Source.Tags {
+			ks[i], vs[i] = C.CString(k), C.CString(v)
+			cs = append(cs, unsafe.Pointer(ks[i]), unsafe.Pointer(vs[i]))
+			i++
+		}
+		src.tag_keys, src.tag_values, src.n_tags = keys, values, C.size_t(n)
 	}
 	var cerr C.pprofio_error
 	var a *C.pprofio_agent
@@ -163,6 +219,20 @@ func (a *Agent) Stats() Stats {
 		LogsDropped:            uint64(s.logs_dropped),
 		BufferedBytes:          int64(s.buffered_bytes),
 		BufferedBytesPeak:      int64(s.buffered_bytes_peak),
+		ProfilesDroppedUpload:  uint64(s.profiles_dropped_upload),
+		BatchesQueued:          uint64(s.batches_queued),
+		BatchesSent:            uint64(s.batches_sent),
+		BatchesRetried:         uint64(s.batches_retried),
+		BatchesSplit:           uint64(s.batches_split),
+		BatchesDroppedRejected: uint64(s.batches_dropped_rejected),
+		BatchesDroppedSpool:    uint64(s.batches_dropped_spool),
+		BatchesDroppedCorrupt:  uint64(s.batches_dropped_corrupt),
+		BatchesAdopted:         uint64(s.batches_adopted),
+		BytesSent:              uint64(s.bytes_sent),
+		SpoolErrors:            uint64(s.spool_errors),
+		EventsDropped:          uint64(s.events_dropped),
+		SpoolBytes:             int64(s.spool_bytes),
+		QueuedBatches:          int64(s.queued_batches),
 	}
 }
 

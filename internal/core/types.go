@@ -57,6 +57,31 @@ type Config struct {
 	JitterSeed     uint64
 	MaxBufferBytes int64
 	Types          []Type
+
+	// Upload; IngestURL "" turns it off.
+	IngestURL      string
+	APIKey         string
+	CAFile         string
+	UserAgent      string
+	ConnectTimeout time.Duration
+	RequestTimeout time.Duration
+	StopTimeout    time.Duration
+	SpoolDir       string
+	MaxSpoolBytes  int64
+	Source         Source
+}
+
+// Source says who is sending (UploadRequest.source).
+type Source struct {
+	Tags           map[string]string
+	Hostname       string
+	PID            int64
+	InstanceID     string
+	AgentVersion   string
+	RuntimeVersion string
+	OS             string
+	Arch           string
+	ProcessStart   time.Time
 }
 
 // Stats mirrors pprofio_stats.
@@ -75,4 +100,19 @@ type Stats struct {
 	LogsDropped            uint64
 	BufferedBytes          int64
 	BufferedBytesPeak      int64
+
+	ProfilesDroppedUpload  uint64
+	BatchesQueued          uint64
+	BatchesSent            uint64
+	BatchesRetried         uint64
+	BatchesSplit           uint64
+	BatchesDroppedRejected uint64
+	BatchesDroppedSpool    uint64
+	BatchesDroppedCorrupt  uint64
+	BatchesAdopted         uint64
+	BytesSent              uint64
+	SpoolErrors            uint64
+	EventsDropped          uint64
+	SpoolBytes             int64
+	QueuedBatches          int64
 }

@@ -38,9 +38,9 @@ CTEST_JOBS ?= 2
 CTEST_REQUIRE_LSAN ?= 0
 CTEST_SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CTEST_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CTEST_SANITIZE) \
-	-I$(CTEST_ROOT)/include $(shell pkg-config --cflags zlib criterion)
+	-I$(CTEST_ROOT)/include $(shell pkg-config --cflags zlib libcurl libprotobuf-c criterion)
 CTEST_LDFLAGS = $(CTEST_SANITIZE)
-CTEST_LDLIBS = $(shell pkg-config --libs zlib criterion) -lpthread
+CTEST_LDLIBS = $(shell pkg-config --libs zlib libcurl libprotobuf-c criterion) -lpthread
 CTEST_ASAN_OPTIONS = leak_check_at_exit=0:abort_on_error=0:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1
 CTEST_UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 

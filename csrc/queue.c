@@ -1,0 +1,550 @@
+//go:build ignore
+
+/* queue.c: the batch queue, in memory and in the disk spool (see queue.h). */
+#include "queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "alloc.h"
+#include "batch.h"
+#include "clock.h"
+#include "errors.h"
+#include "sysio.h"
+
+#define MAGIC "PPRQBAT1"
+#define VERSION 1u
+#define HEADER_LEN 72
+#define NAME_LEN (20 + 1 + 32 + 6) /* <order>-<id>.batch */
+
+typedef struct entry {
+    struct entry *next;
+    uint64_t order;
+    char id[33];
+    uint64_t seq;
+    uint32_t n_profiles;
+    int64_t file_bytes; /* > 0 when on disk */
+    pprofio_bytes mem;  /* the payload when not on disk */
+} entry;
+
+struct pprofio_queue {
+    pthread_mutex_t mu;
+    char *dir; /* our own folder, or NULL */
+    int lock_fd;
+    entry *head;
+    size_t len;
+    entry *pinned; /* the head while it is being sent: never evicted */
+    int64_t max_disk, max_mem, disk_bytes, mem_bytes;
+    uint64_t last_order;
+    pprofio_bytes loaded; /* the head's file, read by peek */
+    pprofio_queue_counts counts;
+};
+
+uint32_t pprofio_crc32(const void *p, size_t n) {
+    uLong c = crc32(0L, Z_NULL, 0);
+    const Bytef *b = p;
+    while (n > 0) {
+        uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, b, take);
+        b += take;
+        n -= take;
+    }
+    return (uint32_t)c;
+}
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Header: magic[8] version[4] n_profiles[4] sequence[8] len[8] crc[4] hcrc[4] id[32]. */
+static void make_header(uint8_t h[HEADER_LEN], const entry *e, const uint8_t *payload, size_t len) {
+    memcpy(h, MAGIC, 8);
+    put32(h + 8, VERSION);
+    put32(h + 12, e->n_profiles);
+    put64(h + 16, e->seq);
+    put64(h + 24, (uint64_t)len);
+    put32(h + 32, pprofio_crc32(payload, len));
+    memcpy(h + 40, e->id, 32);
+    put32(h + 36, pprofio_crc32(h, 36) ^ pprofio_crc32(h + 40, 32));
+}
+
+static int header_ok(const uint8_t h[HEADER_LEN], uint64_t *len) {
+    if (memcmp(h, MAGIC, 8) != 0 || get32(h + 8) != VERSION)
+        return 0;
+    if (get32(h + 36) != (pprofio_crc32(h, 36) ^ pprofio_crc32(h + 40, 32)))
+        return 0;
+    *len = get64(h + 24);
+    return 1;
+}
+
+static char *path_of(const pprofio_queue *q, const entry *e) {
+    size_t n = strlen(q->dir) + NAME_LEN + 8;
+    char *p = pprofio_malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%020llu-%s.batch", q->dir, (unsigned long long)e->order, e->id);
+    return p;
+}
+
+/* parse_name reads <order>-<id>.batch. */
+static int parse_name(const char *name, uint64_t *order, char id[33]) {
+    if (strlen(name) != NAME_LEN || name[20] != '-' || strcmp(name + 53, ".batch") != 0)
+        return 0;
+    for (int i = 0; i < 20; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+    *order = strtoull(name, NULL, 10);
+    memcpy(id, name + 21, 32);
+    id[32] = '\0';
+    return pprofio_batch_id_valid(id);
+}
+
+static void insert_sorted(pprofio_queue *q, entry *e) {
+    entry **pp = &q->head;
+    while (*pp && (*pp)->order <= e->order)
+        pp = &(*pp)->next;
+    e->next = *pp;
+    *pp = e;
+    q->len++;
+    if (e->order > q->last_order)
+        q->last_order = e->order;
+}
+
+static void unlink_file(const pprofio_queue *q, const entry *e) {
+    char *p = path_of(q, e);
+    if (p) {
+        unlink(p);
+        pprofio_free(p);
+    }
+}
+
+/* remove_entry takes e out of the list, deletes its file, frees it. */
+static void remove_entry(pprofio_queue *q, entry *e) {
+    entry **pp = &q->head;
+    while (*pp && *pp != e)
+        pp = &(*pp)->next;
+    if (!*pp)
+        return;
+    *pp = e->next;
+    q->len--;
+    if (e->file_bytes > 0) {
+        unlink_file(q, e);
+        q->disk_bytes -= e->file_bytes;
+    }
+    q->mem_bytes -= (int64_t)e->mem.len;
+    if (q->pinned == e)
+        q->pinned = NULL;
+    pprofio_bytes_free(&e->mem);
+    pprofio_free(e);
+}
+
+static void evict(pprofio_queue *q, entry *e) {
+    q->counts.evicted.batches++;
+    q->counts.evicted.profiles += e->n_profiles;
+    q->counts.evicted.bytes += (uint64_t)(e->file_bytes > 0 ? e->file_bytes : (int64_t)e->mem.len);
+    remove_entry(q, e);
+}
+
+/* enforce_bounds evicts the oldest batches (never the one in flight) until both bounds hold. */
+static void enforce_bounds(pprofio_queue *q) {
+    while (q->disk_bytes > q->max_disk) {
+        entry *e = q->head;
+        while (e && (e == q->pinned || e->file_bytes == 0))
+            e = e->next;
+        if (!e)
+            break;
+        evict(q, e);
+    }
+    while (q->mem_bytes > q->max_mem) {
+        entry *e = q->head;
+        while (e && (e == q->pinned || e->mem.len == 0))
+            e = e->next;
+        if (!e)
+            break;
+        evict(q, e);
+    }
+}
+
+/* ---- the disk side ---------------------------------------------------- */
+
+static char *join2(const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = pprofio_malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+static int is_tmp(const char *name) { return strncmp(name, ".tmp-", 5) == 0; }
+
+/* adopt moves the batches of an exited process's folder into ours. */
+static void adopt(pprofio_queue *q, const char *other) {
+    char *lock = join2(other, ".lock");
+    if (!lock)
+        return;
+    int fd = pprofio_open(lock, O_RDWR | O_CREAT, 0600);
+    if (fd < 0) {
+        pprofio_free(lock);
+        return;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) { /* its owner is alive */
+        pprofio_close(fd);
+        pprofio_free(lock);
+        return;
+    }
+    DIR *d = opendir(other);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' && !is_tmp(de->d_name))
+            continue;
+        char *src = join2(other, de->d_name);
+        char *dst = join2(q->dir, de->d_name);
+        if (src && dst) {
+            uint64_t order;
+            char id[33];
+            if (!is_tmp(de->d_name) && parse_name(de->d_name, &order, id) && rename(src, dst) == 0)
+                q->counts.adopted++;
+            else
+                unlink(src); /* a temp file or a stranger: nothing to deliver */
+        }
+        pprofio_free(src);
+        pprofio_free(dst);
+    }
+    if (d)
+        closedir(d);
+    unlink(lock);
+    pprofio_close(fd);
+    rmdir(other);
+    pprofio_free(lock);
+}
+
+/* load_entry reads a batch file's header into a new entry, or removes the file. */
+static void load_entry(pprofio_queue *q, const char *name) {
+    uint64_t order;
+    char id[33];
+    char *path = join2(q->dir, name);
+    if (!path)
+        return;
+    int ok = 0;
+    struct stat st;
+    uint8_t h[HEADER_LEN];
+    uint64_t len = 0;
+    if (parse_name(name, &order, id) && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        int fd = pprofio_open(path, O_RDONLY, 0);
+        if (fd >= 0) {
+            ssize_t r;
+            do {
+                r = pread(fd, h, sizeof h, 0);
+            } while (r < 0 && errno == EINTR);
+            ok = r == HEADER_LEN && header_ok(h, &len) && (uint64_t)st.st_size == HEADER_LEN + len &&
+                 memcmp(h + 40, id, 32) == 0;
+            pprofio_close(fd);
+        }
+    }
+    entry *e = ok ? pprofio_calloc(1, sizeof *e) : NULL;
+    if (!e) {
+        if (!ok) {
+            unlink(path);
+            q->counts.corrupt_files++;
+        }
+        pprofio_free(path);
+        return;
+    }
+    e->order = order;
+    memcpy(e->id, id, 33);
+    e->seq = get64(h + 16);
+    e->n_profiles = get32(h + 12);
+    e->file_bytes = st.st_size;
+    q->disk_bytes += e->file_bytes;
+    insert_sorted(q, e);
+    pprofio_free(path);
+}
+
+static int open_disk(pprofio_queue *q, const char *spool, const char *instance, pprofio_error *err) {
+    int rc = pprofio_mkdirs(spool, 0700);
+    if (rc != 0)
+        return pprofio_set_error(err, PPROFIO_ERR_IO, "spool: create %s: %s", spool, strerror(-rc));
+    q->dir = join2(spool, instance);
+    char *lock = q->dir ? join2(q->dir, ".lock") : NULL;
+    if (!lock)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "spool: out of memory");
+    rc = pprofio_mkdirs(q->dir, 0700);
+    if (rc == 0) {
+        q->lock_fd = pprofio_open(lock, O_RDWR | O_CREAT, 0600);
+        rc = q->lock_fd < 0 ? q->lock_fd : (flock(q->lock_fd, LOCK_EX | LOCK_NB) == 0 ? 0 : -errno);
+    }
+    pprofio_free(lock);
+    if (rc != 0)
+        return pprofio_set_error(err, PPROFIO_ERR_IO, "spool: lock %s: %s", q->dir, strerror(-rc));
+    DIR *d = opendir(spool);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || strcmp(de->d_name, instance) == 0)
+            continue;
+        char *other = join2(spool, de->d_name);
+        struct stat st;
+        if (other && lstat(other, &st) == 0 && S_ISDIR(st.st_mode))
+            adopt(q, other);
+        pprofio_free(other);
+    }
+    if (d)
+        closedir(d);
+    d = opendir(q->dir);
+    while (d && (de = readdir(d)) != NULL) {
+        if (is_tmp(de->d_name)) {
+            char *p = join2(q->dir, de->d_name);
+            if (p)
+                unlink(p);
+            pprofio_free(p);
+        } else if (de->d_name[0] != '.') {
+            load_entry(q, de->d_name);
+        }
+    }
+    if (d)
+        closedir(d);
+    enforce_bounds(q);
+    return PPROFIO_OK;
+}
+
+int pprofio_queue_open(const char *spool_dir, const char *instance_id, int64_t max_disk, int64_t max_mem,
+                       pprofio_queue **out, pprofio_error *err) {
+    *out = NULL;
+    pprofio_queue *q = pprofio_calloc(1, sizeof *q);
+    if (!q)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "queue: out of memory");
+    q->lock_fd = -1;
+    q->max_disk = max_disk;
+    q->max_mem = max_mem;
+    if (pthread_mutex_init(&q->mu, NULL) != 0) {
+        pprofio_free(q);
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "queue: out of memory");
+    }
+    if (spool_dir && *spool_dir) {
+        if (!pprofio_batch_id_valid(instance_id)) {
+            pprofio_queue_close(q);
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "instance_id: must be 32 lowercase hex characters");
+        }
+        int rc = open_disk(q, spool_dir, instance_id, err);
+        if (rc != PPROFIO_OK) {
+            pprofio_queue_close(q);
+            return rc;
+        }
+    }
+    *out = q;
+    return PPROFIO_OK;
+}
+
+void pprofio_queue_close(pprofio_queue *q) {
+    if (!q)
+        return;
+    while (q->head) { /* frees memory only: files stay for the next process */
+        entry *e = q->head;
+        q->head = e->next;
+        pprofio_bytes_free(&e->mem);
+        pprofio_free(e);
+    }
+    pprofio_bytes_free(&q->loaded);
+    if (q->lock_fd >= 0)
+        pprofio_close(q->lock_fd); /* releases the flock */
+    pprofio_free(q->dir);
+    pthread_mutex_destroy(&q->mu);
+    pprofio_free(q);
+}
+
+/* persist writes e's payload to its file atomically. Returns 0 or -errno. */
+static int persist(pprofio_queue *q, entry *e, const uint8_t *payload, size_t len, const char **step) {
+    char *path = path_of(q, e);
+    char *tmp = join2(q->dir, ".tmp-XXXXXX");
+    int rc = -ENOMEM;
+    *step = "create";
+    if (path && tmp) {
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        rc = fd < 0 ? -errno : 0;
+        if (rc == 0) {
+            uint8_t h[HEADER_LEN];
+            make_header(h, e, payload, len);
+            *step = "write";
+            rc = pprofio_write_all(fd, h, sizeof h);
+            if (rc == 0)
+                rc = pprofio_write_all(fd, payload, len);
+            if (rc == 0) {
+                *step = "fsync";
+                rc = pprofio_fsync(fd);
+            }
+            int crc = pprofio_close(fd);
+            if (rc == 0)
+                rc = crc;
+            if (rc == 0) {
+                *step = "rename";
+                rc = rename(tmp, path) == 0 ? 0 : -errno;
+            }
+            if (rc != 0)
+                unlink(tmp);
+            else
+                pprofio_fsync_dir(q->dir);
+        }
+    }
+    pprofio_free(path);
+    pprofio_free(tmp);
+    return rc;
+}
+
+int pprofio_queue_push(pprofio_queue *q, const char *batch_id, uint64_t sequence, uint32_t n_profiles,
+                       pprofio_bytes *payload, int front, pprofio_error *err) {
+    entry *e = pprofio_calloc(1, sizeof *e);
+    if (!e)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "queue: out of memory");
+    snprintf(e->id, sizeof e->id, "%s", batch_id);
+    e->seq = sequence;
+    e->n_profiles = n_profiles;
+    pthread_mutex_lock(&q->mu);
+    if (front && q->head) {
+        e->order = q->head->order > 0 ? q->head->order - 1 : 0;
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        e->order = now > q->last_order ? now : q->last_order + 1;
+    }
+    int rc = PPROFIO_OK;
+    if (q->dir) {
+        const char *step;
+        int wrc = persist(q, e, payload->p, payload->len, &step);
+        if (wrc == 0) {
+            e->file_bytes = HEADER_LEN + (int64_t)payload->len;
+            q->disk_bytes += e->file_bytes;
+            pprofio_bytes_free(payload);
+        } else {
+            q->counts.disk_errors++;
+            rc = pprofio_set_error(err, PPROFIO_ERR_IO, "spool: %s a batch in %s: %s (kept in memory)", step,
+                                   q->dir, strerror(-wrc));
+        }
+    }
+    if (e->file_bytes == 0) {
+        e->mem = *payload;
+        *payload = (pprofio_bytes){0};
+        q->mem_bytes += (int64_t)e->mem.len;
+    }
+    if (front && q->pinned == NULL) {
+        e->next = q->head;
+        q->head = e;
+        q->len++;
+    } else {
+        insert_sorted(q, e);
+    }
+    enforce_bounds(q);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+/* read_file loads e's file into q->loaded and checks it whole. */
+static int read_file(pprofio_queue *q, const entry *e) {
+    char *path = path_of(q, e);
+    if (!path)
+        return PPROFIO_ERR_NOMEM;
+    int fd = pprofio_open(path, O_RDONLY, 0);
+    pprofio_free(path);
+    if (fd < 0)
+        return PPROFIO_ERR_IO;
+    q->loaded.len = 0;
+    int rc = pprofio_bytes_grow(&q->loaded, (size_t)e->file_bytes, NULL, NULL);
+    size_t got = 0;
+    while (rc == PPROFIO_OK && got < (size_t)e->file_bytes) {
+        ssize_t r = read(fd, q->loaded.p + got, (size_t)e->file_bytes - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            rc = PPROFIO_ERR_FORMAT;
+        else
+            got += (size_t)r;
+    }
+    pprofio_close(fd);
+    if (rc != PPROFIO_OK)
+        return rc;
+    q->loaded.len = got;
+    uint64_t len;
+    const uint8_t *h = q->loaded.p;
+    if (!header_ok(h, &len) || HEADER_LEN + len != got || memcmp(h + 40, e->id, 32) != 0 ||
+        get32(h + 32) != pprofio_crc32(h + HEADER_LEN, (size_t)len))
+        return PPROFIO_ERR_FORMAT;
+    return PPROFIO_OK;
+}
+
+int pprofio_queue_peek(pprofio_queue *q, pprofio_queue_head *head) {
+    pthread_mutex_lock(&q->mu);
+    int rc = 1;
+    while (q->head) {
+        entry *e = q->head;
+        if (e->file_bytes > 0) {
+            int r = read_file(q, e);
+            if (r == PPROFIO_ERR_NOMEM)
+                break; /* try again later */
+            if (r != PPROFIO_OK) {
+                q->counts.corrupt_files++;
+                q->counts.evicted.batches++;
+                q->counts.evicted.profiles += e->n_profiles;
+                remove_entry(q, e);
+                continue;
+            }
+            head->payload = q->loaded.p + HEADER_LEN;
+            head->len = q->loaded.len - HEADER_LEN;
+        } else {
+            head->payload = e->mem.p;
+            head->len = e->mem.len;
+        }
+        memcpy(head->batch_id, e->id, 33);
+        head->sequence = e->seq;
+        head->n_profiles = e->n_profiles;
+        q->pinned = e;
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+void pprofio_queue_pop(pprofio_queue *q) {
+    pthread_mutex_lock(&q->mu);
+    if (q->head)
+        remove_entry(q, q->head);
+    q->pinned = NULL;
+    pthread_mutex_unlock(&q->mu);
+}
+
+size_t pprofio_queue_len(const pprofio_queue *q) {
+    pthread_mutex_lock((pthread_mutex_t *)&q->mu);
+    size_t n = q->len;
+    pthread_mutex_unlock((pthread_mutex_t *)&q->mu);
+    return n;
+}
+
+int64_t pprofio_queue_disk_bytes(const pprofio_queue *q) {
+    pthread_mutex_lock((pthread_mutex_t *)&q->mu);
+    int64_t n = q->disk_bytes;
+    pthread_mutex_unlock((pthread_mutex_t *)&q->mu);
+    return n;
+}
+
+int64_t pprofio_queue_mem_bytes(const pprofio_queue *q) {
+    pthread_mutex_lock((pthread_mutex_t *)&q->mu);
+    int64_t n = q->mem_bytes;
+    pthread_mutex_unlock((pthread_mutex_t *)&q->mu);
+    return n;
+}
+
+void pprofio_queue_take_counts(pprofio_queue *q, pprofio_queue_counts *out) {
+    pthread_mutex_lock(&q->mu);
+    *out = q->counts;
+    q->counts = (pprofio_queue_counts){0};
+    pthread_mutex_unlock(&q->mu);
+}

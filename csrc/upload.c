@@ -1,0 +1,320 @@
+//go:build ignore
+
+/* upload.c: the HTTPS client of the ingest contract (see upload.h). */
+#include "upload.h"
+
+#include <ctype.h>
+#include <stdatomic.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "errors.h"
+#include "scheduler.h"
+
+#define BODY_CAP 1024
+#define MAX_RETRY_AFTER_NS (INT64_C(3600) * PPROFIO_NS_PER_SEC)
+#define MAX_BACKOFF_NS (INT64_C(300) * PPROFIO_NS_PER_SEC)
+
+struct pprofio_uploader {
+    CURLM *multi; /* drives the transfer so a deadline can cut it short */
+    CURL *curl;
+    char *url;
+    char *auth_header;
+    char *user_agent;
+    char *ca_file;
+    long connect_timeout_ms, timeout_ms;
+    /* per request */
+    char body[BODY_CAP + 1];
+    size_t body_len;
+    char retry_after[128];
+    _Atomic int64_t abort_at_ns; /* 0: none; set by another thread too */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_OK;
+
+static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* ---- pure parts ------------------------------------------------------- */
+
+int pprofio_upload_verdict_of(long status) {
+    switch (status) {
+    case 200: case 201: case 202: case 204: case 409:
+        return PPROFIO_UP_DONE;
+    case 401: case 403:
+        return PPROFIO_UP_AUTH;
+    case 413:
+        return PPROFIO_UP_SPLIT;
+    case 429: case 503:
+        return PPROFIO_UP_RETRY;
+    }
+    if (status >= 400 && status < 500)
+        return PPROFIO_UP_DROP;
+    /* other 5xx, 3xx, any other 2xx or 1xx we cannot trust, no status at all */
+    if (status >= 200 && status < 300)
+        return PPROFIO_UP_DONE;
+    return PPROFIO_UP_RETRY;
+}
+
+int64_t pprofio_parse_retry_after(const char *value, int64_t now_ns) {
+    while (value && isspace((unsigned char)*value))
+        value++;
+    if (!value || !*value)
+        return -1;
+    if (isdigit((unsigned char)*value)) {
+        char *end;
+        unsigned long long secs = strtoull(value, &end, 10);
+        while (isspace((unsigned char)*end))
+            end++;
+        if (*end)
+            return -1;
+        if (secs > 3600)
+            return MAX_RETRY_AFTER_NS;
+        return (int64_t)secs * PPROFIO_NS_PER_SEC;
+    }
+    time_t at = curl_getdate(value, NULL); /* RFC 1123 and the older HTTP forms */
+    if (at < 0)
+        return -1;
+    int64_t wait = (int64_t)at * PPROFIO_NS_PER_SEC - now_ns;
+    if (wait < 0)
+        return 0;
+    return wait > MAX_RETRY_AFTER_NS ? MAX_RETRY_AFTER_NS : wait;
+}
+
+int64_t pprofio_backoff_ns(int attempt, uint64_t *rng) {
+    int64_t cap = PPROFIO_NS_PER_SEC;
+    for (int i = 0; i < attempt && cap < MAX_BACKOFF_NS; i++)
+        cap *= 2;
+    if (cap > MAX_BACKOFF_NS)
+        cap = MAX_BACKOFF_NS;
+    return pprofio_jitter_delay(rng, cap);
+}
+
+int pprofio_ingest_endpoint(const char *base, char *out, size_t n) {
+    size_t len = strlen(base);
+    while (len > 0 && base[len - 1] == '/')
+        len--;
+    int w = snprintf(out, n, "%.*s/v1/profiles", (int)len, base);
+    return (w < 0 || (size_t)w >= n) ? PPROFIO_ERR_INVALID : PPROFIO_OK;
+}
+
+/* ---- the client ------------------------------------------------------- */
+
+static char *dup_or_null(const char *s) { return s && *s ? pprofio_strdup(s) : NULL; }
+
+int pprofio_uploader_new(const pprofio_config *cfg, pprofio_uploader **out, pprofio_error *err) {
+    *out = NULL;
+    if (!cfg->ingest_url || !*cfg->ingest_url)
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "ingest_url: required for uploads");
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return pprofio_set_error(err, PPROFIO_ERR_IO, "upload: libcurl: %s", curl_easy_strerror(curl_init_rc));
+    pprofio_uploader *u = pprofio_calloc(1, sizeof *u);
+    if (!u)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "upload: out of memory");
+    size_t url_n = strlen(cfg->ingest_url) + 16;
+    size_t auth_n = strlen(cfg->api_key ? cfg->api_key : "") + 32;
+    u->url = pprofio_malloc(url_n);
+    u->auth_header = pprofio_malloc(auth_n);
+    u->user_agent = dup_or_null(cfg->user_agent);
+    u->ca_file = dup_or_null(cfg->ca_file);
+    u->curl = curl_easy_init();
+    u->multi = curl_multi_init();
+    if (!u->url || !u->multi || !u->auth_header || !u->curl || (cfg->user_agent && *cfg->user_agent && !u->user_agent) ||
+        (cfg->ca_file && *cfg->ca_file && !u->ca_file)) {
+        pprofio_uploader_free(u);
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "upload: out of memory");
+    }
+    pprofio_ingest_endpoint(cfg->ingest_url, u->url, url_n);
+    snprintf(u->auth_header, auth_n, "Authorization: Bearer %s", cfg->api_key ? cfg->api_key : "");
+    u->connect_timeout_ms = (long)(cfg->connect_timeout_ns / 1000000);
+    u->timeout_ms = (long)(cfg->request_timeout_ns / 1000000);
+    *out = u;
+    return PPROFIO_OK;
+}
+
+void pprofio_uploader_free(pprofio_uploader *u) {
+    if (!u)
+        return;
+    if (u->curl)
+        curl_easy_cleanup(u->curl);
+    if (u->multi)
+        curl_multi_cleanup(u->multi);
+    if (u->auth_header) { /* the key does not outlive the uploader in memory */
+        memset(u->auth_header, 0, strlen(u->auth_header));
+        pprofio_free(u->auth_header);
+    }
+    pprofio_free(u->url);
+    pprofio_free(u->user_agent);
+    pprofio_free(u->ca_file);
+    pprofio_free(u);
+}
+
+const char *pprofio_uploader_url(const pprofio_uploader *u) { return u->url; }
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
+    pprofio_uploader *u = ctx;
+    size_t len = size * n;
+    size_t room = BODY_CAP - u->body_len;
+    size_t take = len < room ? len : room;
+    memcpy(u->body + u->body_len, p, take);
+    u->body_len += take;
+    return len; /* the rest is read and discarded */
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx) {
+    pprofio_uploader *u = ctx;
+    size_t len = size * n;
+    static const char name[] = "retry-after:";
+    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+        size_t v = len - (sizeof name - 1);
+        if (v >= sizeof u->retry_after)
+            v = sizeof u->retry_after - 1;
+        memcpy(u->retry_after, p + sizeof name - 1, v);
+        u->retry_after[v] = '\0';
+        char *end = u->retry_after + strlen(u->retry_after);
+        while (end > u->retry_after && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+    }
+    return len;
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * PPROFIO_NS_PER_SEC + ts.tv_nsec;
+}
+
+void pprofio_uploader_abort_at(pprofio_uploader *u, int64_t at_ns) {
+    atomic_store(&u->abort_at_ns, at_ns);
+    curl_multi_wakeup(u->multi);
+}
+
+/* perform runs the transfer, checking the deadline every 50 ms. */
+static CURLcode perform(pprofio_uploader *u, int *aborted) {
+    CURLMcode mc = curl_multi_add_handle(u->multi, u->curl);
+    if (mc != CURLM_OK)
+        return CURLE_OUT_OF_MEMORY;
+    CURLcode rc = CURLE_OK;
+    int running = 1;
+    while (running) {
+        mc = curl_multi_perform(u->multi, &running);
+        if (mc != CURLM_OK) {
+            rc = CURLE_SEND_ERROR;
+            break;
+        }
+        if (!running)
+            break;
+        int64_t at = atomic_load(&u->abort_at_ns);
+        if (at != 0 && now_ns() >= at) {
+            *aborted = 1;
+            rc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        curl_multi_poll(u->multi, NULL, 0, 50, NULL);
+    }
+    if (!*aborted && mc == CURLM_OK) {
+        int left;
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(u->multi, &left)) != NULL)
+            if (msg->msg == CURLMSG_DONE)
+                rc = msg->data.result;
+    }
+    curl_multi_remove_handle(u->multi, u->curl);
+    return rc;
+}
+
+/* printable copies a response body into dst with control bytes replaced. */
+static void printable(char *dst, size_t n, const char *src, size_t len) {
+    size_t i = 0;
+    for (; i < len && i + 1 < n; i++)
+        dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '.';
+    dst[i] = '\0';
+}
+
+void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void *body, size_t n,
+                           int64_t abort_at_ns, pprofio_upload_result *res, uint64_t *bytes_sent) {
+    memset(res, 0, sizeof *res);
+    res->retry_after_ns = -1;
+    u->body_len = 0;
+    u->retry_after[0] = '\0';
+    u->errbuf[0] = '\0';
+    if (abort_at_ns != 0)
+        atomic_store(&u->abort_at_ns, abort_at_ns);
+    if (bytes_sent)
+        *bytes_sent = 0;
+
+    char idem[64];
+    snprintf(idem, sizeof idem, "Idempotency-Key: %s", batch_id);
+    struct curl_slist *h = NULL, *t;
+    const char *lines[] = {u->auth_header, "Content-Type: application/x-protobuf", "Content-Encoding: gzip",
+                           idem, "Expect:"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        if (!(t = curl_slist_append(h, lines[i]))) {
+            curl_slist_free_all(h);
+            res->verdict = PPROFIO_UP_RETRY;
+            snprintf(res->detail, sizeof res->detail, "out of memory");
+            return;
+        }
+        h = t;
+    }
+    CURL *c = u->curl;
+    curl_easy_reset(c); /* keeps the connection cache */
+    curl_easy_setopt(c, CURLOPT_URL, u->url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (u->user_agent)
+        curl_easy_setopt(c, CURLOPT_USERAGENT, u->user_agent);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (u->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, u->ca_file);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, u->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, u);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, u);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, u->errbuf);
+
+    int aborted = 0;
+    CURLcode rc = perform(u, &aborted);
+    curl_slist_free_all(h);
+    curl_off_t up = 0;
+    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &up);
+    if (bytes_sent)
+        *bytes_sent = (uint64_t)up;
+    if (rc != CURLE_OK) {
+        res->verdict = PPROFIO_UP_RETRY;
+        res->aborted = aborted;
+        if (aborted)
+            snprintf(res->detail, sizeof res->detail, "cut short: the stop timeout ran out");
+        else
+            snprintf(res->detail, sizeof res->detail, "%s%s%s", curl_easy_strerror(rc),
+                     u->errbuf[0] ? ": " : "", u->errbuf);
+        return;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+    res->verdict = pprofio_upload_verdict_of(res->status);
+    if (u->retry_after[0]) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        res->retry_after_ns =
+            pprofio_parse_retry_after(u->retry_after, (int64_t)ts.tv_sec * PPROFIO_NS_PER_SEC + ts.tv_nsec);
+    }
+    char text[BODY_CAP + 1];
+    printable(text, sizeof text, u->body, u->body_len);
+    snprintf(res->detail, sizeof res->detail, "HTTP %ld%s%s", res->status, text[0] ? ": " : "", text);
+}

@@ -1,0 +1,79 @@
+/*
+ * upload.h: one HTTPS POST of a batch with libcurl, and what the ingest
+ * contract (API.md) says to do with the answer. One easy handle is reused
+ * so the connection stays open between batches. The pure parts (the
+ * verdict of a status, Retry-After, backoff) are separate functions so
+ * tests can pin them down without a network.
+ */
+#ifndef PPROFIO_UPLOAD_H
+#define PPROFIO_UPLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pprofio.h"
+
+typedef enum {
+    PPROFIO_UP_DONE = 0,  /* accepted, or accepted before (409) */
+    PPROFIO_UP_DROP = 1,  /* 400 or another 4xx: drop the batch and count it */
+    PPROFIO_UP_SPLIT = 2, /* 413: split a batch of several profiles */
+    PPROFIO_UP_RETRY = 3, /* 429/503 (Retry-After), 5xx, 3xx, network, TLS, timeout */
+    PPROFIO_UP_AUTH = 4   /* 401/403: keep the batch, pause at least 60 s */
+} pprofio_upload_verdict;
+
+#define PPROFIO_UPLOAD_DETAIL 1100 /* up to 1 KiB of a response body, and some words */
+
+typedef struct {
+    int verdict;
+    long status;            /* the HTTP status, 0 when none came */
+    int64_t retry_after_ns; /* from Retry-After, or -1 */
+    int aborted;            /* the caller's deadline cut the request short */
+    char detail[PPROFIO_UPLOAD_DETAIL]; /* what went wrong, never the API key */
+} pprofio_upload_result;
+
+typedef struct pprofio_uploader pprofio_uploader;
+
+/*
+ * pprofio_uploader_new prepares a client for cfg's ingest URL (the base URL;
+ * /v1/profiles is appended with one slash between).
+ */
+int pprofio_uploader_new(const pprofio_config *cfg, pprofio_uploader **out, pprofio_error *err);
+void pprofio_uploader_free(pprofio_uploader *u);
+
+/* pprofio_uploader_url is the endpoint the uploader posts to. */
+const char *pprofio_uploader_url(const pprofio_uploader *u);
+
+/*
+ * pprofio_uploader_post sends one gzipped UploadRequest. abort_at_ns
+ * (CLOCK_REALTIME Unix ns; 0 = keep what pprofio_uploader_abort_at set)
+ * ends the request early, e.g. when Stop's timeout runs out. *bytes_sent counts the body bytes uploaded.
+ */
+void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void *body, size_t n,
+                           int64_t abort_at_ns, pprofio_upload_result *res, uint64_t *bytes_sent);
+
+/*
+ * pprofio_uploader_abort_at sets (from any thread) the time at which the
+ * request in flight, and any later one, is cut short; 0 clears it.
+ */
+void pprofio_uploader_abort_at(pprofio_uploader *u, int64_t at_ns);
+
+/* pprofio_upload_verdict_of maps an HTTP status to a verdict (the contract's table). */
+int pprofio_upload_verdict_of(long status);
+
+/*
+ * pprofio_parse_retry_after reads a Retry-After value (delta seconds or an
+ * HTTP date) at now_ns and returns the wait in ns, capped at 1 hour, or -1
+ * when it does not parse.
+ */
+int64_t pprofio_parse_retry_after(const char *value, int64_t now_ns);
+
+/*
+ * pprofio_backoff_ns draws a full-jitter wait for a retry: uniform in
+ * [0, min(300 s, 1 s * 2^attempt)], from *rng (splitmix64).
+ */
+int64_t pprofio_backoff_ns(int attempt, uint64_t *rng);
+
+/* pprofio_ingest_endpoint joins a base URL and /v1/profiles with one slash. */
+int pprofio_ingest_endpoint(const char *base, char *out, size_t n);
+
+#endif
