@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo check vet gotest e2e buildcheck bench clean
+.PHONY: all deps build demo check vet gotest e2e receiver bench proto clean
 
 all: build
 
@@ -28,12 +28,13 @@ demo: deps
 	 echo; echo "== go tool pprof -top -sample_index=alloc_space $$heap"; \
 	 $(GO) tool pprof -top -nodecount=15 -sample_index=alloc_space "$$heap"
 
-check: deps ctest vet gotest e2e
+check: deps ctest vet gotest e2e receiver
 	@echo "make check: all passed"
 
 vet:
 	$(GO) vet ./...
 	cd tests && $(GO) vet ./...
+	cd examples/ingest-server && $(GO) vet ./...
 
 # Unit, build and end-to-end tests of the main module (includes the checks
 # that edits to csrc/ rebuild the core, vendoring, and CGO_ENABLED=0).
@@ -44,8 +45,20 @@ gotest:
 e2e:
 	cd tests && $(GO) test -race -count=1 ./...
 
+# The reference receiver (its own module).
+receiver:
+	cd examples/ingest-server && $(GO) test -race -count=1 ./...
+
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 10x .
+
+# Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto)
+# and the reference receiver's Go code. The generated files are committed.
+proto: deps
+	@command -v protoc >/dev/null || { echo "make proto needs protoc (Debian: protobuf-compiler) and protoc-gen-go"; exit 1; }
+	protoc-c --proto_path=csrc/proto --c_out=csrc csrc/proto/ingest.proto
+	sed -i '1i //go:build ignore\n' csrc/ingest.pb-c.c
+	cd examples/ingest-server && ./generate.sh
 
 clean: ctest-clean
 	rm -rf build $(DEMO_DIR)

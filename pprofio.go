@@ -231,6 +231,11 @@ type Stats struct {
 	EventsDropped          uint64 // events lost to a full event list
 	SpoolBytes             int64  // bytes in SpoolDir now
 	QueuedBatches          int64  // batches waiting for upload now
+
+	// CPU time spent by the core's threads (their thread CPU clocks).
+	CPUScheduler time.Duration
+	CPUOutput    time.Duration // writing files, encoding and gzipping batches
+	CPUUpload    time.Duration
 }
 
 // Profiler is a running (or ready, or stopped) agent. Its methods are
@@ -473,6 +478,9 @@ func (p *Profiler) stats() Stats {
 		EventsDropped:          s.EventsDropped,
 		SpoolBytes:             s.SpoolBytes,
 		QueuedBatches:          s.QueuedBatches,
+		CPUScheduler:           s.CPUScheduler,
+		CPUOutput:              s.CPUOutput,
+		CPUUpload:              s.CPUUpload,
 	}
 }
 

@@ -398,6 +398,14 @@ static void seal(pprofio_agent *a, int64_t cycle) {
     pthread_cond_signal(&a->out_cond);
 }
 
+/* thread_cpu_ns is the CPU time the calling thread has used. */
+static int64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * PPROFIO_NS_PER_SEC + ts.tv_nsec;
+}
+
 /* ---- the scheduler thread --------------------------------------------- */
 
 static void *sched_main(void *arg) {
@@ -420,9 +428,11 @@ static void *sched_main(void *arg) {
             log_locked(a, PPROFIO_LOG_WARN, "pprofio: the schedule fell behind; skipped %lld cycle(s)",
                        (long long)(a->sched.skipped - skipped));
         queue_events(a, ev, n);
+        a->stats.cpu_ns_scheduler = thread_cpu_ns();
     }
     size_t n = pprofio_sched_stop(&a->sched, a->clock->now_ns(a->clock), ev);
     queue_events(a, ev, n);
+    a->stats.cpu_ns_scheduler = thread_cpu_ns();
     pthread_mutex_unlock(&a->mu);
     return NULL;
 }
@@ -528,6 +538,7 @@ static void *out_main(void *arg) {
             deliver_cycle(a, ps, n);
             for (size_t i = 0; i < n; i++)
                 pprofio_spool_done(&a->spool, ps[i]);
+            a->stats.cpu_ns_output = thread_cpu_ns();
             continue;
         }
         if (a->closing)
@@ -685,6 +696,7 @@ static void *up_main(void *arg) {
             continue;
         a->stats.bytes_sent += sent;
         handle(a, &h, &r);
+        a->stats.cpu_ns_upload = thread_cpu_ns();
     }
     take_queue_counts(a);
     pthread_mutex_unlock(&a->mu);

@@ -154,6 +154,9 @@ typedef struct {
     uint64_t bytes_sent;          /* request bodies uploaded */
     uint64_t spool_errors;        /* spool writes that failed (kept in memory) */
     uint64_t events_dropped;      /* events lost to a full event list */
+    int64_t cpu_ns_scheduler;     /* CPU time of the core's threads (thread clocks) */
+    int64_t cpu_ns_output;
+    int64_t cpu_ns_upload;
     int64_t spool_bytes;          /* bytes in the disk spool now */
     int64_t queued_batches;       /* batches waiting for upload now */
     uint64_t bytes_dropped;       /* uncompressed bytes of all drops */

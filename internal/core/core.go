@@ -233,6 +233,9 @@ func (a *Agent) Stats() Stats {
 		EventsDropped:          uint64(s.events_dropped),
 		SpoolBytes:             int64(s.spool_bytes),
 		QueuedBatches:          int64(s.queued_batches),
+		CPUScheduler:           time.Duration(s.cpu_ns_scheduler),
+		CPUOutput:              time.Duration(s.cpu_ns_output),
+		CPUUpload:              time.Duration(s.cpu_ns_upload),
 	}
 }
 

@@ -115,4 +115,7 @@ type Stats struct {
 	EventsDropped          uint64
 	SpoolBytes             int64
 	QueuedBatches          int64
+	CPUScheduler           time.Duration
+	CPUOutput              time.Duration
+	CPUUpload              time.Duration
 }
