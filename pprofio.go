@@ -1,10 +1,11 @@
 // Package pprofio is a continuous profiler for Go programs.
 //
 // A program starts it once; from then on its CPU and heap profiles are
-// collected on a schedule and kept on local disk as files that
-// `go tool pprof` opens, for well under 1% of the program's CPU. The work
-// that is not runtime/pprof itself (the schedule, the buffers,
-// decompression and compression, the files) runs in a C core on its own
+// collected on a schedule and uploaded over HTTPS to the pprofio ingest
+// service, or kept on local disk as files that `go tool pprof` opens, or
+// both, for well under 1% of the program's CPU. The work that is not
+// runtime/pprof itself (the schedule, the buffers, decompression and
+// compression, the disk spool, the upload) runs in a C core on its own
 // threads, off the Go heap, so the program's goroutines and garbage
 // collector do not pay for it.
 //
@@ -41,6 +42,19 @@
 // only. Names sort by time; start and end are the profile's window in UTC:
 //
 //	go tool pprof -top pprofio-data/my-service/cpu/20261129T214117.123Z_20261129T214127.123Z.pb.gz
+//
+// # Delivery
+//
+// Each cycle's profiles go to IngestURL as one gzipped batch. A batch is
+// written to the disk spool (SpoolDir) first and deleted once the service
+// has accepted it, so an outage, a restart or a crash loses nothing that
+// fits in MaxSpoolBytes; a later process with the same SpoolDir sends what
+// an earlier one left. Failed uploads are retried oldest first, after
+// Retry-After or with exponential backoff and full jitter; a refused API
+// key pauses uploads for a minute or more. Stop spends at most StopTimeout
+// delivering the last batch. Everything lost on purpose (past a bound, or
+// refused by the service) is counted in Stats and reported to the service
+// in a data_dropped event.
 //
 // # The program's own CPU profiling
 //
