@@ -16,17 +16,11 @@ deps:
 build: deps
 	$(GO) build ./...
 
-# The example program, profiled for about 30 s with a 5 s cycle; then the
-# top of one CPU and one heap profile it left in ./pprofio-data.
+# The example program, profiled for about 30 s with a 5 s cycle: profiles
+# written to ./pprofio-data and uploaded over HTTPS to the reference
+# receiver on loopback; then the top of one CPU and one heap profile.
 demo: deps
-	rm -rf $(DEMO_DIR)
-	$(GO) run ./examples/basic -duration 30s -rate 5s -cpu 2s -out ./$(DEMO_DIR)
-	@echo; echo "Profiles in ./$(DEMO_DIR):"; find $(DEMO_DIR) -name '*.pb.gz' | sort
-	@cpu=$$(ls $(DEMO_DIR)/basic/cpu/*.pb.gz | head -1); \
-	 heap=$$(ls $(DEMO_DIR)/basic/heap/*.pb.gz | head -1); \
-	 echo; echo "== go tool pprof -top $$cpu"; $(GO) tool pprof -top -nodecount=15 "$$cpu"; \
-	 echo; echo "== go tool pprof -top -sample_index=alloc_space $$heap"; \
-	 $(GO) tool pprof -top -nodecount=15 -sample_index=alloc_space "$$heap"
+	GO=$(GO) bash examples/demo.sh
 
 check: deps ctest vet gotest e2e receiver
 	@echo "make check: all passed"
