@@ -110,8 +110,11 @@ type ProfileType string
 
 // The profile types pprofio collects.
 const (
-	ProfileCPU  ProfileType = "cpu"  // CPU time by stack, over CPUDuration each cycle
-	ProfileHeap ProfileType = "heap" // heap allocations and in-use memory, once a cycle
+	ProfileCPU       ProfileType = "cpu"       // CPU time by stack, over CPUDuration each cycle
+	ProfileHeap      ProfileType = "heap"      // allocations this cycle and in-use memory, once a cycle
+	ProfileGoroutine ProfileType = "goroutine" // goroutine count and stacks, once a cycle; leak alerts
+	ProfileMutex     ProfileType = "mutex"     // lock contention during the window (CPUDuration)
+	ProfileBlock     ProfileType = "block"     // blocking during the window (CPUDuration)
 )
 
 // Defaults for the Config fields left zero.
@@ -120,9 +123,21 @@ const (
 	DefaultCPUDuration    = 10 * time.Second
 	DefaultMaxBufferBytes = 32 << 20
 	DefaultMaxSpoolBytes  = 64 << 20
-	DefaultStopTimeout    = 5 * time.Second
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultRequestTimeout = 30 * time.Second
+	// DefaultMutexProfileFraction samples 1 in 10 contention events during
+	// the mutex window.
+	DefaultMutexProfileFraction = 10
+	// DefaultBlockProfileRate samples one blocking event per 10 µs spent
+	// blocked during the block window (events longer than that always).
+	DefaultBlockProfileRate = 10000
+	// The goroutine leak rule: the count grew in each of the last
+	// DefaultLeakWindows cycles, by at least DefaultLeakMinGrowthPercent
+	// percent and DefaultLeakMinGrowth goroutines over them.
+	DefaultLeakWindows          = 5
+	DefaultLeakMinGrowthPercent = 20
+	DefaultLeakMinGrowth        = 50
+	DefaultStopTimeout          = 5 * time.Second
+	DefaultConnectTimeout       = 10 * time.Second
+	DefaultRequestTimeout       = 30 * time.Second
 )
 
 // Limits that New enforces.
@@ -159,8 +174,27 @@ type Config struct {
 	// 10 s, or SampleRate/6 when SampleRate is shorter than 60 s; it must
 	// be in (0, SampleRate].
 	CPUDuration time.Duration
-	// Profiles selects the profile types. Default: CPU and heap.
+	// Profiles selects the profile types. Default: CPU and heap;
+	// goroutine, mutex and block are opt-in.
 	Profiles []ProfileType
+	// MutexProfileFraction is the mutex profile fraction during the mutex
+	// window (runtime.SetMutexProfileFraction); outside it the program's
+	// own setting is in force. Default 10.
+	MutexProfileFraction int
+	// BlockProfileRate is the block profile rate, in nanoseconds, during the
+	// block window (runtime.SetBlockProfileRate). Default 10000 (10 µs).
+	// The runtime cannot report the program's own rate: a program that sets
+	// one should do it with SetBlockProfileRate, so pprofio puts it back.
+	BlockProfileRate int
+	// LeakWindows, LeakMinGrowthPercent and LeakMinGrowth set the goroutine
+	// leak rule: a goroutine_leak event (and a warning) when the count grew
+	// in each of the last LeakWindows cycles (default 5), by at least
+	// LeakMinGrowthPercent (20) percent and LeakMinGrowth (50) goroutines
+	// over them. One event per episode: the count must stop growing before
+	// another can fire.
+	LeakWindows          int
+	LeakMinGrowthPercent int
+	LeakMinGrowth        int
 	// OutputDir is where profiles are kept on local disk; see the package
 	// documentation for the layout. At least one of IngestURL and
 	// OutputDir must be set.
@@ -246,6 +280,14 @@ type Stats struct {
 	SpoolBytes             int64  // bytes in SpoolDir now
 	QueuedBatches          int64  // batches waiting for upload now
 
+	// Deltas and goroutines.
+	Deltas         uint64 // heap, mutex and block profiles sent as this window's share
+	DeltasFailed   uint64 // profiles that did not decode: sent as they were (delta false)
+	GoroutineLeaks uint64 // goroutine_leak events raised
+	Goroutines     int64  // the goroutine count at the last snapshot
+	BaselineBytes  int64  // memory the delta baselines hold now (bounded by MaxBufferBytes/4 each)
+	CPUDelta       time.Duration
+
 	// CPU time spent by the core's threads (their thread CPU clocks).
 	CPUScheduler time.Duration
 	CPUOutput    time.Duration // writing files, encoding and gzipping batches
@@ -297,6 +339,10 @@ func New(cfg Config) (*Profiler, error) {
 		StartJitter:    jitter,
 		MaxBufferBytes: cfg.MaxBufferBytes,
 		Types:          types,
+
+		LeakWindows:      cfg.LeakWindows,
+		LeakMinGrowthPct: cfg.LeakMinGrowthPercent,
+		LeakMinGrowth:    cfg.LeakMinGrowth,
 	}
 	spoolDefaulted := false
 	if cfg.IngestURL != "" {
@@ -365,7 +411,16 @@ func defaultSpoolDir(service string) string {
 	return filepath.Join(dir, "pprofio", service)
 }
 
-var coreTypes = map[ProfileType]core.Type{ProfileCPU: core.CPU, ProfileHeap: core.Heap}
+var coreTypes = map[ProfileType]core.Type{
+	ProfileCPU: core.CPU, ProfileHeap: core.Heap, ProfileGoroutine: core.Goroutine,
+	ProfileMutex: core.Mutex, ProfileBlock: core.Block,
+}
+
+// SetBlockProfileRate sets the program's block profile rate, as
+// runtime.SetBlockProfileRate does, and tells pprofio, which raises the
+// rate during its block windows and puts the program's back after each.
+// While a window is open the new rate takes effect when it ends.
+func SetBlockProfileRate(rate int) { collector.SetBlockProfileRate(rate) }
 
 // Start starts collecting. Cancelling ctx stops the Profiler as Stop does.
 // It returns ErrStarted if called twice and ErrStopped after Stop.
@@ -383,7 +438,10 @@ func (p *Profiler) Start(ctx context.Context) error {
 	}
 	p.started = true
 	p.done = make(chan struct{})
-	c := collector.New(p.agent, p.log)
+	c := collector.New(p.agent, p.log, collector.Rates{
+		MutexFraction: p.cfg.MutexProfileFraction,
+		BlockRate:     p.cfg.BlockProfileRate,
+	})
 	go func() {
 		defer close(p.done)
 		c.Run()
@@ -492,6 +550,12 @@ func (p *Profiler) stats() Stats {
 		EventsDropped:          s.EventsDropped,
 		SpoolBytes:             s.SpoolBytes,
 		QueuedBatches:          s.QueuedBatches,
+		Deltas:                 s.Deltas,
+		DeltasFailed:           s.DeltasFailed,
+		GoroutineLeaks:         s.GoroutineLeaks,
+		Goroutines:             s.Goroutines,
+		BaselineBytes:          s.BaselineBytes,
+		CPUDelta:               s.CPUDelta,
 		CPUScheduler:           s.CPUScheduler,
 		CPUOutput:              s.CPUOutput,
 		CPUUpload:              s.CPUUpload,
@@ -532,6 +596,9 @@ func normalize(cfg Config) (Config, error) {
 		return cfg, err
 	}
 	cfg.Profiles = profiles
+	if err := checkRates(&cfg); err != nil {
+		return cfg, err
+	}
 	if err := checkTags(cfg.Tags); err != nil {
 		return cfg, err
 	}
@@ -590,7 +657,7 @@ func checkProfiles(ps []ProfileType) ([]ProfileType, error) {
 	out := make([]ProfileType, 0, len(ps))
 	for _, t := range ps {
 		if _, ok := coreTypes[t]; !ok {
-			return nil, &ConfigError{"Profiles", fmt.Sprintf("unknown profile type %q (supported: cpu, heap)", t)}
+			return nil, &ConfigError{"Profiles", fmt.Sprintf("unknown profile type %q (supported: cpu, heap, goroutine, mutex, block)", t)}
 		}
 		if !seen[t] {
 			seen[t] = true
@@ -598,6 +665,31 @@ func checkProfiles(ps []ProfileType) ([]ProfileType, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkRates fills in and checks the sampling rates and the leak rule.
+func checkRates(cfg *Config) error {
+	fields := []struct {
+		name string
+		v    *int
+		def  int
+		max  int
+	}{
+		{"MutexProfileFraction", &cfg.MutexProfileFraction, DefaultMutexProfileFraction, 1 << 30},
+		{"BlockProfileRate", &cfg.BlockProfileRate, DefaultBlockProfileRate, 1 << 40},
+		{"LeakWindows", &cfg.LeakWindows, DefaultLeakWindows, 1000},
+		{"LeakMinGrowthPercent", &cfg.LeakMinGrowthPercent, DefaultLeakMinGrowthPercent, 1 << 20},
+		{"LeakMinGrowth", &cfg.LeakMinGrowth, DefaultLeakMinGrowth, 1 << 30},
+	}
+	for _, f := range fields {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+		if *f.v < 0 || *f.v > f.max {
+			return &ConfigError{f.name, fmt.Sprintf("%d is not in [1, %d]", *f.v, f.max)}
+		}
+	}
+	return nil
 }
 
 func hasControl(s string) bool {

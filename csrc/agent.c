@@ -32,6 +32,7 @@
 #include "clock.h"
 #include "errors.h"
 #include "gz.h"
+#include "pprof.h"
 #include "pprofio.h"
 #include "queue.h"
 #include "scheduler.h"
@@ -46,7 +47,14 @@
 #define MAX_SERVICE_NAME 128
 #define MAX_EVENTS 16
 #define AUTH_PAUSE_NS (INT64_C(60) * PPROFIO_NS_PER_SEC)
-#define SUPPORTED_TYPES (PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP))
+#define SUPPORTED_TYPES                                                                                \
+    (PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP) |                  \
+     PPROFIO_TYPE_BIT(PPROFIO_PROFILE_GOROUTINE) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_MUTEX) |           \
+     PPROFIO_TYPE_BIT(PPROFIO_PROFILE_BLOCK))
+#define WINDOWED_TYPES                                                                                 \
+    (PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_MUTEX) |                 \
+     PPROFIO_TYPE_BIT(PPROFIO_PROFILE_BLOCK))
+#define LEAK_MAX_WINDOWS 1000
 
 enum { STATE_NEW, STATE_RUNNING, STATE_CLOSED };
 enum { UP_HEALTHY, UP_FAILING, UP_AUTH };
@@ -124,6 +132,14 @@ struct pprofio_agent {
     pprofio_event events[MAX_EVENTS];
     size_t n_events;
     loss losses[LOSS_N]; /* since the last batch */
+
+    /* deltas and the leak rule: touched by the output thread only */
+    pprofio_baseline *baselines[PPROFIO_PROFILE_MAX + 1];
+    int leak_windows, leak_min_growth_pct, leak_min_growth;
+    pprofio_stack_count *leak_prev, *leak_base; /* the last snapshot; the one before the growth began */
+    size_t leak_prev_n, leak_base_n;
+    int64_t leak_prev_total, leak_base_total;
+    int leak_streak, leak_episode, leak_have_prev;
 };
 
 struct pprofio_profile_writer {
@@ -162,7 +178,7 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "profile_types: unsupported profile type");
     if (cfg->profile_types == 0)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "profile_types: none selected");
-    if ((cfg->profile_types & PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU)) &&
+    if ((cfg->profile_types & WINDOWED_TYPES) &&
         (cfg->cpu_duration_ns <= 0 || cfg->cpu_duration_ns > cfg->period_ns))
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "cpu_duration_ns: must be in (0, period_ns]");
     if (cfg->start_jitter_ns < 0 || cfg->start_jitter_ns > cfg->period_ns)
@@ -170,6 +186,10 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
     if (cfg->max_buffer_bytes < MIN_BUFFER_BYTES)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "max_buffer_bytes: must be at least %lld",
                                  (long long)MIN_BUFFER_BYTES);
+    if (cfg->leak_windows < 0 || cfg->leak_windows > LEAK_MAX_WINDOWS || cfg->leak_min_growth_pct < 0 ||
+        cfg->leak_min_growth < 0)
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID,
+                                 "leak rule: windows in [0, %d], growth and percentage >= 0", LEAK_MAX_WINDOWS);
     if (cfg->output_dir && strlen(cfg->output_dir) > 3072)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "output_dir: path too long");
     if (cfg->ingest_url && *cfg->ingest_url) {
@@ -312,6 +332,9 @@ int pprofio_agent_new(const pprofio_config *cfg, pprofio_agent **out, pprofio_er
     a->clock = cfg->clock ? cfg->clock : pprofio_clock_system();
     a->evict_logged_cycle = -1;
     a->stop_timeout_ns = cfg->stop_timeout_ns;
+    a->leak_windows = cfg->leak_windows ? cfg->leak_windows : 5;
+    a->leak_min_growth_pct = cfg->leak_min_growth_pct ? cfg->leak_min_growth_pct : 20;
+    a->leak_min_growth = cfg->leak_min_growth ? cfg->leak_min_growth : 50;
     pprofio_spool_init(&a->spool, cfg->max_buffer_bytes);
     if (cfg->ingest_url && *cfg->ingest_url && (rc = open_upload(a, cfg, err)) != PPROFIO_OK) {
         pprofio_agent_free(a);
@@ -520,6 +543,166 @@ static void deliver_cycle(pprofio_agent *a, pprofio_profile **ps, size_t n) {
     }
 }
 
+/* ---- deltas and the leak rule (output thread, mu not held) ------------ */
+
+/* replace_raw swaps p's bytes for out's, keeping the memory bound's books. */
+static void replace_raw(pprofio_agent *a, pprofio_profile *p, pprofio_bytes *out) {
+    int64_t diff = (int64_t)out->cap - (int64_t)p->raw.cap;
+    pprofio_bytes_free(&p->raw);
+    p->raw = *out;
+    *out = (pprofio_bytes){0};
+    pthread_mutex_lock(&a->mu);
+    a->spool.used += diff;
+    if (a->spool.used > a->spool.peak)
+        a->spool.peak = a->spool.used;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/*
+ * make_delta turns a cumulative profile (heap, mutex, block) into this
+ * window's share. The window-start snapshot of mutex and block only sets
+ * the base. A profile that does not decode is sent as it is.
+ */
+static void make_delta(pprofio_agent *a, pprofio_profile *p) {
+    int t = p->type;
+    int baseline_only = (p->flags & PPROFIO_PROFILE_BASELINE) != 0;
+    pprofio_bytes out = {0};
+    pprofio_error err = {0};
+    int is_delta = 0;
+    int rc = pprofio_pprof_delta(p->raw.p, p->raw.len, &a->baselines[t], !baseline_only,
+                                 (size_t)(a->max_buffer / 4), &out, &is_delta, &err);
+    if (rc == PPROFIO_OK && is_delta) {
+        replace_raw(a, p, &out);
+        p->delta = 1;
+    }
+    pprofio_bytes_free(&out);
+    if (t != PPROFIO_PROFILE_HEAP && !baseline_only) { /* the next window brings its own base */
+        pprofio_baseline_free(a->baselines[t]);
+        a->baselines[t] = NULL;
+    }
+    pthread_mutex_lock(&a->mu);
+    if (is_delta)
+        a->stats.deltas++;
+    if (rc != PPROFIO_OK) {
+        a->stats.deltas_failed++;
+        log_locked(a, PPROFIO_LOG_WARN, "pprofio: sending a %s profile as it is: %s", pprofio_profile_name(t),
+                   err.msg);
+    }
+    int64_t held = 0;
+    for (int i = 0; i <= PPROFIO_PROFILE_MAX; i++)
+        held += (int64_t)pprofio_baseline_bytes(a->baselines[i]);
+    a->stats.baseline_bytes = held;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* growth_message lists the stacks whose counts grew most since base. */
+static void growth_message(const pprofio_stack_count *base, size_t nb, const pprofio_stack_count *cur, size_t nc,
+                           char *msg, size_t cap) {
+    struct {
+        int64_t growth;
+        size_t i;
+    } top[3] = {{0, 0}, {0, 0}, {0, 0}};
+    size_t j = 0;
+    for (size_t i = 0; i < nc; i++) {
+        while (j < nb && base[j].key < cur[i].key)
+            j++;
+        int64_t g = cur[i].count - (j < nb && base[j].key == cur[i].key ? base[j].count : 0);
+        for (int k = 0; k < 3; k++)
+            if (g > top[k].growth) {
+                memmove(&top[k + 1], &top[k], (size_t)(2 - k) * sizeof top[0]);
+                top[k].growth = g;
+                top[k].i = i;
+                break;
+            }
+    }
+    size_t used = strlen(msg);
+    for (int k = 0; k < 3 && top[k].growth > 0 && used < cap; k++) {
+        int w = snprintf(msg + used, cap - used, "%s%s (+%lld)", k ? "; " : " Top growing stacks: ",
+                         cur[top[k].i].desc, (long long)top[k].growth);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* leak_rule checks the goroutine count's trend after a new snapshot. */
+static void leak_rule(pprofio_agent *a, pprofio_stack_count *cur, size_t n, int64_t total) {
+    if (a->leak_have_prev && total > a->leak_prev_total) {
+        if (a->leak_streak++ == 0) { /* growth begins: remember where from */
+            pprofio_free(a->leak_base);
+            a->leak_base = a->leak_prev;
+            a->leak_base_n = a->leak_prev_n;
+            a->leak_base_total = a->leak_prev_total;
+            a->leak_prev = NULL;
+        }
+    } else {
+        a->leak_streak = 0;
+        a->leak_episode = 0; /* the episode is over: a new one may fire again */
+    }
+    int64_t growth = total - a->leak_base_total;
+    int fire = a->leak_streak >= a->leak_windows && !a->leak_episode && growth >= a->leak_min_growth &&
+               growth * 100 >= (int64_t)a->leak_min_growth_pct * a->leak_base_total;
+    if (fire) {
+        a->leak_episode = 1;
+        char msg[512];
+        snprintf(msg, sizeof msg, "goroutines grew from %lld to %lld over %d cycles.", (long long)a->leak_base_total,
+                 (long long)total, a->leak_streak);
+        growth_message(a->leak_base, a->leak_base_n, cur, n, msg, sizeof msg);
+        pthread_mutex_lock(&a->mu);
+        a->stats.goroutine_leaks++;
+        log_locked(a, PPROFIO_LOG_WARN, "pprofio: goroutine leak suspected: %s", msg);
+        pprofio_event *ev = event_locked(a, "goroutine_leak", msg);
+        if (ev) {
+            pprofio_event_attr_u64(ev, "count", (uint64_t)total);
+            pprofio_event_attr_u64(ev, "growth", (uint64_t)growth);
+            pprofio_event_attr_u64(ev, "windows", (uint64_t)a->leak_streak);
+        }
+        pthread_mutex_unlock(&a->mu);
+    }
+    pprofio_free(a->leak_prev);
+    a->leak_prev = cur;
+    a->leak_prev_n = n;
+    a->leak_prev_total = total;
+    a->leak_have_prev = 1;
+}
+
+static void goroutines(pprofio_agent *a, pprofio_profile *p) {
+    pprofio_stack_count *sc;
+    size_t n;
+    int64_t total;
+    pprofio_error err = {0};
+    if (pprofio_pprof_stacks(p->raw.p, p->raw.len, &sc, &n, &total, &err) != PPROFIO_OK) {
+        pthread_mutex_lock(&a->mu);
+        log_locked(a, PPROFIO_LOG_WARN, "pprofio: cannot read a goroutine profile: %s", err.msg);
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->stats.goroutines = total;
+    pthread_mutex_unlock(&a->mu);
+    leak_rule(a, sc, n, total);
+}
+
+/* prepare runs the per-type work on a cycle's profiles before they go out. */
+static void prepare(pprofio_agent *a, pprofio_profile **ps, size_t n) {
+    int64_t cpu0 = thread_cpu_ns();
+    for (size_t i = 0; i < n; i++) {
+        switch (ps[i]->type) {
+        case PPROFIO_PROFILE_HEAP:
+        case PPROFIO_PROFILE_MUTEX:
+        case PPROFIO_PROFILE_BLOCK:
+            make_delta(a, ps[i]);
+            break;
+        case PPROFIO_PROFILE_GOROUTINE:
+            goroutines(a, ps[i]);
+            break;
+        }
+    }
+    pthread_mutex_lock(&a->mu);
+    a->stats.cpu_ns_delta += thread_cpu_ns() - cpu0;
+    pthread_mutex_unlock(&a->mu);
+}
+
 #define CYCLE_MAX_PROFILES 16
 
 static void *out_main(void *arg) {
@@ -535,7 +718,18 @@ static void *out_main(void *arg) {
                 break; /* the next profile belongs to a later cycle */
         }
         if (n > 0) {
-            deliver_cycle(a, ps, n);
+            pthread_mutex_unlock(&a->mu);
+            prepare(a, ps, n);
+            pthread_mutex_lock(&a->mu);
+            size_t m = 0; /* window bases are not sent */
+            for (size_t i = 0; i < n; i++)
+                if (!(ps[i]->flags & PPROFIO_PROFILE_BASELINE))
+                    ps[m++] = ps[i];
+                else
+                    pprofio_spool_done(&a->spool, ps[i]);
+            n = m;
+            if (n > 0)
+                deliver_cycle(a, ps, n);
             for (size_t i = 0; i < n; i++)
                 pprofio_spool_done(&a->spool, ps[i]);
             a->stats.cpu_ns_output = thread_cpu_ns();
@@ -851,6 +1045,10 @@ void pprofio_agent_free(pprofio_agent *a) {
         pthread_cond_destroy(&a->cmd_cond);
         pthread_mutex_destroy(&a->mu);
     }
+    for (int t = 0; t <= PPROFIO_PROFILE_MAX; t++)
+        pprofio_baseline_free(a->baselines[t]);
+    pprofio_free(a->leak_prev);
+    pprofio_free(a->leak_base);
     pprofio_queue_close(a->queue);
     pprofio_uploader_free(a->uploader);
     source_free(&a->source);
@@ -921,6 +1119,11 @@ static int reserve(void *ctx, int64_t delta) {
 
 int pprofio_profile_begin(pprofio_agent *a, int type, int64_t cycle, int64_t start_ns,
                           pprofio_profile_writer **out) {
+    return pprofio_profile_begin_ex(a, type, cycle, start_ns, 0, out);
+}
+
+int pprofio_profile_begin_ex(pprofio_agent *a, int type, int64_t cycle, int64_t start_ns, int flags,
+                             pprofio_profile_writer **out) {
     *out = NULL;
     if (type < PPROFIO_PROFILE_CPU || type > PPROFIO_PROFILE_MAX)
         return PPROFIO_ERR_INVALID;
@@ -929,6 +1132,8 @@ int pprofio_profile_begin(pprofio_agent *a, int type, int64_t cycle, int64_t sta
         return PPROFIO_ERR_NOMEM;
     w->a = a;
     w->p = pprofio_profile_new(type, cycle, start_ns);
+    if (w->p)
+        w->p->flags = flags;
     int rc = w->p ? pprofio_gunzip_new(&w->gz) : PPROFIO_ERR_NOMEM;
     if (rc != PPROFIO_OK) {
         pprofio_profile_free(w->p);

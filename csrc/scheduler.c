@@ -36,22 +36,53 @@ int64_t pprofio_sched_next_at(const pprofio_sched *s) {
     }
 }
 
-/* begin_cycle opens the cycle that starts at `at`. */
+/* The profiles taken over the window, with their start and stop commands. */
+static const struct {
+    int type, start, stop;
+} windowed[] = {
+    {PPROFIO_PROFILE_CPU, PPROFIO_CMD_CPU_START, PPROFIO_CMD_CPU_STOP},
+    {PPROFIO_PROFILE_MUTEX, PPROFIO_CMD_MUTEX_START, PPROFIO_CMD_MUTEX_STOP},
+    {PPROFIO_PROFILE_BLOCK, PPROFIO_CMD_BLOCK_START, PPROFIO_CMD_BLOCK_STOP},
+};
+#define N_WINDOWED (sizeof windowed / sizeof windowed[0])
+
+static int has_window(const pprofio_sched *s) {
+    for (size_t i = 0; i < N_WINDOWED; i++)
+        if (has(s, windowed[i].type))
+            return 1;
+    return 0;
+}
+
+/* begin_cycle opens the cycle that starts at `at`, and its window. */
 static size_t begin_cycle(pprofio_sched *s, int64_t at, pprofio_sched_event *ev, size_t n) {
     s->cycle_start = at;
-    if (has(s, PPROFIO_PROFILE_CPU)) {
-        s->cpu_start = at;
-        s->phase = PHASE_CPU_OPEN;
-        return emit(ev, n, PPROFIO_CMD_CPU_START, s->cycle, at, at);
+    if (!has_window(s)) {
+        s->phase = PHASE_CPU_CLOSED;
+        return n;
     }
+    s->cpu_start = at;
+    s->phase = PHASE_CPU_OPEN;
+    for (size_t i = 0; i < N_WINDOWED; i++)
+        if (has(s, windowed[i].type))
+            n = emit(ev, n, windowed[i].start, s->cycle, at, at);
+    return n;
+}
+
+/* close_window ends the open window at `at`. */
+static size_t close_window(pprofio_sched *s, int64_t at, pprofio_sched_event *ev, size_t n) {
+    for (size_t i = 0; i < N_WINDOWED; i++)
+        if (has(s, windowed[i].type))
+            n = emit(ev, n, windowed[i].stop, s->cycle, at, s->cpu_start);
     s->phase = PHASE_CPU_CLOSED;
     return n;
 }
 
-/* end_cycle closes the current cycle at `at` (HEAP, CYCLE_END). */
+/* end_cycle closes the current cycle at `at` (HEAP, GOROUTINE, CYCLE_END). */
 static size_t end_cycle(pprofio_sched *s, int64_t at, pprofio_sched_event *ev, size_t n) {
     if (has(s, PPROFIO_PROFILE_HEAP))
         n = emit(ev, n, PPROFIO_CMD_HEAP, s->cycle, at, s->cycle_start);
+    if (has(s, PPROFIO_PROFILE_GOROUTINE))
+        n = emit(ev, n, PPROFIO_CMD_GOROUTINE, s->cycle, at, at);
     return emit(ev, n, PPROFIO_EV_CYCLE_END, s->cycle, at, s->cycle_start);
 }
 
@@ -65,8 +96,7 @@ size_t pprofio_sched_due(pprofio_sched *s, int64_t now, pprofio_sched_event *ev)
         n = begin_cycle(s, at, ev, n);
         break;
     case PHASE_CPU_OPEN:
-        n = emit(ev, n, PPROFIO_CMD_CPU_STOP, s->cycle, at, s->cpu_start);
-        s->phase = PHASE_CPU_CLOSED;
+        n = close_window(s, at, ev, n);
         if (s->cpu_ns == s->period_ns) /* the window fills the cycle: close it too */
             n += pprofio_sched_due(s, now, ev + n);
         break;
@@ -92,7 +122,7 @@ size_t pprofio_sched_stop(pprofio_sched *s, int64_t now, pprofio_sched_event *ev
     if (s->phase == PHASE_STOPPED)
         return 0;
     if (s->phase == PHASE_CPU_OPEN)
-        n = emit(ev, n, PPROFIO_CMD_CPU_STOP, s->cycle, now, s->cpu_start);
+        n = close_window(s, now, ev, n);
     n = end_cycle(s, now, ev, n);
     n = emit(ev, n, PPROFIO_CMD_EXIT, s->cycle, now, now);
     s->phase = PHASE_STOPPED;

@@ -4,12 +4,13 @@
  * event is due, sleeps until then, and collects the events. Tests drive it
  * with made-up times and check every event exactly.
  *
- * Cycle c starts at S = first + c * period:
- *   S             CPU_START(c)        if CPU is on
- *   S + cpu       CPU_STOP(c)         if CPU is on
- *   S + period    HEAP(c), CYCLE_END(c), then cycle c + 1 starts
- * A stop emits what closes the partial cycle (CPU_STOP if a window is open,
- * HEAP, CYCLE_END) and EXIT.
+ * Cycle c starts at S = first + c * period. Its window (CPU, mutex and
+ * block, each if on) lasts `cpu`:
+ *   S             CPU_START(c), MUTEX_START(c), BLOCK_START(c)
+ *   S + cpu       CPU_STOP(c), MUTEX_STOP(c), BLOCK_STOP(c)
+ *   S + period    HEAP(c), GOROUTINE(c), CYCLE_END(c), then cycle c + 1 starts
+ * A stop emits what closes the partial cycle (the stops of an open window,
+ * HEAP, GOROUTINE, CYCLE_END) and EXIT.
  */
 #ifndef PPROFIO_SCHEDULER_H
 #define PPROFIO_SCHEDULER_H
@@ -30,7 +31,7 @@ typedef struct {
 } pprofio_sched_event;
 
 /* The most events one call can produce. */
-#define PPROFIO_SCHED_MAX_EVENTS 8
+#define PPROFIO_SCHED_MAX_EVENTS 16
 
 typedef struct {
     int64_t period_ns;

@@ -19,6 +19,7 @@ typedef struct pprofio_profile {
     int64_t end_ns;
     pprofio_bytes raw; /* serialized pprof, not gzipped; raw.cap is what it costs */
     int delta;         /* cumulative values were turned into this window's share */
+    int flags;         /* PPROFIO_PROFILE_BASELINE: the base of a window, not sent */
 } pprofio_profile;
 
 /* pprofio_profile_new allocates an empty profile; free it with pprofio_profile_free. */

@@ -108,6 +108,14 @@ typedef struct {
     int64_t max_buffer_bytes; /* bound on profile bytes held in memory */
     unsigned profile_types;   /* PPROFIO_TYPE_BIT(...) of each type to take */
     const pprofio_clock *clock; /* NULL = the system clock */
+    /*
+     * Goroutine leak rule: the count grew in each of the last leak_windows
+     * cycles, by at least leak_min_growth_pct percent and leak_min_growth
+     * goroutines over them. 0 takes the defaults (5, 20, 50).
+     */
+    int leak_windows;
+    int leak_min_growth_pct;
+    int leak_min_growth;
 } pprofio_config;
 
 /* Commands handed to the Go collector, in the order it must run them. */
@@ -117,7 +125,12 @@ typedef enum {
     PPROFIO_CMD_CPU_STOP = 2,  /* end the window begun by CPU_START */
     PPROFIO_CMD_HEAP = 3,      /* take a heap snapshot */
     PPROFIO_CMD_LOG = 4,       /* log `message` at `level` */
-    PPROFIO_CMD_EXIT = 5       /* the agent has stopped: return */
+    PPROFIO_CMD_EXIT = 5,      /* the agent has stopped: return */
+    PPROFIO_CMD_MUTEX_START = 6, /* raise the mutex fraction, snapshot the window's base */
+    PPROFIO_CMD_MUTEX_STOP = 7,  /* snapshot the window's end, put the fraction back */
+    PPROFIO_CMD_BLOCK_START = 8, /* the same for the block profile rate */
+    PPROFIO_CMD_BLOCK_STOP = 9,
+    PPROFIO_CMD_GOROUTINE = 10   /* take a goroutine snapshot */
 } pprofio_command_op;
 
 /* Log levels carried by PPROFIO_CMD_LOG; the same numbers as log/slog. */
@@ -154,6 +167,12 @@ typedef struct {
     uint64_t bytes_sent;          /* request bodies uploaded */
     uint64_t spool_errors;        /* spool writes that failed (kept in memory) */
     uint64_t events_dropped;      /* events lost to a full event list */
+    uint64_t deltas;              /* profiles sent as deltas */
+    uint64_t deltas_failed;       /* profiles that did not decode: sent as they were */
+    uint64_t goroutine_leaks;     /* goroutine_leak events raised */
+    int64_t goroutines;           /* the goroutine count at the last snapshot */
+    int64_t baseline_bytes;       /* memory held by delta baselines now */
+    int64_t cpu_ns_delta;         /* part of cpu_ns_output spent on deltas */
     int64_t cpu_ns_scheduler;     /* CPU time of the core's threads (thread clocks) */
     int64_t cpu_ns_output;
     int64_t cpu_ns_upload;
@@ -234,6 +253,17 @@ void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *r
  */
 int pprofio_profile_begin(pprofio_agent *a, int type, int64_t cycle, int64_t start_ns,
                           pprofio_profile_writer **out);
+
+/* Flags of pprofio_profile_begin_ex. */
+enum {
+    /* The snapshot at a window's start: kept as the base the window's end is
+     * measured against (mutex, block), never sent itself. */
+    PPROFIO_PROFILE_BASELINE = 1
+};
+
+/* pprofio_profile_begin_ex is pprofio_profile_begin with flags. */
+int pprofio_profile_begin_ex(pprofio_agent *a, int type, int64_t cycle, int64_t start_ns, int flags,
+                             pprofio_profile_writer **out);
 
 /*
  * pprofio_profile_write inflates len bytes into C memory. The bytes are

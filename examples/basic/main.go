@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ func main() {
 	caFile := flag.String("ca-file", "", "pprofio CAFile: the CA that signed the ingest server's certificate")
 	apiKey := flag.String("api-key", os.Getenv("PPROFIO_API_KEY"), "pprofio APIKey (default $PPROFIO_API_KEY)")
 	spool := flag.String("spool-dir", "", "pprofio SpoolDir (default: under the user cache directory)")
+	profiles := flag.String("profiles", "cpu,heap", "profile types: any of cpu,heap,goroutine,mutex,block")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -45,6 +47,7 @@ func main() {
 		StartJitter: -1, // start the first cycle at once: this is a demo
 		Tags:        map[string]string{"env": "demo"},
 		Logger:      logger,
+		Profiles:    profileTypes(*profiles),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -62,9 +65,11 @@ func main() {
 	}
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(4)
 	go func() { defer wg.Done(); burnCPU(ctx) }()
 	go func() { defer wg.Done(); allocate(ctx) }()
+	go func() { defer wg.Done(); contend(ctx) }()
+	go func() { defer wg.Done(); waitOnChannel(ctx) }()
 	wg.Wait()
 
 	if err := p.Stop(); err != nil {
@@ -77,6 +82,57 @@ func main() {
 	if *ingest != "" {
 		fmt.Printf("batches sent=%d queued=%d retried=%d bytes sent=%d\n", s.BatchesSent, s.QueuedBatches,
 			s.BatchesRetried, s.BytesSent)
+	}
+}
+
+func profileTypes(list string) []pprofio.ProfileType {
+	var out []pprofio.ProfileType
+	for _, t := range strings.Split(list, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, pprofio.ProfileType(t))
+		}
+	}
+	return out
+}
+
+// contend makes two goroutines fight over one lock: the mutex profile's
+// contended function.
+func contend(ctx context.Context) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				mu.Lock()
+				time.Sleep(100 * time.Microsecond)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// waitOnChannel blocks on a channel fed every 5 ms: the block profile's
+// blocking function.
+func waitOnChannel(ctx context.Context) {
+	ch := make(chan int)
+	go func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			time.Sleep(5 * time.Millisecond)
+			select {
+			case ch <- i:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/pprofio/pprofio/internal/core"
@@ -22,14 +24,56 @@ const bufferSize = 32 << 10
 // Agent is what the collector needs of the core (core.Agent implements it).
 type Agent interface {
 	Next() core.Command
-	Begin(t core.Type, cycle int64, start time.Time) (*core.ProfileWriter, error)
+	Begin(t core.Type, cycle int64, start time.Time, baseline bool) (*core.ProfileWriter, error)
 	Skip(t core.Type, cycle int64, reason string)
+}
+
+// Rates are the sampling rates the collector raises for its mutex and
+// block windows.
+type Rates struct {
+	MutexFraction int // runtime.SetMutexProfileFraction during the window
+	BlockRate     int // runtime.SetBlockProfileRate during the window (ns)
+}
+
+// The program's own block profile rate. The runtime has no getter for it,
+// so the program sets it through SetBlockProfileRate (pprofio exports it)
+// for the collector to put it back after each window.
+var (
+	blockMu       sync.Mutex
+	programBlock  int
+	blockWindowOn int // windows open (one collector per Profiler; several may run)
+)
+
+// SetBlockProfileRate records the program's block profile rate and
+// applies it, unless a window is open: then it applies when the window
+// ends.
+func SetBlockProfileRate(rate int) {
+	blockMu.Lock()
+	defer blockMu.Unlock()
+	programBlock = rate
+	if blockWindowOn == 0 {
+		runtime.SetBlockProfileRate(rate)
+	}
+}
+
+// raise returns the rate that samples more of program and ours (for both
+// runtime settings, 0 is off and a smaller positive value samples more).
+func raise(program, ours int) int {
+	if program > 0 && program < ours {
+		return program
+	}
+	return ours
 }
 
 // Collector runs the commands of one agent.
 type Collector struct {
 	agent Agent
 	log   *slog.Logger
+	rates Rates
+
+	mutexOpen, blockOpen bool
+	mutexProgram         int       // the program's mutex fraction, put back after the window
+	windowStart          time.Time // when the open mutex/block window began
 
 	cpu      *core.ProfileWriter // the open CPU window, if this collector started one
 	cpuCycle int64
@@ -38,10 +82,11 @@ type Collector struct {
 }
 
 // New makes a collector for agent that logs to log.
-func New(agent Agent, log *slog.Logger) *Collector {
+func New(agent Agent, log *slog.Logger, rates Rates) *Collector {
 	return &Collector{
 		agent:   agent,
 		log:     log,
+		rates:   rates,
 		cpuBuf:  bufio.NewWriterSize(nil, bufferSize),
 		snapBuf: bufio.NewWriterSize(nil, bufferSize),
 	}
@@ -50,7 +95,7 @@ func New(agent Agent, log *slog.Logger) *Collector {
 // Run handles commands until the core says EXIT. It never panics: a panic
 // in one command is logged and the loop goes on.
 func (c *Collector) Run() {
-	defer c.closeCPU() // a window still open at EXIT (it never is) is closed
+	defer c.closeWindows() // a window still open at EXIT (it never is) is closed
 	for {
 		cmd := c.agent.Next()
 		if cmd.Op == core.OpExit {
@@ -77,7 +122,17 @@ func (c *Collector) Handle(cmd core.Command) {
 	case core.OpCPUStop:
 		c.closeCPU()
 	case core.OpHeap:
-		c.snapshot(core.Heap, "heap", cmd)
+		c.snapshot(core.Heap, "heap", cmd.Cycle, cmd.WindowStart, false)
+	case core.OpGoroutine:
+		c.snapshot(core.Goroutine, "goroutine", cmd.Cycle, time.Now(), false)
+	case core.OpMutexStart:
+		c.startMutex(cmd.Cycle)
+	case core.OpMutexStop:
+		c.stopMutex(cmd.Cycle)
+	case core.OpBlockStart:
+		c.startBlock(cmd.Cycle)
+	case core.OpBlockStop:
+		c.stopBlock(cmd.Cycle)
 	case core.OpLog:
 		c.log.Log(context.Background(), slog.Level(cmd.Level), cmd.Message)
 	}
@@ -87,7 +142,7 @@ func (c *Collector) startCPU(cycle int64) {
 	if c.cpu != nil { // cannot happen with the core's timeline; be safe
 		c.closeCPU()
 	}
-	w, err := c.agent.Begin(core.CPU, cycle, time.Now())
+	w, err := c.agent.Begin(core.CPU, cycle, time.Now(), false)
 	if err != nil {
 		c.log.Error("pprofio: cannot take the CPU profile", "err", err)
 		return
@@ -124,14 +179,82 @@ func (c *Collector) closeCPU() {
 	}
 }
 
-// snapshot writes the named runtime/pprof profile as a profile of type t.
-func (c *Collector) snapshot(t core.Type, name string, cmd core.Command) {
-	p := pprof.Lookup(name)
-	if p == nil {
-		c.agent.Skip(t, cmd.Cycle, "no such runtime profile: "+name)
+// closeWindows ends every window this collector opened.
+func (c *Collector) closeWindows() {
+	c.closeCPU()
+	if c.mutexOpen {
+		c.stopMutex(-1)
+	}
+	if c.blockOpen {
+		c.stopBlock(-1)
+	}
+}
+
+// startMutex raises the mutex profile fraction for the window and takes
+// the snapshot the window's end is measured against.
+func (c *Collector) startMutex(cycle int64) {
+	if c.mutexOpen {
 		return
 	}
-	w, err := c.agent.Begin(t, cmd.Cycle, cmd.WindowStart)
+	c.mutexProgram = runtime.SetMutexProfileFraction(-1)
+	runtime.SetMutexProfileFraction(raise(c.mutexProgram, c.rates.MutexFraction))
+	c.mutexOpen = true
+	c.snapshot(core.Mutex, "mutex", cycle, time.Now(), true)
+}
+
+// stopMutex takes the window's end snapshot and puts the program's
+// fraction back. cycle < 0: closing without a snapshot.
+func (c *Collector) stopMutex(cycle int64) {
+	if !c.mutexOpen {
+		return
+	}
+	if cycle >= 0 {
+		c.snapshot(core.Mutex, "mutex", cycle, c.windowStart, false)
+	}
+	runtime.SetMutexProfileFraction(c.mutexProgram)
+	c.mutexOpen = false
+}
+
+func (c *Collector) startBlock(cycle int64) {
+	if c.blockOpen {
+		return
+	}
+	blockMu.Lock()
+	blockWindowOn++
+	runtime.SetBlockProfileRate(raise(programBlock, c.rates.BlockRate))
+	blockMu.Unlock()
+	c.blockOpen = true
+	c.snapshot(core.Block, "block", cycle, time.Now(), true)
+}
+
+func (c *Collector) stopBlock(cycle int64) {
+	if !c.blockOpen {
+		return
+	}
+	if cycle >= 0 {
+		c.snapshot(core.Block, "block", cycle, c.windowStart, false)
+	}
+	blockMu.Lock()
+	blockWindowOn--
+	if blockWindowOn == 0 {
+		runtime.SetBlockProfileRate(programBlock)
+	}
+	blockMu.Unlock()
+	c.blockOpen = false
+}
+
+// snapshot writes the named runtime/pprof profile as a profile of type t
+// whose window began at start; a baseline is kept by the core, not sent.
+func (c *Collector) snapshot(t core.Type, name string, cycle int64, start time.Time, baseline bool) {
+	p := pprof.Lookup(name)
+	if p == nil {
+		c.agent.Skip(t, cycle, "no such runtime profile: "+name)
+		return
+	}
+	if baseline {
+		c.windowStart = start
+	}
+	w, err := c.agent.Begin(t, cycle, start, baseline)
 	if err != nil {
 		c.log.Error("pprofio: cannot take a profile", "type", name, "err", err)
 		return
@@ -146,6 +269,6 @@ func (c *Collector) snapshot(t core.Type, name string, cmd core.Command) {
 		err = ferr
 	}
 	if err != nil {
-		c.log.Warn("pprofio: a profile was not kept", "type", name, "cycle", cmd.Cycle, "err", err)
+		c.log.Warn("pprofio: a profile was not kept", "type", name, "cycle", cycle, "err", err)
 	}
 }

@@ -13,6 +13,8 @@
 #include "../../csrc/spool.c"
 #include "../../csrc/store.c"
 #include "../../csrc/ingest.pb-c.c"
+#include "../../csrc/profile.pb-c.c"
+#include "../../csrc/pprof.c"
 #include "../../csrc/batch.c"
 #include "../../csrc/upload.c"
 #include "../../csrc/queue.c"

@@ -103,6 +103,10 @@ func New(cfg Config) (*Agent, error) {
 		max_buffer_bytes: C.int64_t(cfg.MaxBufferBytes),
 		profile_types:    types,
 
+		leak_windows:        C.int(cfg.LeakWindows),
+		leak_min_growth_pct: C.int(cfg.LeakMinGrowthPct),
+		leak_min_growth:     C.int(cfg.LeakMinGrowth),
+
 		ingest_url:         cs.str(cfg.IngestURL),
 		api_key:            cs.str(cfg.APIKey),
 		ca_file:            cs.str(cfg.CAFile),
@@ -233,6 +237,12 @@ func (a *Agent) Stats() Stats {
 		EventsDropped:          uint64(s.events_dropped),
 		SpoolBytes:             int64(s.spool_bytes),
 		QueuedBatches:          int64(s.queued_batches),
+		Deltas:                 uint64(s.deltas),
+		DeltasFailed:           uint64(s.deltas_failed),
+		GoroutineLeaks:         uint64(s.goroutine_leaks),
+		Goroutines:             int64(s.goroutines),
+		BaselineBytes:          int64(s.baseline_bytes),
+		CPUDelta:               time.Duration(s.cpu_ns_delta),
 		CPUScheduler:           time.Duration(s.cpu_ns_scheduler),
 		CPUOutput:              time.Duration(s.cpu_ns_output),
 		CPUUpload:              time.Duration(s.cpu_ns_upload),
@@ -246,9 +256,15 @@ type ProfileWriter struct {
 }
 
 // Begin opens a writer for a profile of type t whose window began at start.
-func (a *Agent) Begin(t Type, cycle int64, start time.Time) (*ProfileWriter, error) {
+// A baseline is the snapshot at a window's start, which the core keeps to
+// measure the window's end against and never sends.
+func (a *Agent) Begin(t Type, cycle int64, start time.Time, baseline bool) (*ProfileWriter, error) {
 	var w *C.pprofio_profile_writer
-	if rc := C.pprofio_profile_begin(a.a, C.int(t), C.int64_t(cycle), C.int64_t(start.UnixNano()), &w); rc != C.PPROFIO_OK {
+	flags := C.int(0)
+	if baseline {
+		flags = C.PPROFIO_PROFILE_BASELINE
+	}
+	if rc := C.pprofio_profile_begin_ex(a.a, C.int(t), C.int64_t(cycle), C.int64_t(start.UnixNano()), flags, &w); rc != C.PPROFIO_OK {
 		return nil, fmt.Errorf("open a %v profile: %w", t, statusError(rc))
 	}
 	return &ProfileWriter{w: w}, nil

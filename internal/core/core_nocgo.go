@@ -14,14 +14,14 @@ type Agent struct{}
 // New always fails without cgo.
 func New(Config) (*Agent, error) { return nil, ErrNoCgo }
 
-func (*Agent) Start() error                                         { return ErrNoCgo }
-func (*Agent) Next() Command                                        { return Command{Op: OpExit} }
-func (*Agent) Stop()                                                {}
-func (*Agent) Close() error                                         { return nil }
-func (*Agent) Free()                                                {}
-func (*Agent) Skip(Type, int64, string)                             {}
-func (*Agent) Stats() Stats                                         { return Stats{} }
-func (*Agent) Begin(Type, int64, time.Time) (*ProfileWriter, error) { return nil, ErrNoCgo }
+func (*Agent) Start() error                                               { return ErrNoCgo }
+func (*Agent) Next() Command                                              { return Command{Op: OpExit} }
+func (*Agent) Stop()                                                      {}
+func (*Agent) Close() error                                               { return nil }
+func (*Agent) Free()                                                      {}
+func (*Agent) Skip(Type, int64, string)                                   {}
+func (*Agent) Stats() Stats                                               { return Stats{} }
+func (*Agent) Begin(Type, int64, time.Time, bool) (*ProfileWriter, error) { return nil, ErrNoCgo }
 
 // ProfileWriter stands in for the C writer.
 type ProfileWriter struct{ io.Writer }

@@ -29,12 +29,17 @@ type Op int
 
 // The commands, as in pprofio_command_op.
 const (
-	OpNone     Op = 0
-	OpCPUStart Op = 1
-	OpCPUStop  Op = 2
-	OpHeap     Op = 3
-	OpLog      Op = 4
-	OpExit     Op = 5
+	OpNone       Op = 0
+	OpCPUStart   Op = 1
+	OpCPUStop    Op = 2
+	OpHeap       Op = 3
+	OpLog        Op = 4
+	OpExit       Op = 5
+	OpMutexStart Op = 6
+	OpMutexStop  Op = 7
+	OpBlockStart Op = 8
+	OpBlockStop  Op = 9
+	OpGoroutine  Op = 10
 )
 
 // Command is the next thing the collector must do.
@@ -57,6 +62,11 @@ type Config struct {
 	JitterSeed     uint64
 	MaxBufferBytes int64
 	Types          []Type
+
+	// The goroutine leak rule (0: the core's defaults).
+	LeakWindows      int
+	LeakMinGrowthPct int
+	LeakMinGrowth    int
 
 	// Upload; IngestURL "" turns it off.
 	IngestURL      string
@@ -115,6 +125,12 @@ type Stats struct {
 	EventsDropped          uint64
 	SpoolBytes             int64
 	QueuedBatches          int64
+	Deltas                 uint64
+	DeltasFailed           uint64
+	GoroutineLeaks         uint64
+	Goroutines             int64
+	BaselineBytes          int64
+	CPUDelta               time.Duration
 	CPUScheduler           time.Duration
 	CPUOutput              time.Duration
 	CPUUpload              time.Duration

@@ -1,0 +1,683 @@
+//go:build ignore
+
+/* pprof.c: delta profiles on raw pprof protobuf (see pprof.h). */
+#include "pprof.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "errors.h"
+#include "profile.pb-c.h"
+
+typedef Perftools__Profiles__Profile PbProfile;
+typedef Perftools__Profiles__Sample PbSample;
+typedef Perftools__Profiles__Location PbLocation;
+typedef Perftools__Profiles__Function PbFunction;
+typedef Perftools__Profiles__Mapping PbMapping;
+typedef Perftools__Profiles__Label PbLabel;
+typedef Perftools__Profiles__ValueType PbValueType;
+
+#define MAX_VALUES 32             /* sample types a profile may have */
+#define ARENA_CHUNK (1u << 20)
+#define ARENA_FACTOR 16           /* pp_decode memory allowed per input byte */
+
+/* ---- an pp_arena for protobuf-c: freed all at once ----------------------- */
+
+typedef struct pp_chunk {
+    struct pp_chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+} pp_chunk;
+
+typedef struct {
+    pp_chunk *head;
+    size_t total, limit;
+} pp_arena;
+
+static void *pp_arena_alloc(void *ctx, size_t n) {
+    pp_arena *a = ctx;
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (n == 0)
+        n = sizeof(max_align_t);
+    pp_chunk *c = a->head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        if (a->total + cap > a->limit)
+            return NULL; /* hostile input: more memory than any real profile needs */
+        c = pprofio_malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = a->head;
+        c->used = 0;
+        c->cap = cap;
+        a->head = c;
+        a->total += cap;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void pp_arena_free_one(void *ctx, void *p) {
+    (void)ctx;
+    (void)p; /* freed with the pp_arena */
+}
+
+static void pp_arena_release(pp_arena *a) {
+    while (a->head) {
+        pp_chunk *c = a->head;
+        a->head = c->next;
+        pprofio_free(c);
+    }
+    a->total = 0;
+}
+
+/* ---- ids to objects --------------------------------------------------- */
+
+/* An id index: dense ids (the Go runtime numbers from 1) map through an array. */
+typedef struct {
+    uint64_t max;
+    uint32_t *slot; /* slot[id] = index + 1, 0 = none */
+} pp_id_index;
+
+static int pp_index_ids(pp_arena *a, pp_id_index *ix, size_t n, uint64_t (*id_of)(void *, size_t), void *objs) {
+    ix->max = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = id_of(objs, i);
+        if (id == 0 || id > (uint64_t)n * 4 + 1024)
+            return PPROFIO_ERR_FORMAT; /* ids are small and non-zero in any real profile */
+        if (id > ix->max)
+            ix->max = id;
+    }
+    ix->slot = pp_arena_alloc(a, (ix->max + 1) * sizeof *ix->slot);
+    if (!ix->slot)
+        return PPROFIO_ERR_NOMEM;
+    memset(ix->slot, 0, (ix->max + 1) * sizeof *ix->slot);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = id_of(objs, i);
+        if (ix->slot[id])
+            return PPROFIO_ERR_FORMAT; /* duplicate id */
+        ix->slot[id] = (uint32_t)i + 1;
+    }
+    return PPROFIO_OK;
+}
+
+static long pp_lookup(const pp_id_index *ix, uint64_t id) {
+    if (id == 0 || id > ix->max || ix->slot[id] == 0)
+        return -1;
+    return (long)ix->slot[id] - 1;
+}
+
+static uint64_t pp_loc_id(void *o, size_t i) { return ((PbLocation **)o)[i]->id; }
+static uint64_t pp_fn_id(void *o, size_t i) { return ((PbFunction **)o)[i]->id; }
+static uint64_t pp_map_id(void *o, size_t i) { return ((PbMapping **)o)[i]->id; }
+
+/* ---- a pp_decoded, checked profile ---------------------------------------- */
+
+typedef struct {
+    pp_arena mem;
+    PbProfile *p;
+    pp_id_index locs, fns, maps;
+    size_t n_values;
+    uint32_t cum_mask; /* which values are totals since start */
+    uint64_t types_sig;
+} pp_decoded;
+
+static uint64_t pp_fnv(const void *p, size_t n, uint64_t h) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+#define FNV_INIT UINT64_C(0xcbf29ce484222325)
+
+static int pp_str_ok(const PbProfile *p, int64_t i) { return i >= 0 && (size_t)i < p->n_string_table; }
+
+static const char *pp_str(const PbProfile *p, int64_t i) { return pp_str_ok(p, i) ? p->string_table[i] : ""; }
+
+static int pp_is_cumulative(const char *type) {
+    static const char *const names[] = {"alloc_objects", "alloc_space", "contentions", "delay"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(type, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* pp_check_strings verifies every string index the profile holds. */
+static int pp_check_strings(const PbProfile *p) {
+    if (p->n_string_table == 0 || p->string_table[0][0] != '\0')
+        return 0; /* the table must start with "" */
+    if (!pp_str_ok(p, p->drop_frames) || !pp_str_ok(p, p->keep_frames) || !pp_str_ok(p, p->default_sample_type) ||
+        !pp_str_ok(p, p->doc_url))
+        return 0;
+    for (size_t i = 0; i < p->n_comment; i++)
+        if (!pp_str_ok(p, p->comment[i]))
+            return 0;
+    for (size_t i = 0; i < p->n_sample_type; i++)
+        if (!pp_str_ok(p, p->sample_type[i]->type) || !pp_str_ok(p, p->sample_type[i]->unit))
+            return 0;
+    if (p->period_type && (!pp_str_ok(p, p->period_type->type) || !pp_str_ok(p, p->period_type->unit)))
+        return 0;
+    for (size_t i = 0; i < p->n_mapping; i++)
+        if (!pp_str_ok(p, p->mapping[i]->filename) || !pp_str_ok(p, p->mapping[i]->build_id))
+            return 0;
+    for (size_t i = 0; i < p->n_function; i++) {
+        PbFunction *f = p->function[i];
+        if (!pp_str_ok(p, f->name) || !pp_str_ok(p, f->system_name) || !pp_str_ok(p, f->filename))
+            return 0;
+    }
+    for (size_t i = 0; i < p->n_sample; i++)
+        for (size_t k = 0; k < p->sample[i]->n_label; k++) {
+            PbLabel *l = p->sample[i]->label[k];
+            if (!pp_str_ok(p, l->key) || !pp_str_ok(p, l->str) || !pp_str_ok(p, l->num_unit))
+                return 0;
+        }
+    return 1;
+}
+
+/* pp_check_refs verifies every id the samples and locations refer to. */
+static int pp_check_refs(const pp_decoded *d) {
+    const PbProfile *p = d->p;
+    for (size_t i = 0; i < p->n_location; i++) {
+        PbLocation *l = p->location[i];
+        if (l->mapping_id != 0 && pp_lookup(&d->maps, l->mapping_id) < 0)
+            return 0;
+        for (size_t k = 0; k < l->n_line; k++)
+            if (pp_lookup(&d->fns, l->line[k]->function_id) < 0)
+                return 0;
+    }
+    for (size_t i = 0; i < p->n_sample; i++) {
+        PbSample *s = p->sample[i];
+        if (s->n_value != d->n_values)
+            return 0;
+        for (size_t k = 0; k < s->n_location_id; k++)
+            if (pp_lookup(&d->locs, s->location_id[k]) < 0)
+                return 0;
+    }
+    return 1;
+}
+
+static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error *err) {
+    memset(d, 0, sizeof *d);
+    d->mem.limit = n * ARENA_FACTOR + 4 * ARENA_CHUNK;
+    ProtobufCAllocator alloc = {pp_arena_alloc, pp_arena_free_one, &d->mem};
+    d->p = perftools__profiles__profile__unpack(&alloc, n, raw);
+    if (!d->p)
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: not a profile (or larger than its bytes allow)");
+    PbProfile *p = d->p;
+    if (p->n_sample_type > MAX_VALUES)
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: %zu sample types", p->n_sample_type);
+    d->n_values = p->n_sample_type;
+    int rc = pp_index_ids(&d->mem, &d->locs, p->n_location, pp_loc_id, p->location);
+    if (rc == PPROFIO_OK)
+        rc = pp_index_ids(&d->mem, &d->fns, p->n_function, pp_fn_id, p->function);
+    if (rc == PPROFIO_OK)
+        rc = pp_index_ids(&d->mem, &d->maps, p->n_mapping, pp_map_id, p->mapping);
+    if (rc != PPROFIO_OK)
+        return pprofio_set_error(err, rc, "pprof: %s ids", rc == PPROFIO_ERR_NOMEM ? "no memory for" : "bad");
+    if (!pp_check_strings(p))
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: a string index is out of range");
+    if (!pp_check_refs(d))
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: a sample or location refers to nothing");
+    d->types_sig = FNV_INIT;
+    for (size_t i = 0; i < d->n_values; i++) {
+        const char *t = pp_str(p, p->sample_type[i]->type), *u = pp_str(p, p->sample_type[i]->unit);
+        d->types_sig = pp_fnv(u, strlen(u) + 1, pp_fnv(t, strlen(t) + 1, d->types_sig));
+        if (pp_is_cumulative(t))
+            d->cum_mask |= 1u << i;
+    }
+    return PPROFIO_OK;
+}
+
+int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
+    pp_decoded d;
+    int rc = pp_decode(raw, n, &d, err);
+    pp_arena_release(&d.mem);
+    return rc;
+}
+
+/* ---- sample keys ------------------------------------------------------ */
+
+/*
+ * pp_key_of writes a sample's identity as 64-bit words: for each frame its
+ * address (or, without one, its functions' names and lines), then its
+ * labels. Returns the word count, or 0 when buf is too small.
+ */
+static size_t pp_key_of(const pp_decoded *d, const PbSample *s, uint64_t *buf, size_t cap) {
+    const PbProfile *p = d->p;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_location_id; i++) {
+        const PbLocation *l = p->location[pp_lookup(&d->locs, s->location_id[i])];
+        if (n + 2 > cap)
+            return 0;
+        if (l->address != 0) {
+            buf[n++] = l->address;
+            continue;
+        }
+        uint64_t h = FNV_INIT;
+        for (size_t k = 0; k < l->n_line; k++) {
+            const PbFunction *f = p->function[pp_lookup(&d->fns, l->line[k]->function_id)];
+            const char *name = pp_str(p, f->name);
+            h = pp_fnv(name, strlen(name) + 1, h);
+            h = pp_fnv(&l->line[k]->line, sizeof l->line[k]->line, h);
+        }
+        buf[n++] = 0; /* marks a frame known by name */
+        buf[n++] = h;
+    }
+    for (size_t i = 0; i < s->n_label; i++) {
+        const PbLabel *lb = s->label[i];
+        if (n + 3 > cap)
+            return 0;
+        const char *k = pp_str(p, lb->key), *v = pp_str(p, lb->str);
+        buf[n++] = pp_fnv(k, strlen(k) + 1, FNV_INIT);
+        buf[n++] = pp_fnv(v, strlen(v) + 1, FNV_INIT);
+        buf[n++] = (uint64_t)lb->num;
+    }
+    if (n + 1 > cap)
+        return 0;
+    buf[n++] = s->n_location_id; /* stacks of different depth never collide */
+    return n;
+}
+
+/* ---- the baseline: key -> cumulative values ---------------------------- */
+
+typedef struct {
+    uint64_t hash;
+    size_t key_off, key_len, val_off;
+    int used; /* consumed by a sample of the current snapshot */
+} pp_entry;
+
+struct pprofio_baseline {
+    uint64_t types_sig;
+    uint32_t cum_mask;
+    size_t n_values;
+    pp_entry *entries;
+    size_t n_entries, cap_entries;
+    uint32_t *table; /* open addressing: pp_entry index + 1 */
+    size_t table_cap;
+    uint64_t *words;
+    size_t n_words, cap_words;
+    int64_t *vals;
+    size_t n_vals, cap_vals;
+};
+
+void pprofio_baseline_free(pprofio_baseline *b) {
+    if (!b)
+        return;
+    pprofio_free(b->entries);
+    pprofio_free(b->table);
+    pprofio_free(b->words);
+    pprofio_free(b->vals);
+    pprofio_free(b);
+}
+
+size_t pprofio_baseline_bytes(const pprofio_baseline *b) {
+    if (!b)
+        return 0;
+    return sizeof *b + b->cap_entries * sizeof(pp_entry) + b->table_cap * sizeof(uint32_t) +
+           b->cap_words * sizeof(uint64_t) + b->cap_vals * sizeof(int64_t);
+}
+
+static int pp_grow(void **p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap)
+        return PPROFIO_OK;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = pprofio_realloc(*p, c * size);
+    if (!q)
+        return PPROFIO_ERR_NOMEM;
+    *p = q;
+    *cap = c;
+    return PPROFIO_OK;
+}
+
+static uint64_t pp_hash_words(const uint64_t *w, size_t n) { return pp_fnv(w, n * sizeof *w, FNV_INIT) | 1; }
+
+/* pp_find returns the pp_entry with this key, or NULL. */
+static pp_entry *pp_find(const pprofio_baseline *b, uint64_t h, const uint64_t *key, size_t n) {
+    if (!b->table_cap)
+        return NULL;
+    for (size_t i = h & (b->table_cap - 1);; i = (i + 1) & (b->table_cap - 1)) {
+        uint32_t t = b->table[i];
+        if (t == 0)
+            return NULL;
+        pp_entry *e = &b->entries[t - 1];
+        if (e->hash == h && e->key_len == n && memcmp(b->words + e->key_off, key, n * sizeof *key) == 0)
+            return e;
+    }
+}
+
+static int pp_rehash(pprofio_baseline *b, size_t cap) {
+    uint32_t *t = pprofio_calloc(cap, sizeof *t);
+    if (!t)
+        return PPROFIO_ERR_NOMEM;
+    for (size_t k = 0; k < b->n_entries; k++) {
+        size_t i = b->entries[k].hash & (cap - 1);
+        while (t[i])
+            i = (i + 1) & (cap - 1);
+        t[i] = (uint32_t)k + 1;
+    }
+    pprofio_free(b->table);
+    b->table = t;
+    b->table_cap = cap;
+    return PPROFIO_OK;
+}
+
+/* pp_add sums the cumulative values of one sample into the baseline under its key. */
+static int pp_add(pprofio_baseline *b, uint64_t h, const uint64_t *key, size_t n, const int64_t *v, size_t *index) {
+    pp_entry *e = pp_find(b, h, key, n);
+    if (!e) {
+        if ((b->n_entries + 1) * 2 > b->table_cap && pp_rehash(b, b->table_cap ? b->table_cap * 2 : 1024) != 0)
+            return PPROFIO_ERR_NOMEM;
+        if (pp_grow((void **)&b->entries, &b->cap_entries, b->n_entries + 1, sizeof *b->entries) ||
+            pp_grow((void **)&b->words, &b->cap_words, b->n_words + n, sizeof *b->words) ||
+            pp_grow((void **)&b->vals, &b->cap_vals, b->n_vals + b->n_values, sizeof *b->vals))
+            return PPROFIO_ERR_NOMEM;
+        e = &b->entries[b->n_entries];
+        *e = (pp_entry){h, b->n_words, n, b->n_vals, 0};
+        memcpy(b->words + b->n_words, key, n * sizeof *key);
+        memset(b->vals + b->n_vals, 0, b->n_values * sizeof *b->vals);
+        b->n_words += n;
+        b->n_vals += b->n_values;
+        size_t i = h & (b->table_cap - 1);
+        while (b->table[i])
+            i = (i + 1) & (b->table_cap - 1);
+        b->table[i] = (uint32_t)++b->n_entries;
+    }
+    for (size_t i = 0; i < b->n_values; i++)
+        if (b->cum_mask & (1u << i))
+            b->vals[e->val_off + i] += v[i];
+    *index = (size_t)(e - b->entries);
+    return PPROFIO_OK;
+}
+
+/* ---- pruning and encoding --------------------------------------------- */
+
+/* pp_prune keeps the kept samples and what they reference, renumbering strings. */
+static int pp_prune(pp_decoded *d, PbSample **kept, size_t n_kept) {
+    PbProfile *p = d->p;
+    pp_arena *a = &d->mem;
+    uint8_t *loc_used = pp_arena_alloc(a, p->n_location + 1), *fn_used = pp_arena_alloc(a, p->n_function + 1),
+            *map_used = pp_arena_alloc(a, p->n_mapping + 1);
+    int64_t *remap = pp_arena_alloc(a, (p->n_string_table + 1) * sizeof *remap);
+    if (!loc_used || !fn_used || !map_used || !remap)
+        return PPROFIO_ERR_NOMEM;
+    memset(loc_used, 0, p->n_location + 1);
+    memset(fn_used, 0, p->n_function + 1);
+    memset(map_used, 0, p->n_mapping + 1);
+    for (size_t i = 0; i < p->n_string_table; i++)
+        remap[i] = -1;
+    for (size_t i = 0; i < n_kept; i++)
+        for (size_t k = 0; k < kept[i]->n_location_id; k++)
+            loc_used[pp_lookup(&d->locs, kept[i]->location_id[k])] = 1;
+    size_t nl = 0, nf = 0, nm = 0;
+    for (size_t i = 0; i < p->n_location; i++) {
+        if (!loc_used[i])
+            continue;
+        PbLocation *l = p->location[i];
+        p->location[nl++] = l;
+        if (l->mapping_id)
+            map_used[pp_lookup(&d->maps, l->mapping_id)] = 1;
+        for (size_t k = 0; k < l->n_line; k++)
+            fn_used[pp_lookup(&d->fns, l->line[k]->function_id)] = 1;
+    }
+    for (size_t i = 0; i < p->n_function; i++)
+        if (fn_used[i])
+            p->function[nf++] = p->function[i];
+    for (size_t i = 0; i < p->n_mapping; i++)
+        if (map_used[i])
+            p->mapping[nm++] = p->mapping[i];
+    p->n_location = nl;
+    p->n_function = nf;
+    p->n_mapping = nm;
+    p->sample = kept;
+    p->n_sample = n_kept;
+
+    /* Strings: mark, then number in their old order so "" stays at 0. */
+#define MARK(i) (remap[(i)] = 0)
+    MARK(0);
+    MARK(p->drop_frames), MARK(p->keep_frames), MARK(p->default_sample_type), MARK(p->doc_url);
+    for (size_t i = 0; i < p->n_comment; i++)
+        MARK(p->comment[i]);
+    for (size_t i = 0; i < p->n_sample_type; i++)
+        MARK(p->sample_type[i]->type), MARK(p->sample_type[i]->unit);
+    if (p->period_type)
+        MARK(p->period_type->type), MARK(p->period_type->unit);
+    for (size_t i = 0; i < nm; i++)
+        MARK(p->mapping[i]->filename), MARK(p->mapping[i]->build_id);
+    for (size_t i = 0; i < nf; i++)
+        MARK(p->function[i]->name), MARK(p->function[i]->system_name), MARK(p->function[i]->filename);
+    for (size_t i = 0; i < n_kept; i++)
+        for (size_t k = 0; k < kept[i]->n_label; k++)
+            MARK(kept[i]->label[k]->key), MARK(kept[i]->label[k]->str), MARK(kept[i]->label[k]->num_unit);
+#undef MARK
+    size_t ns = 0;
+    for (size_t i = 0; i < p->n_string_table; i++)
+        if (remap[i] == 0) {
+            remap[i] = (int64_t)ns;
+            p->string_table[ns++] = p->string_table[i];
+        }
+    p->n_string_table = ns;
+#define FIX(f) ((f) = remap[(f)])
+    FIX(p->drop_frames), FIX(p->keep_frames), FIX(p->default_sample_type), FIX(p->doc_url);
+    for (size_t i = 0; i < p->n_comment; i++)
+        FIX(p->comment[i]);
+    for (size_t i = 0; i < p->n_sample_type; i++)
+        FIX(p->sample_type[i]->type), FIX(p->sample_type[i]->unit);
+    if (p->period_type)
+        FIX(p->period_type->type), FIX(p->period_type->unit);
+    for (size_t i = 0; i < nm; i++)
+        FIX(p->mapping[i]->filename), FIX(p->mapping[i]->build_id);
+    for (size_t i = 0; i < nf; i++)
+        FIX(p->function[i]->name), FIX(p->function[i]->system_name), FIX(p->function[i]->filename);
+    for (size_t i = 0; i < n_kept; i++)
+        for (size_t k = 0; k < kept[i]->n_label; k++)
+            FIX(kept[i]->label[k]->key), FIX(kept[i]->label[k]->str), FIX(kept[i]->label[k]->num_unit);
+#undef FIX
+    return PPROFIO_OK;
+}
+
+static int pp_encode(const PbProfile *p, pprofio_bytes *out) {
+    size_t n = perftools__profiles__profile__get_packed_size(p);
+    out->len = 0;
+    int rc = pprofio_bytes_grow(out, n ? n : 1, NULL, NULL);
+    if (rc != PPROFIO_OK)
+        return rc;
+    out->len = perftools__profiles__profile__pack(p, out->p);
+    return PPROFIO_OK;
+}
+
+/* ---- the delta -------------------------------------------------------- */
+
+#define KEY_WORDS 4096 /* a stack of up to ~2000 frames; the runtime keeps 32-128 */
+
+/*
+ * pp_subtract applies old to the current samples and collects those left
+ * non-zero. A sample's key is the one pp_baseline_of stored in fresh
+ * (entry_of[i]; SIZE_MAX for a sample too deep to key).
+ */
+static int pp_subtract(pp_decoded *d, pprofio_baseline *old, const pprofio_baseline *fresh, const size_t *entry_of,
+                    PbSample ***kept_out, size_t *n_kept) {
+    PbProfile *p = d->p;
+    PbSample **kept = pp_arena_alloc(&d->mem, (p->n_sample + 1) * sizeof *kept);
+    if (!kept)
+        return PPROFIO_ERR_NOMEM;
+    size_t nk = 0;
+    for (size_t i = 0; i < p->n_sample; i++) {
+        PbSample *s = p->sample[i];
+        pp_entry *e = NULL;
+        if (entry_of[i] != SIZE_MAX) {
+            const pp_entry *k = &fresh->entries[entry_of[i]];
+            e = pp_find(old, k->hash, fresh->words + k->key_off, k->key_len);
+        }
+        if (e && !e->used) {
+            e->used = 1;
+            for (size_t v = 0; v < d->n_values; v++)
+                if (d->cum_mask & (1u << v))
+                    s->value[v] -= old->vals[e->val_off + v];
+        }
+        int nonzero = 0;
+        for (size_t v = 0; v < d->n_values; v++)
+            nonzero |= s->value[v] != 0;
+        if (nonzero)
+            kept[nk++] = s;
+    }
+    *kept_out = kept;
+    *n_kept = nk;
+    return PPROFIO_OK;
+}
+
+/* pp_baseline_of builds the new baseline from the current samples (before subtraction). */
+static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, size_t *entry_of) {
+    pprofio_baseline *b = pprofio_calloc(1, sizeof *b);
+    if (!b)
+        return PPROFIO_ERR_NOMEM;
+    b->types_sig = d->types_sig;
+    b->cum_mask = d->cum_mask;
+    b->n_values = d->n_values;
+    for (size_t i = 0; i < d->p->n_sample; i++) {
+        size_t n = pp_key_of(d, d->p->sample[i], key, KEY_WORDS);
+        entry_of[i] = SIZE_MAX;
+        if (n == 0)
+            continue; /* a stack too deep to key: never matched, always sent whole */
+        if (pp_add(b, pp_hash_words(key, n), key, n, d->p->sample[i]->value, &entry_of[i]) != PPROFIO_OK) {
+            pprofio_baseline_free(b);
+            return PPROFIO_ERR_NOMEM;
+        }
+    }
+    *out = b;
+    return PPROFIO_OK;
+}
+
+int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, int emit,
+                        size_t max_base_bytes, pprofio_bytes *out, int *is_delta, pprofio_error *err) {
+    *is_delta = 0;
+    out->len = 0;
+    pp_decoded d;
+    int rc = pp_decode(raw, n, &d, err);
+    uint64_t *key = NULL;
+    pprofio_baseline *fresh = NULL;
+    if (rc != PPROFIO_OK)
+        goto done;
+    size_t ns = d.p->n_sample;
+    key = pprofio_malloc(KEY_WORDS * sizeof *key);
+    size_t *entry_of = pp_arena_alloc(&d.mem, (ns + 1) * sizeof *entry_of);
+    if (!key || !entry_of) {
+        rc = pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory");
+        goto done;
+    }
+    if ((rc = pp_baseline_of(&d, &fresh, key, entry_of)) != PPROFIO_OK) {
+        pprofio_set_error(err, rc, "pprof: out of memory for the baseline");
+        goto done;
+    }
+    pprofio_baseline *old = *base;
+    if (emit && old && old->types_sig == d.types_sig && old->cum_mask == d.cum_mask && d.cum_mask != 0) {
+        PbSample **kept;
+        size_t n_kept;
+        rc = pp_subtract(&d, old, fresh, entry_of, &kept, &n_kept);
+        if (rc == PPROFIO_OK)
+            rc = pp_prune(&d, kept, n_kept);
+        if (rc == PPROFIO_OK)
+            rc = pp_encode(d.p, out);
+        if (rc != PPROFIO_OK) {
+            pprofio_set_error(err, rc, "pprof: out of memory for the delta");
+            goto done;
+        }
+        *is_delta = 1;
+    }
+    pprofio_baseline_free(*base);
+    *base = pprofio_baseline_bytes(fresh) <= max_base_bytes ? fresh : NULL;
+    if (*base != fresh)
+        pprofio_baseline_free(fresh);
+    fresh = NULL;
+done:
+    if (rc == PPROFIO_ERR_FORMAT) {
+        pprofio_baseline_free(*base);
+        *base = NULL;
+    }
+    pprofio_baseline_free(fresh);
+    pprofio_free(key);
+    pp_arena_release(&d.mem);
+    return rc;
+}
+
+/* ---- goroutine stacks ------------------------------------------------- */
+
+static int pp_by_key(const void *x, const void *y) {
+    uint64_t a = ((const pprofio_stack_count *)x)->key, b = ((const pprofio_stack_count *)y)->key;
+    return a < b ? -1 : a > b;
+}
+
+/* pp_describe names up to 3 frames of s outside the runtime, leaf first. */
+static void pp_describe(const pp_decoded *d, const PbSample *s, char *out, size_t cap) {
+    const PbProfile *p = d->p;
+    size_t used = 0, frames = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < s->n_location_id && frames < 3; i++) {
+        const PbLocation *l = p->location[pp_lookup(&d->locs, s->location_id[i])];
+        for (size_t k = 0; k < l->n_line && frames < 3; k++) {
+            const char *name = pp_str(p, p->function[pp_lookup(&d->fns, l->line[k]->function_id)]->name);
+            if (strncmp(name, "runtime.", 8) == 0 || strncmp(name, "internal/", 9) == 0)
+                continue;
+            int w = snprintf(out + used, cap - used, "%s%s", frames ? " < " : "", name);
+            if (w < 0 || (size_t)w >= cap - used)
+                return;
+            used += (size_t)w;
+            frames++;
+        }
+    }
+    if (frames == 0)
+        snprintf(out, cap, "(runtime)");
+}
+
+int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out, size_t *n_out, int64_t *total,
+                         pprofio_error *err) {
+    *out = NULL;
+    *n_out = 0;
+    *total = 0;
+    pp_decoded d;
+    int rc = pp_decode(raw, n, &d, err);
+    uint64_t *key = NULL;
+    pprofio_stack_count *sc = NULL;
+    if (rc != PPROFIO_OK)
+        goto done;
+    if (d.n_values < 1) {
+        rc = pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: a goroutine profile without values");
+        goto done;
+    }
+    key = pprofio_malloc(KEY_WORDS * sizeof *key);
+    sc = pprofio_calloc(d.p->n_sample + 1, sizeof *sc);
+    if (!key || !sc) {
+        rc = pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < d.p->n_sample; i++) {
+        const PbSample *s = d.p->sample[i];
+        size_t kn = pp_key_of(&d, s, key, KEY_WORDS);
+        sc[i].key = kn ? pp_hash_words(key, kn) : 0;
+        sc[i].count = s->value[0];
+        *total += s->value[0];
+        pp_describe(&d, s, sc[i].desc, sizeof sc[i].desc);
+    }
+    qsort(sc, d.p->n_sample, sizeof *sc, pp_by_key);
+    size_t m = 0; /* merge samples of the same stack (different labels) */
+    for (size_t i = 0; i < d.p->n_sample; i++) {
+        if (m > 0 && sc[m - 1].key == sc[i].key)
+            sc[m - 1].count += sc[i].count;
+        else
+            sc[m++] = sc[i];
+    }
+    *out = sc;
+    *n_out = m;
+    sc = NULL;
+done:
+    pprofio_free(sc);
+    pprofio_free(key);
+    pp_arena_release(&d.mem);
+    return rc;
+}
