@@ -47,11 +47,11 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 10x .
 
 # Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto)
-# and the reference receiver's Go code. The generated files are committed.
+# and of the pprof format (profile.proto), and the reference receiver's Go code. The generated files are committed.
 proto: deps
 	@command -v protoc >/dev/null || { echo "make proto needs protoc (Debian: protobuf-compiler) and protoc-gen-go"; exit 1; }
-	protoc-c --proto_path=csrc/proto --c_out=csrc csrc/proto/ingest.proto
-	sed -i '1i //go:build ignore\n' csrc/ingest.pb-c.c
+	protoc-c --proto_path=csrc/proto --c_out=csrc csrc/proto/ingest.proto csrc/proto/profile.proto
+	sed -i '1i //go:build ignore\n' csrc/ingest.pb-c.c csrc/profile.pb-c.c
 	cd examples/ingest-server && ./generate.sh
 
 clean: ctest-clean
