@@ -82,9 +82,12 @@ int pprofio_batch_id_valid(const char *s) {
 
 /* ---- protobuf-c through the core's allocator --------------------------- */
 
+/* data, when not NULL, is an int set to 1 when an allocation fails. */
 static void *pb_alloc(void *data, size_t n) {
-    (void)data;
-    return pprofio_malloc(n);
+    void *p = pprofio_malloc(n);
+    if (!p && data)
+        *(int *)data = 1;
+    return p;
 }
 
 static void pb_free(void *data, void *p) {
@@ -280,8 +283,11 @@ static int decode(const void *gz, size_t n, UploadRequest **req, pprofio_bytes *
     int rc = pprofio_gunzip_bytes(gz, n, raw);
     if (rc != PPROFIO_OK)
         return rc;
-    *req = pprofio__ingest__v1__upload_request__unpack(&pb_allocator, raw->len, raw->p);
-    return *req ? PPROFIO_OK : PPROFIO_ERR_FORMAT;
+    /* protobuf-c answers NULL both for bad bytes and for a failed allocation. */
+    int oom = 0;
+    ProtobufCAllocator a = {pb_alloc, pb_free, &oom};
+    *req = pprofio__ingest__v1__upload_request__unpack(&a, raw->len, raw->p);
+    return *req ? PPROFIO_OK : oom ? PPROFIO_ERR_NOMEM : PPROFIO_ERR_FORMAT;
 }
 
 int pprofio_batch_count_profiles(const void *gz, size_t n, size_t *count) {

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,12 +121,11 @@ static void insert_sorted(pprofio_queue *q, entry *e) {
         q->last_order = e->order;
 }
 
+/* unlink_file allocates nothing: a batch popped or evicted must not come back from disk. */
 static void unlink_file(const pprofio_queue *q, const entry *e) {
-    char *p = path_of(q, e);
-    if (p) {
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s/%020llu-%s.batch", q->dir, (unsigned long long)e->order, e->id) < (int)sizeof p)
         unlink(p);
-        pprofio_free(p);
-    }
 }
 
 /* remove_entry takes e out of the list, deletes its file, frees it. */
@@ -212,10 +212,15 @@ static void adopt(pprofio_queue *q, const char *other) {
         if (src && dst) {
             uint64_t order;
             char id[33];
-            if (!is_tmp(de->d_name) && parse_name(de->d_name, &order, id) && rename(src, dst) == 0)
-                q->counts.adopted++;
-            else
+            if (!is_tmp(de->d_name) && parse_name(de->d_name, &order, id)) {
+                if (rename(src, dst) == 0)
+                    q->counts.adopted++;
+                /* else it stays where it is, for a later process: never delete a batch */
+            } else {
+                if (!is_tmp(de->d_name))
+                    q->counts.corrupt_files++; /* a stranger: removed and counted, as in load_entry */
                 unlink(src); /* a temp file or a stranger: nothing to deliver */
+            }
         }
         pprofio_free(src);
         pprofio_free(dst);
@@ -490,9 +495,7 @@ int pprofio_queue_peek(pprofio_queue *q, pprofio_queue_head *head) {
             if (r == PPROFIO_ERR_NOMEM)
                 break; /* try again later */
             if (r != PPROFIO_OK) {
-                q->counts.corrupt_files++;
-                q->counts.evicted.batches++;
-                q->counts.evicted.profiles += e->n_profiles;
+                q->counts.corrupt_files++; /* counted once: damage is not an eviction */
                 remove_entry(q, e);
                 continue;
             }

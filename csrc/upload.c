@@ -308,7 +308,8 @@ void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
     res->verdict = pprofio_upload_verdict_of(res->status);
-    if (u->retry_after[0]) {
+    /* API.md: Retry-After is for 429 and 503; other answers back off whatever they say. */
+    if (u->retry_after[0] && (res->status == 429 || res->status == 503)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         res->retry_after_ns =

@@ -26,7 +26,7 @@ typedef enum {
 typedef struct {
     int verdict;
     long status;            /* the HTTP status, 0 when none came */
-    int64_t retry_after_ns; /* from Retry-After, or -1 */
+    int64_t retry_after_ns; /* from Retry-After of a 429 or 503, or -1 */
     int aborted;            /* the caller's deadline cut the request short */
     char detail[PPROFIO_UPLOAD_DETAIL]; /* what went wrong, never the API key */
 } pprofio_upload_result;

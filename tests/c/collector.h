@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "../../csrc/clock.h"
+#include "../../csrc/profile.pb-c.h"
 #include "../../csrc/store.h"
 #include "helpers.h"
 
@@ -45,6 +46,44 @@ typedef struct {
     size_t nlogs;
 } collector;
 
+/*
+ * heap_pprof wraps text in a real pprof profile (its comment), with one
+ * sample of in-use values only: the agent decodes every heap profile for its
+ * delta, and one without cumulative values is kept byte for byte.
+ */
+static inline uint8_t *heap_pprof(const uint8_t *text, size_t n, size_t *len) {
+    char *comment = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        comment[i] = text[i] ? (char)text[i] : ' ';
+    comment[n] = '\0';
+    char *strings[] = {"", "inuse_space", "bytes", "main.work", comment};
+    Perftools__Profiles__ValueType st = PERFTOOLS__PROFILES__VALUE_TYPE__INIT, *stp = &st;
+    st.type = 1, st.unit = 2;
+    Perftools__Profiles__Function fn = PERFTOOLS__PROFILES__FUNCTION__INIT, *fnp = &fn;
+    fn.id = 1, fn.name = 3;
+    Perftools__Profiles__Line line = PERFTOOLS__PROFILES__LINE__INIT, *linep = &line;
+    line.function_id = 1, line.line = 7;
+    Perftools__Profiles__Location loc = PERFTOOLS__PROFILES__LOCATION__INIT, *locp = &loc;
+    loc.id = 1, loc.address = 0x401000, loc.n_line = 1, loc.line = &linep;
+    uint64_t loc_ids[] = {1};
+    int64_t values[] = {(int64_t)n};
+    Perftools__Profiles__Sample s = PERFTOOLS__PROFILES__SAMPLE__INIT, *sp = &s;
+    s.n_location_id = 1, s.location_id = loc_ids, s.n_value = 1, s.value = values;
+    int64_t comments[] = {4};
+    Perftools__Profiles__Profile p = PERFTOOLS__PROFILES__PROFILE__INIT;
+    p.n_sample_type = 1, p.sample_type = &stp;
+    p.n_sample = 1, p.sample = &sp;
+    p.n_location = 1, p.location = &locp;
+    p.n_function = 1, p.function = &fnp;
+    p.n_string_table = 5, p.string_table = strings;
+    p.n_comment = 1, p.comment = comments;
+    *len = perftools__profiles__profile__get_packed_size(&p);
+    uint8_t *out = malloc(*len);
+    perftools__profiles__profile__pack(&p, out);
+    free(comment);
+    return out;
+}
+
 /* profile_bytes makes the raw bytes of one profile: text, a little noise, a tag. */
 static inline uint8_t *profile_bytes(int type, int64_t cycle, size_t *len) {
     size_t n = 2 * KiB + (size_t)cycle * 531 + (size_t)type * 1777;
@@ -57,6 +96,11 @@ static inline uint8_t *profile_bytes(int type, int64_t cycle, size_t *len) {
     int k = snprintf(tag, sizeof tag, "profile type=%d cycle=%lld|", type, (long long)cycle);
     memcpy(p, tag, (size_t)k);
     *len = n;
+    if (type == PPROFIO_PROFILE_HEAP) {
+        uint8_t *pp = heap_pprof(p, n, len);
+        free(p);
+        return pp;
+    }
     return p;
 }
 

@@ -179,9 +179,8 @@ LTest(config, profile_types_are_some_of_the_supported_ones) {
     pprofio_config cfg = valid();
     cfg.profile_types = 0;
     expect_invalid(&cfg, "profile_types", "no types");
-    const unsigned bad[] = {PPROFIO_TYPE_BIT(PPROFIO_PROFILE_GOROUTINE), PPROFIO_TYPE_BIT(PPROFIO_PROFILE_MUTEX),
-                            PPROFIO_TYPE_BIT(PPROFIO_PROFILE_BLOCK), 1u /* bit 0: no type */, 1u << 31,
-                            CPU_BIT | HEAP_BIT | PPROFIO_TYPE_BIT(6)};
+    const unsigned bad[] = {1u /* bit 0: no type */, 1u << 31, PPROFIO_TYPE_BIT(6) /* custom: not a runtime profile */,
+                            CPU_BIT | HEAP_BIT | PPROFIO_TYPE_BIT(7)};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cfg.profile_types = bad[i];
         char why[64];
@@ -192,6 +191,14 @@ LTest(config, profile_types_are_some_of_the_supported_ones) {
     expect_valid(&cfg, "cpu only");
     cfg.profile_types = HEAP_BIT;
     expect_valid(&cfg, "heap only");
+    cfg.profile_types = PPROFIO_TYPE_BIT(PPROFIO_PROFILE_GOROUTINE);
+    expect_valid(&cfg, "goroutine only: no window, so no cpu_duration needed");
+    cfg.profile_types = PPROFIO_TYPE_BIT(PPROFIO_PROFILE_MUTEX) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_BLOCK);
+    expect_valid(&cfg, "mutex and block");
+    cfg.cpu_duration_ns = 0;
+    expect_invalid(&cfg, "cpu_duration_ns", "mutex and block windows need a duration");
+    cfg.profile_types = PPROFIO_TYPE_BIT(PPROFIO_PROFILE_GOROUTINE) | HEAP_BIT;
+    expect_valid(&cfg, "snapshots only: no window, so no cpu_duration needed");
 }
 
 LTest(config, output_dir_is_optional_but_not_endless) {

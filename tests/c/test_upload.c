@@ -1,0 +1,1502 @@
+/*
+ * test_upload.c: the uploader (csrc/upload.c) and the agent's upload thread
+ * against the reference receiver (examples/ingest-server), a real HTTPS
+ * server on loopback with its own throwaway CA, started per test as a
+ * subprocess. Faults (statuses, Retry-After, redirects, resets, hangs, a
+ * wire-size limit) are made by the server through its -script and
+ * -max-wire-bytes flags; what it saw is read back from its -record file
+ * (one JSON line per request) and its data folder (batches.jsonl and the
+ * profile files).
+ *
+ * The receiver is built once per run of this binary (a Criterion PRE_ALL
+ * hook runs `go build` into build/ctest/ingest-server); set
+ * PPROFIO_INGEST_SERVER to the path of a prebuilt one to skip that. Each
+ * server dies with its test: SIGTERM in the suite's .fini (so also after a
+ * failed assertion) and PR_SET_PDEATHSIG should the test process crash.
+ */
+#include <criterion/hooks.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "../../csrc/batch.h"
+#include "../../csrc/clock.h"
+#include "../../csrc/upload.h"
+#include "collector.h"
+
+#define KEY "k-test-3c9e1f7a2b"
+#define UA "pprofio-go/0.1.0 (linux/amd64; go1.26.8) upload-test"
+#define SERVICE "upload-test"
+#define INSTANCE "0123456789abcdef0123456789abcdef"
+#define PERIOD (60 * SEC)
+#define CPU_WINDOW (10 * SEC)
+#define CPU_BIT PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU)
+#define HEAP_BIT PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP)
+
+/* ---- time ------------------------------------------------------------------- */
+
+static int64_t wall_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+static double mono_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- the receiver binary ------------------------------------------------------ */
+
+/* repo_root is the repository, from this file's path (ctest.mk compiles it by its absolute path). */
+static const char *repo_root(void) {
+    static char root[4096];
+    if (!root[0]) {
+        snprintf(root, sizeof root, "%s", __FILE__);
+        char *end = strstr(root, "/tests/c/test_upload.c");
+        if (end)
+            *end = '\0';
+        else
+            snprintf(root, sizeof root, ".");
+    }
+    return root;
+}
+
+static const char *server_bin(void) {
+    static char path[4096];
+    const char *env = getenv("PPROFIO_INGEST_SERVER");
+    if (env && *env)
+        return env;
+    snprintf(path, sizeof path, "%s/build/ctest/ingest-server", repo_root());
+    return path;
+}
+
+/*
+ * Before any test: build the receiver (go build caches, so this takes about
+ * a second). A failure is printed here; every test that needs the server
+ * then fails saying the binary is missing.
+ */
+ReportHook(PRE_ALL)(struct criterion_test_set *set) {
+    (void)set;
+    const char *env = getenv("PPROFIO_INGEST_SERVER");
+    if (env && *env)
+        return;
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/examples/ingest-server' && mkdir -p '%s/build/ctest' && "
+             "PATH=\"$PATH:/usr/local/go/bin\" go build -o '%s.tmp' . && mv -f '%s.tmp' '%s'",
+             repo_root(), repo_root(), server_bin(), server_bin(), server_bin());
+    int rc = system(cmd);
+    if (rc != 0)
+        fprintf(stderr, "test_upload: building the ingest receiver failed (%d): %s\n", rc, cmd);
+}
+
+/* ---- servers ------------------------------------------------------------------ */
+
+typedef struct {
+    pid_t pid;
+    char *dir;
+    char *ca, *record, *data, *ready, *log;
+    char url[256];
+} server;
+
+#define MAX_SERVERS 4
+static server *live_servers[MAX_SERVERS];
+
+/* server_start runs the receiver with a fault script ("" for none) and waits until it listens. */
+static server *server_start(const char *script, long long max_wire_bytes) {
+    const char *bin = server_bin();
+    cr_assert_eq(access(bin, X_OK), 0, "no ingest receiver at %s (the PRE_ALL build failed?): %s", bin,
+                 strerror(errno));
+    int slot = 0;
+    while (slot < MAX_SERVERS && live_servers[slot])
+        slot++;
+    cr_assert_lt(slot, MAX_SERVERS, "more than %d servers in one test", MAX_SERVERS);
+    server *s = calloc(1, sizeof *s);
+    cr_assert(s);
+    live_servers[slot] = s;
+    s->dir = scratch_dir();
+    s->ca = path_join(s->dir, "ca.pem");
+    s->record = path_join(s->dir, "record.jsonl");
+    s->data = path_join(s->dir, "data");
+    s->ready = path_join(s->dir, "url");
+    s->log = path_join(s->dir, "server.log");
+    char wire[32];
+    snprintf(wire, sizeof wire, "%lld", max_wire_bytes > 0 ? max_wire_bytes : 16LL << 20);
+    const char *argv[] = {bin,       "-addr",   "127.0.0.1:0", "-ready-file", s->ready, "-ca-out", s->ca,
+                          "-api-key", KEY,      "-data",       s->data,       "-record", s->record,
+                          "-script", script,   "-max-wire-bytes", wire,       NULL};
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* The server goes when this (main) thread of the test process does. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    s->pid = pid;
+    double deadline = mono_seconds() + 15;
+    while (access(s->ready, F_OK) != 0) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            s->pid = 0;
+            size_t n;
+            char *log = (char *)read_file(s->log, &n);
+            cr_assert_fail("the ingest receiver exited (status %d) before it was ready: %.*s", status,
+                           (int)n, log ? log : "");
+        }
+        cr_assert_lt(mono_seconds(), deadline, "the ingest receiver was not ready within 15 s");
+        sleep_ms(10);
+    }
+    size_t n;
+    uint8_t *url = read_file(s->ready, &n);
+    cr_assert(url && n > 0 && n < sizeof s->url, "cannot read %s", s->ready);
+    memcpy(s->url, url, n);
+    s->url[n] = '\0';
+    free(url);
+    return s;
+}
+
+/* server_kill ends the receiver: SIGTERM, up to 5 s for a graceful exit, then SIGKILL. */
+static void server_kill(server *s) {
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGTERM);
+    double deadline = mono_seconds() + 5;
+    int status;
+    while (waitpid(s->pid, &status, WNOHANG) == 0) {
+        if (mono_seconds() > deadline) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &status, 0);
+            break;
+        }
+        sleep_ms(5);
+    }
+    s->pid = 0;
+}
+
+/* server_stop ends the receiver and removes its folder. */
+static void server_stop(server *s) {
+    if (!s)
+        return;
+    server_kill(s);
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (live_servers[i] == s)
+            live_servers[i] = NULL;
+    free(s->ca);
+    free(s->record);
+    free(s->data);
+    free(s->ready);
+    free(s->log);
+    scratch_remove(s->dir);
+    free(s);
+}
+
+/* The suite's .fini: runs after every test, also one that failed an assertion. */
+static void upload_fini(void) {
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (live_servers[i])
+            server_kill(live_servers[i]);
+    scratch_cleanup();
+}
+
+TestSuite(upload, .timeout = 60, .fini = upload_fini);
+TestSuite(upload_post, .timeout = 60, .fini = upload_fini);
+TestSuite(upload_agent, .timeout = 60, .fini = upload_fini);
+
+/* ---- reading JSON lines (flat enough for strstr) -------------------------------- */
+
+/* json_str copies the string value of "key" (escapes left as they are); 0 if absent. */
+static int json_str(const char *line, const char *key, char *out, size_t n) {
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    out[0] = '\0';
+    const char *p = strstr(line, pat);
+    if (!p)
+        return 0;
+    p += strlen(pat);
+    size_t i = 0;
+    while (*p && *p != '"') {
+        if (*p == '\\' && p[1]) {
+            if (i + 1 < n)
+                out[i++] = *p;
+            p++;
+        }
+        if (i + 1 < n)
+            out[i++] = *p;
+        p++;
+    }
+    out[i] = '\0';
+    return 1;
+}
+
+/* json_int reads the number value of "key", or def. */
+static long long json_int(const char *line, const char *key, long long def) {
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return def;
+    return strtoll(p + strlen(pat), NULL, 10);
+}
+
+/* One request as the receiver recorded it. */
+typedef struct {
+    char *text; /* the whole line */
+    int status, decoded, profiles;
+    long long sequence, wire_bytes;
+    char path[128], action[32], reason[256], batch_id[80];
+    char auth[256], ctype[128], cenc[64], idem[80], ua[256];
+} request;
+
+typedef struct {
+    request *r;
+    size_t n;
+} record;
+
+/* for_each_line calls fn for each non-empty line of a file (none if it is missing). */
+static void for_each_line(const char *path, void (*fn)(void *, const char *), void *ctx) {
+    size_t len;
+    char *text = (char *)read_file(path, &len);
+    if (!text)
+        return;
+    text = realloc(text, len + 1);
+    text[len] = '\0';
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (*line)
+            fn(ctx, line);
+    }
+    free(text);
+}
+
+static void add_request(void *ctx, const char *line) {
+    record *rec = ctx;
+    rec->r = realloc(rec->r, (rec->n + 1) * sizeof rec->r[0]);
+    request *q = &rec->r[rec->n++];
+    memset(q, 0, sizeof *q);
+    q->text = strdup(line);
+    q->status = (int)json_int(line, "status", -1);
+    q->decoded = strstr(line, "\"decoded\":true") != NULL;
+    q->profiles = (int)json_int(line, "profiles", -1);
+    q->sequence = json_int(line, "sequence", 0);
+    q->wire_bytes = json_int(line, "wire_bytes", -1);
+    json_str(line, "path", q->path, sizeof q->path);
+    json_str(line, "action", q->action, sizeof q->action);
+    json_str(line, "reason", q->reason, sizeof q->reason);
+    json_str(line, "batch_id", q->batch_id, sizeof q->batch_id);
+    json_str(line, "Authorization", q->auth, sizeof q->auth);
+    json_str(line, "Content-Type", q->ctype, sizeof q->ctype);
+    json_str(line, "Content-Encoding", q->cenc, sizeof q->cenc);
+    json_str(line, "Idempotency-Key", q->idem, sizeof q->idem);
+    json_str(line, "User-Agent", q->ua, sizeof q->ua);
+}
+
+/* record_load reads what the receiver has recorded so far. */
+static record record_load(const server *s) {
+    record rec = {0};
+    for_each_line(s->record, add_request, &rec);
+    return rec;
+}
+
+static void record_free(record *rec) {
+    for (size_t i = 0; i < rec->n; i++)
+        free(rec->r[i].text);
+    free(rec->r);
+    *rec = (record){0};
+}
+
+/* Accepted batches: the lines of the receiver's batches.jsonl. */
+typedef struct {
+    char **line;
+    size_t n;
+} batches;
+
+static void add_batch(void *ctx, const char *line) {
+    batches *b = ctx;
+    b->line = realloc(b->line, (b->n + 1) * sizeof b->line[0]);
+    b->line[b->n++] = strdup(line);
+}
+
+static batches batches_load(const server *s) {
+    batches b = {0};
+    char *path = path_join(s->data, "batches.jsonl");
+    for_each_line(path, add_batch, &b);
+    free(path);
+    return b;
+}
+
+static void batches_free(batches *b) {
+    for (size_t i = 0; i < b->n; i++)
+        free(b->line[i]);
+    free(b->line);
+    *b = (batches){0};
+}
+
+/* batch_line is the batches.jsonl line of batch id (asserts that there is one). */
+static const char *batch_line(const batches *b, const char *id) {
+    char want[80];
+    snprintf(want, sizeof want, "\"batch_id\":\"%s\"", id);
+    for (size_t i = 0; i < b->n; i++)
+        if (strstr(b->line[i], want))
+            return b->line[i];
+    cr_assert_fail("batch %s is not in batches.jsonl (%zu batches)", id, b->n);
+    return NULL;
+}
+
+/* expect_field checks the string value of "key" in a JSON line. */
+static void expect_field(const char *line, const char *key, const char *want) {
+    char v[512];
+    cr_assert(json_str(line, key, v, sizeof v), "no \"%s\" in %s", key, line);
+    cr_assert_str_eq(v, want, "\"%s\" is \"%s\", want \"%s\"", key, v, want);
+}
+
+/* stored_file returns the bytes of the k-th profile file of an accepted batch. */
+static uint8_t *stored_file(const server *s, const char *line, int k, size_t *len) {
+    const char *p = line;
+    for (int i = 0; i <= k; i++) {
+        p = strstr(p, "\"file\":\"");
+        cr_assert(p, "profile %d has no file in %s", k, line);
+        p += 1;
+    }
+    char rel[1024];
+    json_str(p - 1, "file", rel, sizeof rel);
+    char *path = path_join(s->data, rel);
+    uint8_t *bytes = read_file(path, len);
+    cr_assert(bytes, "cannot read %s", path);
+    free(path);
+    return bytes;
+}
+
+/* wait_for_requests waits (up to 15 s) until the receiver has recorded n requests. */
+static void wait_for_requests(const server *s, size_t n) {
+    double deadline = mono_seconds() + 15;
+    for (;;) {
+        record rec = record_load(s);
+        size_t got = rec.n;
+        record_free(&rec);
+        if (got >= n)
+            return;
+        cr_assert_lt(mono_seconds(), deadline, "the receiver recorded %zu request(s) in 15 s, want %zu", got, n);
+        sleep_ms(10);
+    }
+}
+
+/* ---- what is sent ---------------------------------------------------------------- */
+
+static const char *const tag_keys[] = {"env", "region"};
+static const char *const tag_values[] = {"test", "eu-1"};
+
+static pprofio_source test_source(void) {
+    return (pprofio_source){
+        .tag_keys = tag_keys,
+        .tag_values = tag_values,
+        .n_tags = 2,
+        .service = SERVICE,
+        .hostname = "host-7",
+        .pid = 4242,
+        .instance_id = INSTANCE,
+        .agent_version = "0.1.0",
+        .runtime_version = "go1.26.8",
+        .os = "linux",
+        .arch = "amd64",
+        .process_start_ns = INT64_C(1795988000) * SEC + 123,
+    };
+}
+
+/* upload_config is a config that posts to s (ca: the CA file to trust; NULL: s's own). */
+static pprofio_config upload_config(const server *s, const char *ca) {
+    return (pprofio_config){
+        .service_name = SERVICE,
+        .ingest_url = s->url,
+        .api_key = KEY,
+        .ca_file = ca ? ca : s->ca,
+        .user_agent = UA,
+        .connect_timeout_ns = 5 * SEC,
+        .request_timeout_ns = 20 * SEC,
+        .stop_timeout_ns = 5 * SEC,
+        .source = test_source(),
+        .period_ns = PERIOD,
+        .cpu_duration_ns = CPU_WINDOW,
+        .jitter_seed = 1,
+        .max_buffer_bytes = 8 * (int64_t)MiB,
+        .profile_types = CPU_BIT | HEAP_BIT,
+    };
+}
+
+static pprofio_uploader *new_uploader(const pprofio_config *cfg) {
+    pprofio_uploader *u = NULL;
+    pprofio_error err = {0};
+    int rc = pprofio_uploader_new(cfg, &u, &err);
+    cr_assert_eq(rc, PPROFIO_OK, "pprofio_uploader_new: %s", err.msg);
+    return u;
+}
+
+/* A batch as the agent makes it: its id, raw profiles and the gzipped UploadRequest. */
+typedef struct {
+    char id[PPROFIO_BATCH_ID_LEN + 1];
+    uint64_t sequence;
+    size_t n;
+    int types[4];
+    uint8_t *raw[4];
+    size_t raw_len[4];
+    pprofio_bytes body;
+} test_batch;
+
+/* make_batch encodes n profiles (heap, cpu, heap, ...) of the given sizes; random: incompressible. */
+static void make_batch(test_batch *b, uint64_t sequence, size_t n, size_t size, int random) {
+    memset(b, 0, sizeof *b);
+    cr_assert_leq(n, 4);
+    pprofio_batch_id(b->id);
+    b->sequence = sequence;
+    b->n = n;
+    pprofio_profile ps[4];
+    pprofio_profile *pp[4];
+    const int64_t start = INT64_C(1795988400) * SEC;
+    for (size_t i = 0; i < n; i++) {
+        b->types[i] = i % 2 ? PPROFIO_PROFILE_CPU : PPROFIO_PROFILE_HEAP;
+        b->raw_len[i] = size + i * 37;
+        b->raw[i] = random ? random_bytes(b->raw_len[i], 1000 + sequence * 10 + i)
+                           : text_bytes(b->raw_len[i], 1000 + sequence * 10 + i);
+        ps[i] = (pprofio_profile){.type = b->types[i],
+                                  .start_ns = start + (int64_t)i * SEC,
+                                  .end_ns = start + (int64_t)i * SEC + 10 * SEC,
+                                  .raw = {.p = b->raw[i], .len = b->raw_len[i], .cap = b->raw_len[i]}};
+        pp[i] = &ps[i];
+    }
+    pprofio_source src = test_source();
+    pprofio_error err = {0};
+    int rc = pprofio_batch_encode(&src, b->id, sequence, pp, n, NULL, 0, &b->body, &err);
+    cr_assert_eq(rc, PPROFIO_OK, "pprofio_batch_encode: %s", err.msg);
+}
+
+static void free_batch(test_batch *b) {
+    for (size_t i = 0; i < b->n; i++)
+        free(b->raw[i]);
+    pprofio_bytes_free(&b->body);
+}
+
+/* post sends b and checks what every answer must satisfy: no API key in its detail. */
+static pprofio_upload_result post(pprofio_uploader *u, const test_batch *b, uint64_t *sent) {
+    pprofio_upload_result r;
+    uint64_t dummy;
+    pprofio_uploader_post(u, b->id, b->body.p, b->body.len, 0, &r, sent ? sent : &dummy);
+    cr_assert_null(strstr(r.detail, KEY), "the API key is in the detail: %s", r.detail);
+    cr_log_info("post %s: verdict %d, status %ld, retry_after %lld ns, aborted %d: %s", b->id, r.verdict,
+                r.status, (long long)r.retry_after_ns, r.aborted, r.detail);
+    return r;
+}
+
+#define assert_result(r, want_verdict, want_status)                                                \
+    do {                                                                                           \
+        cr_assert_eq((r).verdict, (want_verdict), "verdict %d, want %d (status %ld: %s)",          \
+                     (r).verdict, (want_verdict), (r).status, (r).detail);                         \
+        cr_assert_eq((r).status, (long)(want_status), "status %ld, want %ld (%s)", (r).status,     \
+                     (long)(want_status), (r).detail);                                             \
+    } while (0)
+
+static int contains_ci(const char *hay, const char *needle) { return strcasestr(hay, needle) != NULL; }
+
+/* ==== the pure parts ============================================================== */
+
+LTest(upload, every_status_of_the_contract_table_maps_to_its_verdict) {
+    static const struct {
+        long status;
+        int verdict;
+    } table[] = {
+        {200, PPROFIO_UP_DONE},  {201, PPROFIO_UP_DONE},  {202, PPROFIO_UP_DONE},  {204, PPROFIO_UP_DONE},
+        {409, PPROFIO_UP_DONE},  {400, PPROFIO_UP_DROP},  {404, PPROFIO_UP_DROP},  {405, PPROFIO_UP_DROP},
+        {415, PPROFIO_UP_DROP},  {422, PPROFIO_UP_DROP},  {401, PPROFIO_UP_AUTH},  {403, PPROFIO_UP_AUTH},
+        {413, PPROFIO_UP_SPLIT}, {429, PPROFIO_UP_RETRY}, {503, PPROFIO_UP_RETRY}, {500, PPROFIO_UP_RETRY},
+        {502, PPROFIO_UP_RETRY}, {504, PPROFIO_UP_RETRY}, {301, PPROFIO_UP_RETRY}, {302, PPROFIO_UP_RETRY},
+        {307, PPROFIO_UP_RETRY}, {308, PPROFIO_UP_RETRY}, {0, PPROFIO_UP_RETRY},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        cr_expect_eq(pprofio_upload_verdict_of(table[i].status), table[i].verdict, "status %ld: verdict %d, want %d",
+                     table[i].status, pprofio_upload_verdict_of(table[i].status), table[i].verdict);
+}
+
+/* http_date formats t (Unix seconds) as an IMF-fixdate, as Retry-After carries it. */
+static void http_date(time_t t, char *out, size_t n) {
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+LTest(upload, retry_after_reads_seconds_and_http_dates_caps_them_at_an_hour_and_refuses_garbage) {
+    const int64_t now_s = 1795988477, now = now_s * SEC;
+    /* delta seconds */
+    assert_i64(pprofio_parse_retry_after("2", now), 2 * SEC);
+    assert_i64(pprofio_parse_retry_after("0", now), 0);
+    assert_i64(pprofio_parse_retry_after(" 120 ", now), 120 * SEC);
+    assert_i64(pprofio_parse_retry_after("3600", now), 3600 * SEC);
+    assert_i64(pprofio_parse_retry_after("3601", now), 3600 * SEC);
+    assert_i64(pprofio_parse_retry_after("86400", now), 3600 * SEC);
+    assert_i64(pprofio_parse_retry_after("99999999999999999999999", now), 3600 * SEC);
+    /* HTTP dates: future, past, far future */
+    char d[64];
+    http_date((time_t)(now_s + 30), d, sizeof d);
+    assert_i64(pprofio_parse_retry_after(d, now), 30 * SEC);
+    assert_i64(pprofio_parse_retry_after(d, now + 500 * MS), 29 * SEC + 500 * MS);
+    http_date((time_t)(now_s - 30), d, sizeof d);
+    assert_i64(pprofio_parse_retry_after(d, now), 0);
+    http_date((time_t)(now_s + 7200), d, sizeof d);
+    assert_i64(pprofio_parse_retry_after(d, now), 3600 * SEC);
+    http_date((time_t)(now_s + 3600), d, sizeof d);
+    assert_i64(pprofio_parse_retry_after(d, now), 3600 * SEC);
+    assert_i64(pprofio_parse_retry_after("Sun, 29 Nov 2026 21:41:47 GMT", now), 30 * SEC);
+    /* garbage */
+    static const char *const junk[] = {"", "   ", "soon", "12abc", "1.5", "2 s", "-5", "Sun, 99 Foo 2026 99:99:99 GMT"};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
+        cr_expect_eq(pprofio_parse_retry_after(junk[i], now), -1, "\"%s\" gave %lld, want -1", junk[i],
+                     (long long)pprofio_parse_retry_after(junk[i], now));
+    assert_i64(pprofio_parse_retry_after(NULL, now), -1);
+}
+
+LTest(upload, backoff_is_full_jitter_up_to_two_to_the_attempt_seconds_capped_at_300_s) {
+    uint64_t rng = 42;
+    for (int attempt = 0; attempt <= 20; attempt++) {
+        int64_t cap = attempt >= 9 ? 300 * SEC : (SEC << attempt);
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        double sum = 0;
+        const int draws = 4000;
+        for (int i = 0; i < draws; i++) {
+            int64_t w = pprofio_backoff_ns(attempt, &rng);
+            cr_assert(w >= 0 && w <= cap, "attempt %d: %lld ns is outside [0, %lld]", attempt, (long long)w,
+                      (long long)cap);
+            lo = w < lo ? w : lo;
+            hi = w > hi ? w : hi;
+            sum += (double)w;
+        }
+        /* uniform over the whole range: reaches near both ends, mean near the middle */
+        cr_assert_gt(hi, cap - cap / 50, "attempt %d: the largest of %d draws is %lld, cap %lld", attempt, draws,
+                     (long long)hi, (long long)cap);
+        cr_assert_lt(lo, cap / 50, "attempt %d: the smallest of %d draws is %lld", attempt, draws, (long long)lo);
+        double mean = sum / draws;
+        cr_assert(mean > 0.45 * (double)cap && mean < 0.55 * (double)cap, "attempt %d: mean %.0f, cap %lld",
+                  attempt, mean, (long long)cap);
+    }
+    for (int attempt = 21; attempt < 200; attempt += 7)
+        cr_assert_leq(pprofio_backoff_ns(attempt, &rng), 300 * SEC);
+    cr_assert_leq(pprofio_backoff_ns(INT32_MAX, &rng), 300 * SEC);
+}
+
+LTest(upload, the_endpoint_is_the_base_url_and_v1_profiles_with_one_slash_between) {
+    static const char *const cases[][2] = {
+        {"https://h", "https://h/v1/profiles"},
+        {"https://h/", "https://h/v1/profiles"},
+        {"https://h/prefix/", "https://h/prefix/v1/profiles"},
+        {"https://h/prefix", "https://h/prefix/v1/profiles"},
+        {"https://h/prefix///", "https://h/prefix/v1/profiles"},
+        {"https://api.pprofio.com", "https://api.pprofio.com/v1/profiles"},
+        {"http://127.0.0.1:8080//", "http://127.0.0.1:8080/v1/profiles"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        assert_status(pprofio_ingest_endpoint(cases[i][0], out, sizeof out), PPROFIO_OK);
+        cr_expect_str_eq(out, cases[i][1], "%s -> %s, want %s", cases[i][0], out, cases[i][1]);
+    }
+    char small[16];
+    assert_status(pprofio_ingest_endpoint("https://h/prefix/", small, sizeof small), PPROFIO_ERR_INVALID);
+    /* the uploader posts there */
+    pprofio_config cfg = {.ingest_url = "https://h/prefix//", .api_key = KEY};
+    pprofio_uploader *u = new_uploader(&cfg);
+    cr_assert_str_eq(pprofio_uploader_url(u), "https://h/prefix/v1/profiles");
+    cr_assert_null(strstr(pprofio_uploader_url(u), KEY));
+    pprofio_uploader_free(u);
+}
+
+/* ==== one post at a time, against the receiver ===================================== */
+
+LTest(upload_post, a_200_is_done_and_the_request_carries_the_contract_headers_and_body) {
+    server *s = server_start("", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 7, 2, 3000, 0);
+    uint64_t sent = 0;
+    pprofio_upload_result r = post(u, &b, &sent);
+    assert_result(r, PPROFIO_UP_DONE, 200);
+    assert_i64(r.aborted, 0);
+    assert_i64(r.retry_after_ns, -1);
+    assert_i64(sent, b.body.len);
+    assert_contains(r.detail, "HTTP 200");
+
+    record rec = record_load(s);
+    cr_assert_eq(rec.n, 1, "%zu requests recorded, want 1", rec.n);
+    const request *q = &rec.r[0];
+    cr_assert_str_eq(q->path, "/v1/profiles");
+    assert_i64(q->status, 200);
+    cr_assert_str_eq(q->auth, "Bearer " KEY);
+    cr_assert_str_eq(q->ctype, "application/x-protobuf");
+    cr_assert_str_eq(q->cenc, "gzip");
+    cr_assert_str_eq(q->idem, b.id);
+    cr_assert_str_eq(q->ua, UA);
+    cr_assert(q->decoded, "the body did not decode: %s", q->text);
+    cr_assert_str_eq(q->batch_id, b.id);
+    assert_i64(q->sequence, 7);
+    assert_i64(q->profiles, 2);
+    assert_i64(q->wire_bytes, b.body.len);
+    assert_contains(q->text, "\"profile_types\":[\"heap\",\"cpu\"]");
+    record_free(&rec);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, the_stored_profiles_are_the_raw_bytes_sent_and_the_source_arrives_whole) {
+    server *s = server_start("", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 3, 2, 5000, 0);
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_DONE, 200);
+
+    batches acc = batches_load(s);
+    assert_i64(acc.n, 1);
+    const char *line = batch_line(&acc, b.id);
+    assert_i64(json_int(line, "sequence", -1), 3);
+    expect_field(line, "service", SERVICE);
+    expect_field(line, "instance_id", INSTANCE);
+    expect_field(line, "hostname", "host-7");
+    expect_field(line, "agent_version", "0.1.0");
+    expect_field(line, "runtime_version", "go1.26.8");
+    expect_field(line, "os", "linux");
+    expect_field(line, "arch", "amd64");
+    assert_i64(json_int(line, "pid", -1), 4242);
+    assert_i64(json_int(line, "process_start_unix_nano", -1), INT64_C(1795988000) * SEC + 123);
+    assert_contains(line, "\"tags\":{\"env\":\"test\",\"region\":\"eu-1\"}");
+    assert_contains(line, "\"start_unix_nano\":1795988400000000000");
+    assert_contains(line, "\"end_unix_nano\":1795988411000000000");
+    for (size_t i = 0; i < b.n; i++) {
+        size_t len;
+        uint8_t *file = stored_file(s, line, (int)i, &len);
+        cr_assert(gunzip_equals(file, len, b.raw[i], b.raw_len[i]),
+                  "stored profile %zu does not gunzip to the %zu raw bytes sent", i, b.raw_len[i]);
+        free(file);
+    }
+    batches_free(&acc);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, a_500_is_retried_and_the_same_batch_then_goes_through) {
+    server *s = server_start("500,ok", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 500);
+    assert_i64(r.retry_after_ns, -1);
+    assert_contains(r.detail, "HTTP 500");
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_DONE, 200);
+    /* and once more: the receiver has seen it (409), which is done too */
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_DONE, 409);
+
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    assert_i64(rec.r[0].status, 500);
+    assert_i64(rec.r[1].status, 200);
+    assert_i64(rec.r[2].status, 409);
+    for (size_t i = 0; i < rec.n; i++)
+        cr_assert_str_eq(rec.r[i].idem, b.id);
+    record_free(&rec);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, retry_after_in_seconds_on_429_and_503_is_the_retry_delay) {
+    server *s = server_start("429/ra=2,503/ra=7", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 429);
+    assert_i64(r.retry_after_ns, 2 * SEC);
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 503);
+    assert_i64(r.retry_after_ns, 7 * SEC);
+    r = post(u, &b, NULL); /* the script ran out: no Retry-After is left over */
+    assert_result(r, PPROFIO_UP_DONE, 200);
+    assert_i64(r.retry_after_ns, -1);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, retry_after_as_an_http_date_on_429_and_503_is_the_time_until_then) {
+    server *s = server_start("429/date=3,503/date=3", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 429);
+    cr_assert(r.retry_after_ns > 0 && r.retry_after_ns <= 4 * SEC, "retry_after_ns %lld, want (0, 4 s]",
+              (long long)r.retry_after_ns);
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 503);
+    cr_assert(r.retry_after_ns > 0 && r.retry_after_ns <= 4 * SEC, "retry_after_ns %lld, want (0, 4 s]",
+              (long long)r.retry_after_ns);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, retry_after_on_answers_other_than_429_and_503_is_ignored) {
+    /* API.md: Retry-After belongs to 429 and 503; other 5xx and 3xx back off. */
+    server *s = server_start("500/ra=3000,302/ra=3000,502/date=3000,429/ra=3000", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 500);
+    assert_i64(r.retry_after_ns, -1);
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 302);
+    assert_i64(r.retry_after_ns, -1);
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 502);
+    assert_i64(r.retry_after_ns, -1);
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 429);
+    assert_i64(r.retry_after_ns, 3000 * SEC);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, a_401_or_403_is_an_auth_failure) {
+    server *s = server_start("401,403", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_AUTH, 401);
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_AUTH, 403);
+    /* and a key the receiver does not know, unscripted */
+    cfg.api_key = "not-the-key";
+    pprofio_uploader *u2 = new_uploader(&cfg);
+    r = post(u2, &b, NULL);
+    assert_result(r, PPROFIO_UP_AUTH, 401);
+    assert_contains(r.detail, "unknown API key");
+    cr_assert_null(strstr(r.detail, "not-the-key"), "the API key is in the detail: %s", r.detail);
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    cr_assert_str_eq(rec.r[2].auth, "Bearer not-the-key");
+    record_free(&rec);
+    pprofio_uploader_free(u2);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, a_400_or_another_4xx_drops_with_the_response_body_in_the_detail) {
+    server *s = server_start("400,404,422", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_DROP, 400);
+    assert_contains(r.detail, "HTTP 400");
+    assert_contains(r.detail, "scripted 400 Bad Request");
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_DROP, 404);
+    assert_contains(r.detail, "scripted 404 Not Found");
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_DROP, 422);
+    assert_contains(r.detail, "scripted 422 Unprocessable Entity");
+    /* an unscripted 400: the Idempotency-Key does not match the body's batch_id */
+    char other[PPROFIO_BATCH_ID_LEN + 1];
+    pprofio_batch_id(other);
+    uint64_t sent;
+    pprofio_uploader_post(u, other, b.body.p, b.body.len, 0, &r, &sent);
+    assert_result(r, PPROFIO_UP_DROP, 400);
+    assert_contains(r.detail, "does not match batch_id");
+    assert_contains(r.detail, b.id);
+    cr_assert_null(strchr(r.detail, '\n'), "a control byte is left in the detail: %s", r.detail);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, a_413_asks_for_a_split_scripted_or_over_the_wire_limit) {
+    server *s = server_start("413", 4096);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch small, big;
+    make_batch(&small, 1, 1, 1000, 0);
+    make_batch(&big, 2, 2, 6000, 1);
+    cr_assert_lt(small.body.len, 4096);
+    cr_assert_gt(big.body.len, 4096);
+    pprofio_upload_result r = post(u, &small, NULL);
+    assert_result(r, PPROFIO_UP_SPLIT, 413);
+    r = post(u, &big, NULL);
+    assert_result(r, PPROFIO_UP_SPLIT, 413);
+    assert_contains(r.detail, "over the limit");
+    r = post(u, &small, NULL);
+    assert_result(r, PPROFIO_UP_DONE, 200);
+    free_batch(&small);
+    free_batch(&big);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, a_redirect_is_retried_and_never_followed) {
+    server *s = server_start("302,301", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 302);
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 301);
+    record rec = record_load(s);
+    assert_i64(rec.n, 2);
+    for (size_t i = 0; i < rec.n; i++)
+        cr_assert_str_eq(rec.r[i].path, "/v1/profiles", "request %zu went to %s", i, rec.r[i].path);
+    record_free(&rec);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, a_connection_reset_mid_body_is_retried_without_sigpipe) {
+    /* SIGPIPE as a Go program leaves it for threads it did not make: fatal. */
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+    server *s = server_start("reset,reset,reset", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, MiB, 1);
+    cr_assert_gt(b.body.len, MiB);
+    for (int i = 0; i < 3; i++) {
+        uint64_t sent = 0;
+        pprofio_upload_result r = post(u, &b, &sent);
+        assert_result(r, PPROFIO_UP_RETRY, 0);
+        cr_assert(r.detail[0], "no detail");
+        cr_log_info("reset %d: %llu of %zu bytes handed to the socket", i, (unsigned long long)sent, b.body.len);
+    }
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    for (size_t i = 0; i < rec.n; i++) {
+        cr_assert_str_eq(rec.r[i].action, "reset");
+        assert_i64(rec.r[i].status, 0);
+    }
+    record_free(&rec);
+    /* The handle recovers: the next post goes through on a new connection. */
+    pprofio_upload_result r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_DONE, 200);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, a_server_that_never_answers_times_out_as_a_retry) {
+    server *s = server_start("hang", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    cfg.request_timeout_ns = 1 * SEC;
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    double t0 = mono_seconds();
+    pprofio_upload_result r = post(u, &b, NULL);
+    double took = mono_seconds() - t0;
+    assert_result(r, PPROFIO_UP_RETRY, 0);
+    assert_i64(r.aborted, 0);
+    cr_assert(contains_ci(r.detail, "timeout") || contains_ci(r.detail, "timed out"), "detail: %s", r.detail);
+    cr_assert_lt(took, 5.0, "a 1 s request timeout took %.2f s", took);
+    record rec = record_load(s);
+    assert_i64(rec.n, 1);
+    cr_assert_str_eq(rec.r[0].action, "hang");
+    record_free(&rec);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+typedef struct {
+    pprofio_uploader *u;
+    long after_ms;    /* sleep this long, */
+    int64_t abort_in; /* then set the abort time this far ahead */
+} aborter;
+
+static void *abort_later(void *arg) {
+    aborter *a = arg;
+    sleep_ms(a->after_ms);
+    pprofio_uploader_abort_at(a->u, wall_ns() + a->abort_in);
+    return NULL;
+}
+
+LTest(upload_post, abort_at_from_another_thread_cuts_a_hanging_post_short) {
+    server *s = server_start("hang", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    cfg.request_timeout_ns = 60 * SEC;
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    aborter ab = {.u = u, .after_ms = 100, .abort_in = 300 * MS};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, abort_later, &ab), 0);
+    double t0 = mono_seconds();
+    pprofio_upload_result r = post(u, &b, NULL);
+    double took = mono_seconds() - t0;
+    pthread_join(t, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 0);
+    assert_i64(r.aborted, 1);
+    cr_assert_lt(took, 2.0, "the abort 0.4 s in returned after %.2f s", took);
+    wait_for_requests(s, 1); /* it did hang there */
+
+    /* The abort time stays for later posts until it is cleared. */
+    t0 = mono_seconds();
+    r = post(u, &b, NULL);
+    assert_i64(r.aborted, 1);
+    cr_assert_lt(mono_seconds() - t0, 2.0);
+    pprofio_uploader_abort_at(u, 0);
+    r = post(u, &b, NULL);
+    assert_result(r, PPROFIO_UP_DONE, 200);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(s);
+}
+
+LTest(upload_post, a_certificate_the_ca_file_does_not_trust_fails_before_anything_is_sent) {
+    server *a = server_start("", 0);
+    server *other = server_start("", 0);
+    pprofio_config cfg = upload_config(a, other->ca); /* B's CA for A's certificate */
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    uint64_t sent = 0;
+    pprofio_upload_result r = post(u, &b, &sent);
+    assert_result(r, PPROFIO_UP_RETRY, 0);
+    cr_assert(contains_ci(r.detail, "certificate") || contains_ci(r.detail, "SSL"), "detail: %s", r.detail);
+    assert_i64(sent, 0);
+    record rec = record_load(a);
+    assert_i64(rec.n, 0);
+    record_free(&rec);
+    rec = record_load(other);
+    assert_i64(rec.n, 0);
+    record_free(&rec);
+    /* with A's own CA it goes through: the failure was the trust, nothing else */
+    pprofio_config good = upload_config(a, NULL);
+    pprofio_uploader *u2 = new_uploader(&good);
+    r = post(u2, &b, NULL);
+    assert_result(r, PPROFIO_UP_DONE, 200);
+    pprofio_uploader_free(u2);
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(other);
+    server_stop(a);
+}
+
+LTest(upload_post, the_api_key_is_in_no_detail_of_any_failure) {
+    /*
+     * The reset and the hang first, each on a fresh connection: when a kept-alive
+     * connection dies before any answer, libcurl sends the request again on a
+     * new one within the same post, which would take the next script item.
+     */
+    server *s = server_start("reset,hang,400,401,403,404,413,429/ra=1,500,503,302", 0);
+    server *other = server_start("", 0);
+    pprofio_config cfg = upload_config(s, NULL);
+    cfg.request_timeout_ns = 1 * SEC;
+    pprofio_uploader *u = new_uploader(&cfg);
+    test_batch b;
+    make_batch(&b, 1, 1, 2000, 0);
+    char details[16][PPROFIO_UPLOAD_DETAIL];
+    int n = 0;
+    for (int i = 0; i < 11; i++) {
+        pprofio_upload_result r = post(u, &b, NULL); /* asserts it too */
+        cr_assert_neq(r.verdict, PPROFIO_UP_DONE, "item %d of the script was accepted", i);
+        snprintf(details[n++], sizeof details[0], "%s", r.detail);
+    }
+    /* an untrusted certificate, a refused connection */
+    pprofio_config bad_ca = upload_config(s, other->ca);
+    pprofio_uploader *u2 = new_uploader(&bad_ca);
+    pprofio_upload_result r = post(u2, &b, NULL);
+    snprintf(details[n++], sizeof details[0], "%s", r.detail);
+    pprofio_uploader_free(u2);
+    server_kill(other); /* its port is closed now */
+    pprofio_config refused = upload_config(other, NULL);
+    u2 = new_uploader(&refused);
+    r = post(u2, &b, NULL);
+    assert_result(r, PPROFIO_UP_RETRY, 0);
+    snprintf(details[n++], sizeof details[0], "%s", r.detail);
+    pprofio_uploader_free(u2);
+    for (int i = 0; i < n; i++) {
+        cr_assert(details[i][0], "failure %d has no detail", i);
+        cr_assert_null(strstr(details[i], KEY), "failure %d: %s", i, details[i]);
+        cr_assert_null(strstr(details[i], "Bearer"), "failure %d: %s", i, details[i]);
+    }
+    free_batch(&b);
+    pprofio_uploader_free(u);
+    server_stop(other);
+    server_stop(s);
+}
+
+/* ==== through the agent ============================================================= */
+
+static pprofio_sim_clock sim;
+static collector col; /* large: keep it off the stack */
+static int64_t T0;
+
+/*
+ * agent_config posts to s on a simulated clock that starts now (the
+ * uploader's deadlines are wall-clock times, so the simulated clock must
+ * not lag behind it). With the simulated clock every wait of the upload
+ * thread (backoff, Retry-After, the 401 pause) passes at once but moves the
+ * clock by its length; the stop timeout is an hour of it.
+ */
+static pprofio_config agent_config(const server *s, unsigned types) {
+    T0 = wall_ns() / SEC * SEC;
+    pprofio_sim_clock_init(&sim, T0);
+    pprofio_config cfg = upload_config(s, NULL);
+    cfg.profile_types = types;
+    cfg.clock = &sim.base;
+    cfg.stop_timeout_ns = 3600 * SEC;
+    return cfg;
+}
+
+static pprofio_agent *new_agent(const pprofio_config *cfg) {
+    pprofio_agent *a = NULL;
+    pprofio_error err = {0};
+    int rc = pprofio_agent_new(cfg, &a, &err);
+    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_new: %s", err.msg);
+    return a;
+}
+
+static void start(pprofio_agent *a) {
+    pprofio_error err = {0};
+    int rc = pprofio_agent_start(a, &err);
+    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_start: %s", err.msg);
+}
+
+static void close_ok(pprofio_agent *a) {
+    pprofio_error err = {0};
+    int rc = pprofio_agent_close(a, &err);
+    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_close: %s (%s)", pprofio_strstatus(rc), err.msg);
+}
+
+/* drain_logs takes the log lines made by close (pprofio.h: call next until EXIT). */
+static void drain_logs(collector *c) {
+    for (int i = 0; i < 1000; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(c->a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            return;
+        if (cmd.op == PPROFIO_CMD_LOG && c->nlogs < COLLECTOR_LOGS)
+            c->logs[c->nlogs++] = cmd;
+    }
+    cr_assert_fail("no EXIT after close");
+}
+
+static int count_logs(const collector *c, int level, const char *needle) {
+    int n = 0;
+    for (size_t i = 0; i < c->nlogs; i++)
+        if (c->logs[i].level == level && strstr(c->logs[i].message, needle))
+            n++;
+    return n;
+}
+
+static void show_logs_and_check_no_key(const collector *c) {
+    for (size_t i = 0; i < c->nlogs; i++) {
+        cr_log_info("LOG %d: %s", c->logs[i].level, c->logs[i].message);
+        cr_assert_null(strstr(c->logs[i].message, KEY), "the API key is in a log line: %s", c->logs[i].message);
+    }
+}
+
+/* requests_with counts the recorded requests with this Idempotency-Key (and status, unless -1). */
+static int requests_with(const record *rec, const char *key, int status) {
+    int n = 0;
+    for (size_t i = 0; i < rec->n; i++)
+        if (!strcmp(rec->r[i].idem, key) && (status < 0 || rec->r[i].status == status))
+            n++;
+    return n;
+}
+
+/*
+ * accepted_batches checks that no batch id was accepted twice and returns
+ * how many distinct ids were accepted (answered 200).
+ */
+static int accepted_batches(const record *rec) {
+    int distinct = 0;
+    for (size_t i = 0; i < rec->n; i++) {
+        if (rec->r[i].status != 200)
+            continue;
+        int n = requests_with(rec, rec->r[i].idem, 200);
+        cr_assert_eq(n, 1, "batch %s was accepted %d times", rec->r[i].idem, n);
+        distinct++;
+    }
+    return distinct;
+}
+
+LTest(upload_agent, a_batch_answered_500_is_retried_and_delivered_exactly_once) {
+    server *s = server_start("500", 0);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, 0); /* cycle 0, then the final cycle 1: two batches */
+    col.a = new_agent(&cfg);
+    start(col.a);
+    collector_run(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_queued, 2);
+    assert_i64(st.batches_retried, 1);
+    assert_i64(st.batches_sent, 2);
+    assert_i64(st.queued_batches, 0);
+    assert_i64(st.batches_dropped_rejected, 0);
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    assert_i64(rec.r[0].status, 500);
+    assert_i64(rec.r[1].status, 200);
+    cr_assert_str_eq(rec.r[1].idem, rec.r[0].idem, "the retry has another Idempotency-Key");
+    cr_assert_str_eq(rec.r[1].batch_id, rec.r[0].idem);
+    assert_i64(rec.r[1].sequence, 1);
+    assert_i64(rec.r[2].status, 200);
+    assert_i64(rec.r[2].sequence, 2);
+    assert_i64(accepted_batches(&rec), 2);
+    batches acc = batches_load(s);
+    assert_i64(acc.n, 2);
+    batches_free(&acc);
+    /* the retry came after a backoff of attempt 0: at most 1 s after the first try at T0 + 60 s */
+    int64_t elapsed = atomic_load(&sim.now) - T0;
+    cr_assert(elapsed >= PERIOD && elapsed <= PERIOD + SEC, "the simulated clock moved %.3f s, want [60, 61] s",
+              (double)elapsed / 1e9);
+    /* one line when failing begins, one when it ends */
+    assert_i64(count_logs(&col, PPROFIO_LOG_WARN, "uploads are failing"), 1);
+    assert_i64(count_logs(&col, PPROFIO_LOG_INFO, "going through again"), 1);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+LTest(upload_agent, a_429_waits_its_retry_after_and_a_500_backs_off_whatever_its_retry_after) {
+    server *s = server_start("429/ra=120,500/ra=3000", 0);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, 0);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    collector_run(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_retried, 2);
+    assert_i64(st.batches_sent, 2);
+    record rec = record_load(s);
+    assert_i64(rec.n, 4);
+    assert_i64(requests_with(&rec, rec.r[0].idem, -1), 3);
+    assert_i64(accepted_batches(&rec), 2);
+    /*
+     * The first try came at T0 + 60 s (the end of cycle 0); then 120 s for
+     * the 429, and a backoff of attempt 1 (at most 2 s) for the 500. Only
+     * the upload thread moves the simulated clock after the stop.
+     */
+    int64_t elapsed = atomic_load(&sim.now) - T0;
+    cr_assert(elapsed >= PERIOD + 120 * SEC && elapsed <= PERIOD + 122 * SEC,
+              "the simulated clock moved %.3f s, want [180, 182] s", (double)elapsed / 1e9);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+LTest(upload_agent, after_401s_the_batch_is_kept_retried_after_60_s_pauses_and_logged_once) {
+    server *s = server_start("401,401,401", 0);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, 0);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    collector_run(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_retried, 3);
+    assert_i64(st.batches_sent, 2);
+    assert_i64(st.batches_dropped_rejected, 0);
+    assert_i64(st.queued_batches, 0);
+    record rec = record_load(s);
+    assert_i64(rec.n, 5);
+    for (int i = 0; i < 3; i++)
+        assert_i64(rec.r[i].status, 401);
+    assert_i64(rec.r[3].status, 200);
+    assert_i64(requests_with(&rec, rec.r[0].idem, -1), 4); /* the same batch, kept */
+    assert_i64(accepted_batches(&rec), 2);
+    /*
+     * The first try came after cycle 0 (T0 + 60 s); each 401 paused the
+     * upload thread at least 60 s, and nothing else moves the simulated
+     * clock after the stop. Backoff alone would have taken at most 7 s.
+     */
+    int64_t elapsed = atomic_load(&sim.now) - T0;
+    cr_assert_geq(elapsed, PERIOD + 3 * 60 * SEC, "the simulated clock moved %.1f s, want >= 240 s",
+                  (double)elapsed / 1e9);
+    /* logged when the state began, not on every try */
+    assert_i64(count_logs(&col, PPROFIO_LOG_ERROR, "API key"), 1);
+    assert_i64(count_logs(&col, PPROFIO_LOG_INFO, "going through again"), 1);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+LTest(upload_agent, a_413_splits_a_batch_of_two_profiles_into_two_new_batches) {
+    /* cycle 0: two incompressible 6 KiB profiles; the final cycle 1: the collector's small ones */
+    server *s = server_start("", 9000);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, 0);
+    collector_set(&col, PPROFIO_PROFILE_CPU, 0, random_bytes(6 * KiB, 11), 6 * KiB);
+    collector_set(&col, PPROFIO_PROFILE_HEAP, 0, random_bytes(6 * KiB, 12), 6 * KiB);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    collector_run(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_queued, 2);
+    assert_i64(st.batches_split, 1);
+    assert_i64(st.batches_sent, 3);
+    assert_i64(st.batches_dropped_rejected, 0);
+    assert_i64(st.profiles_dropped_upload, 0);
+    assert_i64(st.queued_batches, 0);
+
+    record rec = record_load(s);
+    assert_i64(rec.n, 4);
+    const request *whole = &rec.r[0], *h1 = &rec.r[1], *h2 = &rec.r[2], *next = &rec.r[3];
+    assert_i64(whole->status, 413);
+    assert_contains(whole->reason, "over the limit"); /* the receiver's own limit, not a script */
+    /* the halves: new ids, one profile each, before anything newer */
+    assert_i64(h1->status, 200);
+    assert_i64(h2->status, 200);
+    cr_assert(strcmp(h1->idem, whole->idem) && strcmp(h2->idem, whole->idem) && strcmp(h1->idem, h2->idem),
+              "the halves reuse a batch id: %s %s %s", whole->idem, h1->idem, h2->idem);
+    cr_assert_str_eq(h1->batch_id, h1->idem);
+    cr_assert_str_eq(h2->batch_id, h2->idem);
+    assert_i64(h1->profiles, 1);
+    assert_i64(h2->profiles, 1);
+    assert_contains(h1->text, "\"profile_types\":[\"cpu\"]");
+    assert_contains(h2->text, "\"profile_types\":[\"heap\"]");
+    assert_i64(h1->sequence, 1);
+    assert_i64(h2->sequence, 1);
+    assert_i64(next->status, 200);
+    assert_i64(next->profiles, 2);
+    assert_i64(next->sequence, 2);
+    assert_i64(accepted_batches(&rec), 3);
+    assert_i64(requests_with(&rec, whole->idem, -1), 1); /* the 413'd id never comes again */
+    /* the halves hold the very bytes of cycle 0 */
+    batches acc = batches_load(s);
+    assert_i64(acc.n, 3);
+    size_t len;
+    uint8_t *f = stored_file(s, batch_line(&acc, h1->idem), 0, &len);
+    collected_profile *cpu0 = collector_profile(&col, PPROFIO_PROFILE_CPU, 0);
+    cr_assert(gunzip_equals(f, len, cpu0->raw, cpu0->raw_len), "the first half's profile is not cpu 0's");
+    free(f);
+    f = stored_file(s, batch_line(&acc, h2->idem), 0, &len);
+    collected_profile *heap0 = collector_profile(&col, PPROFIO_PROFILE_HEAP, 0);
+    cr_assert(gunzip_equals(f, len, heap0->raw, heap0->raw_len), "the second half's profile is not heap 0's");
+    free(f);
+    batches_free(&acc);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+/* wait_stat waits (up to 15 s of real time) until *field of the stats reaches want. */
+#define wait_stat(a, field, want)                                                                  \
+    do {                                                                                           \
+        double deadline_ = mono_seconds() + 15;                                                    \
+        pprofio_stats st_;                                                                         \
+        for (;;) {                                                                                 \
+            pprofio_agent_stats((a), &st_);                                                        \
+            if ((long long)st_.field >= (long long)(want))                                         \
+                break;                                                                             \
+            cr_assert_lt(mono_seconds(), deadline_, "stats." #field " is %lld after 15 s, want %lld", \
+                         (long long)st_.field, (long long)(want));                                 \
+            sleep_ms(5);                                                                           \
+        }                                                                                          \
+    } while (0)
+
+LTest(upload_agent, a_413_on_one_profile_drops_it_counts_logs_and_reports_it_in_the_next_batch) {
+    server *s = server_start("413", 0);
+    pprofio_config cfg = agent_config(s, HEAP_BIT);
+    collector_init(&col, &sim, -1);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    /* The collector by hand: heap of cycle 0; the drop; heap of cycle 1; stop. */
+    for (int i = 0; i < 100; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(col.a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_LOG) {
+            col.logs[col.nlogs++] = cmd;
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            break;
+        assert_i64(cmd.op, PPROFIO_CMD_HEAP);
+        if (cmd.cycle == 1) /* cycle 0 is sealed now: its batch goes, and is refused */
+            wait_stat(col.a, batches_dropped_rejected, 1);
+        collected_profile *p = collector_profile(&col, PPROFIO_PROFILE_HEAP, cmd.cycle);
+        pprofio_profile_writer *w = begin(&col, PPROFIO_PROFILE_HEAP, &cmd, cmd.window_start_ns);
+        cr_assert(w);
+        stream(&col, w, p, 0, p->gz_len);
+        assert_status(pprofio_profile_finish(w, 1, cmd.at_ns), PPROFIO_OK);
+        if (cmd.cycle == 1)
+            pprofio_agent_stop(col.a);
+    }
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_queued, 3); /* cycles 0 and 1, the final cycle 2 */
+    assert_i64(st.batches_dropped_rejected, 1);
+    assert_i64(st.profiles_dropped_upload, 1);
+    assert_i64(st.batches_split, 0);
+    assert_i64(st.batches_sent, 2);
+    assert_i64(st.queued_batches, 0);
+    cr_assert_eq(count_logs(&col, PPROFIO_LOG_ERROR, "dropped batch"), 1, "%zu log lines", col.nlogs);
+
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    assert_i64(rec.r[0].status, 413);
+    assert_i64(rec.r[0].profiles, 1);
+    assert_i64(rec.r[0].sequence, 1);
+    assert_i64(rec.r[1].status, 200);
+    assert_i64(rec.r[1].sequence, 2);
+    assert_contains(rec.r[1].text, "\"event_kinds\":[\"data_dropped\"]");
+    assert_i64(rec.r[2].status, 200);
+    cr_assert_null(strstr(rec.r[2].text, "data_dropped"), "the drop was reported twice: %s", rec.r[2].text);
+    /* the id dropped is the one logged */
+    cr_assert_eq(count_logs(&col, PPROFIO_LOG_ERROR, rec.r[0].idem), 1, "the log does not name batch %s",
+                 rec.r[0].idem);
+    batches acc = batches_load(s);
+    const char *line = batch_line(&acc, rec.r[1].idem);
+    assert_contains(line, "\"kind\":\"data_dropped\"");
+    assert_contains(line, "\"reason\":\"too_large\"");
+    assert_contains(line, "\"profiles\":\"1\"");
+    assert_contains(line, "\"batches\":\"1\"");
+    batches_free(&acc);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+LTest(upload_agent, close_with_a_hanging_server_returns_by_the_stop_timeout_and_keeps_the_batches_spooled) {
+    server *s = server_start("hang,hang,hang,hang,hang,hang", 0);
+    char *spool = scratch_dir();
+    pprofio_config cfg = upload_config(s, NULL);
+    cfg.profile_types = HEAP_BIT;
+    cfg.period_ns = 1 * SEC; /* the real clock: cycle 0 ends a second after start */
+    cfg.request_timeout_ns = 30 * SEC;
+    cfg.stop_timeout_ns = 1 * SEC;
+    cfg.spool_dir = spool;
+    cfg.max_spool_bytes = 8 * (int64_t)MiB;
+    collector_init(&col, NULL, 0);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    collector_run(&col);
+    wait_for_requests(s, 1); /* cycle 0's batch is in flight, and hangs */
+
+    double t0 = mono_seconds();
+    close_ok(col.a);
+    double took = mono_seconds() - t0;
+    cr_assert_lt(took, 1.0 + 1.0, "close took %.2f s with a stop timeout of 1 s", took);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_queued, 2);
+    assert_i64(st.batches_sent, 0);
+    assert_i64(st.batches_dropped_rejected, 0);
+    assert_i64(st.queued_batches, 2);
+    char *own = path_join(spool, INSTANCE);
+    assert_i64(count_entries(own, NULL, ".batch"), 2);
+    pprofio_agent_free(col.a);
+    assert_i64(count_entries(own, NULL, ".batch"), 2); /* they outlive the agent */
+    record rec = record_load(s);
+    cr_assert_geq(rec.n, 1);
+    char hung[80];
+    snprintf(hung, sizeof hung, "%s", rec.r[0].idem);
+    record_free(&rec);
+    server_stop(s);
+
+    /* The next process adopts and delivers them. */
+    server *s2 = server_start("", 0);
+    pprofio_config cfg2 = upload_config(s2, NULL);
+    cfg2.profile_types = HEAP_BIT;
+    cfg2.period_ns = 1 * SEC;
+    cfg2.stop_timeout_ns = 10 * SEC;
+    cfg2.spool_dir = spool;
+    cfg2.max_spool_bytes = 8 * (int64_t)MiB;
+    cfg2.source.instance_id = "fedcba9876543210fedcba9876543210";
+    collector_reset(&col, new_agent(&cfg2));
+    col.stop_at_heap_of = 0;
+    start(col.a);
+    collector_run(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_adopted, 2);
+    assert_i64(st.batches_sent, 2 + st.batches_queued);
+    assert_i64(st.queued_batches, 0);
+    rec = record_load(s2);
+    assert_i64(requests_with(&rec, hung, 200), 1);
+    record_free(&rec);
+    assert_i64(count_entries(own, NULL, ".batch"), 0);
+    free(own);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s2);
+    scratch_remove(spool);
+}
