@@ -1,6 +1,7 @@
 // Package pprofio is a continuous profiler for Go programs.
 //
-// A program starts it once; from then on its CPU and heap profiles are
+// A program starts it once; from then on its CPU and heap profiles (and,
+// when asked for, its goroutine, mutex and block profiles) are
 // collected on a schedule and uploaded over HTTPS to the pprofio ingest
 // service, or kept on local disk as files that `go tool pprof` opens, or
 // both, for well under 1% of the program's CPU. The work that is not
@@ -31,6 +32,17 @@
 // SampleRate (StartJitter), so that a fleet started together does not
 // profile in step. Stop ends the schedule early: it closes the open CPU
 // window, takes the last heap snapshot, writes everything, and returns.
+//
+// # Deltas, windows and leaks
+//
+// Allocations, contention and blocking are totals since the process
+// started in the Go runtime; the C core sends each cycle's share (heap
+// alloc_*) or each window's (mutex, block). The mutex profile fraction and
+// block profile rate are raised only during the window and put back after
+// it; a program that sets its own block rate should do it with
+// SetBlockProfileRate. A goroutine count that keeps growing raises one
+// goroutine_leak event per episode (LeakWindows, LeakMinGrowthPercent,
+// LeakMinGrowth).
 //
 // # Local storage
 //
