@@ -886,6 +886,8 @@ static void *up_main(void *arg) {
         if (!empty)
             pprofio_uploader_post(a->uploader, h.batch_id, h.payload, h.len, 0, &r, &sent);
         pthread_mutex_lock(&a->mu);
+        if (empty < 0) /* could not load it now: wait rather than spin */
+            a->up_next_at = a->clock->now_ns(a->clock) + PPROFIO_NS_PER_SEC;
         if (empty)
             continue;
         a->stats.bytes_sent += sent;

@@ -492,8 +492,10 @@ int pprofio_queue_peek(pprofio_queue *q, pprofio_queue_head *head) {
         entry *e = q->head;
         if (e->file_bytes > 0) {
             int r = read_file(q, e);
-            if (r == PPROFIO_ERR_NOMEM)
-                break; /* try again later */
+            if (r == PPROFIO_ERR_NOMEM) {
+                rc = -1; /* not empty: try again later */
+                break;
+            }
             if (r != PPROFIO_OK) {
                 q->counts.corrupt_files++; /* counted once: damage is not an eviction */
                 remove_entry(q, e);

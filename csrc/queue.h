@@ -72,7 +72,8 @@ typedef struct {
 
 /*
  * pprofio_queue_peek loads the oldest batch; 0 when there is one, 1 when
- * the queue is empty. Corrupt files met on the way are removed and counted.
+ * the queue is empty, -1 when it could not be loaded now (out of memory).
+ * Corrupt files met on the way are removed and counted.
  */
 int pprofio_queue_peek(pprofio_queue *q, pprofio_queue_head *head);
 
