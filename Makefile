@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo check vet gotest e2e receiver bench proto clean
+.PHONY: all deps build demo check vet gotest e2e receiver bench bench-delta proto clean
 
 all: build
 
@@ -46,6 +46,10 @@ receiver:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 10x .
 
+# The C delta path against github.com/google/pprof's, on 1 MB and 10 MB heap profiles.
+bench-delta: deps
+	cd tests && $(GO) test -run '^$$' -bench . -benchtime 10x ./deltabench/
+
 # Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto)
 # and of the pprof format (profile.proto), and the reference receiver's Go code. The generated files are committed.
 proto: deps
@@ -54,7 +58,8 @@ proto: deps
 	sed -i '1i //go:build ignore\n' csrc/ingest.pb-c.c csrc/profile.pb-c.c
 	cd examples/ingest-server && ./generate.sh
 
-clean: ctest-clean
+clean: ctest-clean fuzz-clean
 	rm -rf build $(DEMO_DIR)
 
 include tests/c/ctest.mk
+include tests/fuzz/fuzz.mk

@@ -140,6 +140,7 @@ struct pprofio_agent {
     size_t leak_prev_n, leak_base_n;
     int64_t leak_prev_total, leak_base_total;
     int leak_streak, leak_episode, leak_have_prev;
+    int base_warned[PPROFIO_PROFILE_MAX + 1];
 };
 
 struct pprofio_profile_writer {
@@ -569,8 +570,10 @@ static void make_delta(pprofio_agent *a, pprofio_profile *p) {
     pprofio_bytes out = {0};
     pprofio_error err = {0};
     int is_delta = 0;
-    int rc = pprofio_pprof_delta(p->raw.p, p->raw.len, &a->baselines[t], !baseline_only,
-                                 (size_t)(a->max_buffer / 4), &out, &is_delta, &err);
+    size_t bound = (size_t)(a->max_buffer / 4);
+    int rc = pprofio_pprof_delta(p->raw.p, p->raw.len, &a->baselines[t], !baseline_only, bound, &out, &is_delta,
+                                 &err);
+    int too_big = rc == PPROFIO_OK && a->baselines[t] == NULL; /* success keeps one unless over the bound */
     if (rc == PPROFIO_OK && is_delta) {
         replace_raw(a, p, &out);
         p->delta = 1;
@@ -581,6 +584,13 @@ static void make_delta(pprofio_agent *a, pprofio_profile *p) {
         a->baselines[t] = NULL;
     }
     pthread_mutex_lock(&a->mu);
+    if (too_big && !a->base_warned[t]) {
+        a->base_warned[t] = 1;
+        log_locked(a, PPROFIO_LOG_WARN,
+                   "pprofio: the %s baseline needs more than %zu bytes (MaxBufferBytes/4); %s profiles are sent "
+                   "as totals until it fits: raise MaxBufferBytes",
+                   pprofio_profile_name(t), bound, pprofio_profile_name(t));
+    }
     if (is_delta)
         a->stats.deltas++;
     if (rc != PPROFIO_OK) {

@@ -21,7 +21,11 @@ typedef Perftools__Profiles__Label PbLabel;
 typedef Perftools__Profiles__ValueType PbValueType;
 
 #define MAX_VALUES 32             /* sample types a profile may have */
+#ifdef PPROFIO_PPROF_ARENA_CHUNK /* tests/fuzz/fuzz.mk: smaller chunks, faster under ASan */
+#define ARENA_CHUNK PPROFIO_PPROF_ARENA_CHUNK
+#else
 #define ARENA_CHUNK (1u << 20)
+#endif
 #define ARENA_FACTOR 16           /* pp_decode memory allowed per input byte */
 
 /* ---- an pp_arena for protobuf-c: freed all at once ----------------------- */
@@ -135,6 +139,10 @@ static uint64_t pp_fnv(const void *p, size_t n, uint64_t h) {
 
 #define FNV_INIT UINT64_C(0xcbf29ce484222325)
 
+/* Sums of hostile values wrap instead of overflowing (undefined behaviour). */
+static int64_t pp_add64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static int64_t pp_sub64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+
 static int pp_str_ok(const PbProfile *p, int64_t i) { return i >= 0 && (size_t)i < p->n_string_table; }
 
 static const char *pp_str(const PbProfile *p, int64_t i) { return pp_str_ok(p, i) ? p->string_table[i] : ""; }
@@ -244,10 +252,10 @@ int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
 
 /*
  * pp_key_of writes a sample's identity as 64-bit words: for each frame its
- * address (or, without one, its functions' names and lines), then its
- * labels. Returns the word count, or 0 when buf is too small.
+ * address (or, without one, its functions' names and lines), then (with
+ * labels != 0) its labels. Returns the word count, or 0 when buf is too small.
  */
-static size_t pp_key_of(const pp_decoded *d, const PbSample *s, uint64_t *buf, size_t cap) {
+static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint64_t *buf, size_t cap) {
     const PbProfile *p = d->p;
     size_t n = 0;
     for (size_t i = 0; i < s->n_location_id; i++) {
@@ -268,7 +276,7 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, uint64_t *buf, s
         buf[n++] = 0; /* marks a frame known by name */
         buf[n++] = h;
     }
-    for (size_t i = 0; i < s->n_label; i++) {
+    for (size_t i = 0; labels && i < s->n_label; i++) {
         const PbLabel *lb = s->label[i];
         if (n + 3 > cap)
             return 0;
@@ -285,22 +293,25 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, uint64_t *buf, s
 
 /* ---- the baseline: key -> cumulative values ---------------------------- */
 
+/*
+ * A stack is kept as two independent 64-bit hashes of its key, not the key
+ * itself: the baseline costs ~24 bytes a stack plus its values, a fraction
+ * of the profile, and a false match needs a 128-bit collision.
+ */
 typedef struct {
-    uint64_t hash;
-    size_t key_off, key_len, val_off;
-    int used; /* consumed by a sample of the current snapshot */
+    uint64_t h1, h2;
+    size_t val_off; /* its cumulative values: n_cum of them */
 } pp_entry;
 
 struct pprofio_baseline {
     uint64_t types_sig;
     uint32_t cum_mask;
     size_t n_values;
+    size_t n_cum; /* values kept per stack: only the cumulative ones */
     pp_entry *entries;
     size_t n_entries, cap_entries;
     uint32_t *table; /* open addressing: pp_entry index + 1 */
     size_t table_cap;
-    uint64_t *words;
-    size_t n_words, cap_words;
     int64_t *vals;
     size_t n_vals, cap_vals;
 };
@@ -310,7 +321,6 @@ void pprofio_baseline_free(pprofio_baseline *b) {
         return;
     pprofio_free(b->entries);
     pprofio_free(b->table);
-    pprofio_free(b->words);
     pprofio_free(b->vals);
     pprofio_free(b);
 }
@@ -319,7 +329,7 @@ size_t pprofio_baseline_bytes(const pprofio_baseline *b) {
     if (!b)
         return 0;
     return sizeof *b + b->cap_entries * sizeof(pp_entry) + b->table_cap * sizeof(uint32_t) +
-           b->cap_words * sizeof(uint64_t) + b->cap_vals * sizeof(int64_t);
+           b->cap_vals * sizeof(int64_t);
 }
 
 static int pp_grow(void **p, size_t *cap, size_t need, size_t size) {
@@ -338,16 +348,28 @@ static int pp_grow(void **p, size_t *cap, size_t need, size_t size) {
 
 static uint64_t pp_hash_words(const uint64_t *w, size_t n) { return pp_fnv(w, n * sizeof *w, FNV_INIT) | 1; }
 
-/* pp_find returns the pp_entry with this key, or NULL. */
-static pp_entry *pp_find(const pprofio_baseline *b, uint64_t h, const uint64_t *key, size_t n) {
+/* pp_hash2 is a second hash of a key, independent of pp_hash_words. */
+static uint64_t pp_hash2(const uint64_t *w, size_t n) {
+    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n;
+    for (size_t i = 0; i < n; i++) {
+        h ^= w[i] + UINT64_C(0x632BE59BD9B4E019) + (h << 6) + (h >> 2);
+        h = (h ^ (h >> 31)) * UINT64_C(0xBF58476D1CE4E5B9);
+    }
+    h ^= h >> 29;
+    h *= UINT64_C(0x94D049BB133111EB);
+    return h ^ (h >> 32);
+}
+
+/* pp_find returns the pp_entry with this key's hashes, or NULL. */
+static pp_entry *pp_find(const pprofio_baseline *b, uint64_t h1, uint64_t h2) {
     if (!b->table_cap)
         return NULL;
-    for (size_t i = h & (b->table_cap - 1);; i = (i + 1) & (b->table_cap - 1)) {
+    for (size_t i = h1 & (b->table_cap - 1);; i = (i + 1) & (b->table_cap - 1)) {
         uint32_t t = b->table[i];
         if (t == 0)
             return NULL;
         pp_entry *e = &b->entries[t - 1];
-        if (e->hash == h && e->key_len == n && memcmp(b->words + e->key_off, key, n * sizeof *key) == 0)
+        if (e->h1 == h1 && e->h2 == h2)
             return e;
     }
 }
@@ -357,7 +379,7 @@ static int pp_rehash(pprofio_baseline *b, size_t cap) {
     if (!t)
         return PPROFIO_ERR_NOMEM;
     for (size_t k = 0; k < b->n_entries; k++) {
-        size_t i = b->entries[k].hash & (cap - 1);
+        size_t i = b->entries[k].h1 & (cap - 1);
         while (t[i])
             i = (i + 1) & (cap - 1);
         t[i] = (uint32_t)k + 1;
@@ -369,29 +391,29 @@ static int pp_rehash(pprofio_baseline *b, size_t cap) {
 }
 
 /* pp_add sums the cumulative values of one sample into the baseline under its key. */
-static int pp_add(pprofio_baseline *b, uint64_t h, const uint64_t *key, size_t n, const int64_t *v, size_t *index) {
-    pp_entry *e = pp_find(b, h, key, n);
+static int pp_add(pprofio_baseline *b, uint64_t h, uint64_t h2, const int64_t *v, size_t *index) {
+    pp_entry *e = pp_find(b, h, h2);
     if (!e) {
         if ((b->n_entries + 1) * 2 > b->table_cap && pp_rehash(b, b->table_cap ? b->table_cap * 2 : 1024) != 0)
             return PPROFIO_ERR_NOMEM;
         if (pp_grow((void **)&b->entries, &b->cap_entries, b->n_entries + 1, sizeof *b->entries) ||
-            pp_grow((void **)&b->words, &b->cap_words, b->n_words + n, sizeof *b->words) ||
-            pp_grow((void **)&b->vals, &b->cap_vals, b->n_vals + b->n_values, sizeof *b->vals))
+            pp_grow((void **)&b->vals, &b->cap_vals, b->n_vals + b->n_cum, sizeof *b->vals))
             return PPROFIO_ERR_NOMEM;
         e = &b->entries[b->n_entries];
-        *e = (pp_entry){h, b->n_words, n, b->n_vals, 0};
-        memcpy(b->words + b->n_words, key, n * sizeof *key);
-        memset(b->vals + b->n_vals, 0, b->n_values * sizeof *b->vals);
-        b->n_words += n;
-        b->n_vals += b->n_values;
+        *e = (pp_entry){h, h2, b->n_vals};
+        if (b->n_cum > 0)
+            memset(b->vals + b->n_vals, 0, b->n_cum * sizeof *b->vals);
+        b->n_vals += b->n_cum;
         size_t i = h & (b->table_cap - 1);
         while (b->table[i])
             i = (i + 1) & (b->table_cap - 1);
         b->table[i] = (uint32_t)++b->n_entries;
     }
-    for (size_t i = 0; i < b->n_values; i++)
-        if (b->cum_mask & (1u << i))
-            b->vals[e->val_off + i] += v[i];
+    for (size_t i = 0, k = 0; i < b->n_values; i++)
+        if (b->cum_mask & (1u << i)) {
+            b->vals[e->val_off + k] = pp_add64(b->vals[e->val_off + k], v[i]);
+            k++;
+        }
     *index = (size_t)(e - b->entries);
     return PPROFIO_OK;
 }
@@ -499,27 +521,34 @@ static int pp_encode(const PbProfile *p, pprofio_bytes *out) {
 /*
  * pp_subtract applies old to the current samples and collects those left
  * non-zero. A sample's key is the one pp_baseline_of stored in fresh
- * (entry_of[i]; SIZE_MAX for a sample too deep to key).
+ * (entry_of[i]; SIZE_MAX for a sample too deep to key), where the
+ * cumulative values of all the samples with that key are summed: the first
+ * such sample carries the key's whole difference, the others none (else
+ * each would keep its own total and the first one a negative remainder).
+ * old is not changed, so a failure later leaves it as it was.
  */
-static int pp_subtract(pp_decoded *d, pprofio_baseline *old, const pprofio_baseline *fresh, const size_t *entry_of,
-                    PbSample ***kept_out, size_t *n_kept) {
+static int pp_subtract(pp_decoded *d, const pprofio_baseline *old, const pprofio_baseline *fresh,
+                       const size_t *entry_of, PbSample ***kept_out, size_t *n_kept) {
     PbProfile *p = d->p;
     PbSample **kept = pp_arena_alloc(&d->mem, (p->n_sample + 1) * sizeof *kept);
-    if (!kept)
+    uint8_t *done = pp_arena_alloc(&d->mem, fresh->n_entries + 1); /* the key's difference is placed */
+    if (!kept || !done)
         return PPROFIO_ERR_NOMEM;
+    memset(done, 0, fresh->n_entries + 1);
     size_t nk = 0;
     for (size_t i = 0; i < p->n_sample; i++) {
         PbSample *s = p->sample[i];
-        pp_entry *e = NULL;
         if (entry_of[i] != SIZE_MAX) {
             const pp_entry *k = &fresh->entries[entry_of[i]];
-            e = pp_find(old, k->hash, fresh->words + k->key_off, k->key_len);
-        }
-        if (e && !e->used) {
-            e->used = 1;
-            for (size_t v = 0; v < d->n_values; v++)
-                if (d->cum_mask & (1u << v))
-                    s->value[v] -= old->vals[e->val_off + v];
+            const pp_entry *e = pp_find(old, k->h1, k->h2);
+            for (size_t v = 0, c = 0; v < d->n_values; v++)
+                if (d->cum_mask & (1u << v)) {
+                    s->value[v] = done[entry_of[i]] ? 0
+                                                    : pp_sub64(fresh->vals[k->val_off + c],
+                                                               e ? old->vals[e->val_off + c] : 0);
+                    c++;
+                }
+            done[entry_of[i]] = 1;
         }
         int nonzero = 0;
         for (size_t v = 0; v < d->n_values; v++)
@@ -540,15 +569,27 @@ static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, 
     b->types_sig = d->types_sig;
     b->cum_mask = d->cum_mask;
     b->n_values = d->n_values;
+    b->n_cum = (size_t)__builtin_popcount(d->cum_mask);
     for (size_t i = 0; i < d->p->n_sample; i++) {
-        size_t n = pp_key_of(d, d->p->sample[i], key, KEY_WORDS);
+        size_t n = pp_key_of(d, d->p->sample[i], 1, key, KEY_WORDS);
         entry_of[i] = SIZE_MAX;
         if (n == 0)
             continue; /* a stack too deep to key: never matched, always sent whole */
-        if (pp_add(b, pp_hash_words(key, n), key, n, d->p->sample[i]->value, &entry_of[i]) != PPROFIO_OK) {
+        if (pp_add(b, pp_hash_words(key, n), pp_hash2(key, n), d->p->sample[i]->value, &entry_of[i]) != PPROFIO_OK) {
             pprofio_baseline_free(b);
             return PPROFIO_ERR_NOMEM;
         }
+    }
+    /* Kept until the next snapshot: give back what doubling left unused. */
+    pp_entry *e = b->n_entries ? pprofio_realloc(b->entries, b->n_entries * sizeof *e) : NULL;
+    if (e) {
+        b->entries = e;
+        b->cap_entries = b->n_entries;
+    }
+    int64_t *v = b->n_vals ? pprofio_realloc(b->vals, b->n_vals * sizeof *v) : NULL;
+    if (v) {
+        b->vals = v;
+        b->cap_vals = b->n_vals;
     }
     *out = b;
     return PPROFIO_OK;
@@ -658,17 +699,17 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
     }
     for (size_t i = 0; i < d.p->n_sample; i++) {
         const PbSample *s = d.p->sample[i];
-        size_t kn = pp_key_of(&d, s, key, KEY_WORDS);
+        size_t kn = pp_key_of(&d, s, 0, key, KEY_WORDS); /* the stack alone: labels are merged below */
         sc[i].key = kn ? pp_hash_words(key, kn) : 0;
         sc[i].count = s->value[0];
-        *total += s->value[0];
+        *total = pp_add64(*total, s->value[0]);
         pp_describe(&d, s, sc[i].desc, sizeof sc[i].desc);
     }
     qsort(sc, d.p->n_sample, sizeof *sc, pp_by_key);
     size_t m = 0; /* merge samples of the same stack (different labels) */
     for (size_t i = 0; i < d.p->n_sample; i++) {
         if (m > 0 && sc[m - 1].key == sc[i].key)
-            sc[m - 1].count += sc[i].count;
+            sc[m - 1].count = pp_add64(sc[m - 1].count, sc[i].count);
         else
             sc[m++] = sc[i];
     }
