@@ -192,7 +192,7 @@ static void adopt(pprofio_queue *q, const char *other) {
     char *lock = join2(other, ".lock");
     if (!lock)
         return;
-    int fd = pprofio_open(lock, O_RDWR | O_CREAT, 0600);
+    int fd = pprofio_open(lock, O_RDWR, 0); /* a folder without its lock file is not a spool folder */
     if (fd < 0) {
         pprofio_free(lock);
         return;
@@ -204,18 +204,22 @@ static void adopt(pprofio_queue *q, const char *other) {
     }
     DIR *d = opendir(other);
     struct dirent *de;
+    int left = d == NULL; /* batches that stay here for a later process */
     while (d && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.' && !is_tmp(de->d_name))
             continue;
         char *src = join2(other, de->d_name);
         char *dst = join2(q->dir, de->d_name);
+        if (!src || !dst)
+            left = 1;
         if (src && dst) {
             uint64_t order;
             char id[33];
             if (!is_tmp(de->d_name) && parse_name(de->d_name, &order, id)) {
                 if (rename(src, dst) == 0)
                     q->counts.adopted++;
-                /* else it stays where it is, for a later process: never delete a batch */
+                else
+                    left = 1; /* it stays where it is, for a later process: never delete a batch */
             } else {
                 if (!is_tmp(de->d_name))
                     q->counts.corrupt_files++; /* a stranger: removed and counted, as in load_entry */
@@ -227,9 +231,11 @@ static void adopt(pprofio_queue *q, const char *other) {
     }
     if (d)
         closedir(d);
-    unlink(lock);
+    if (!left) { /* empty now: the lock file goes, then the folder */
+        unlink(lock);
+        rmdir(other);
+    } /* else the lock file stays, so a later process adopts what is left */
     pprofio_close(fd);
-    rmdir(other);
     pprofio_free(lock);
 }
 
@@ -279,16 +285,49 @@ static int open_disk(pprofio_queue *q, const char *spool, const char *instance, 
     int rc = pprofio_mkdirs(spool, 0700);
     if (rc != 0)
         return pprofio_set_error(err, PPROFIO_ERR_IO, "spool: create %s: %s", spool, strerror(-rc));
+    /*
+     * The folder appears under its own name only with its lock held: it is
+     * made as .tmp-<instance> (which no scan looks at), locked, then renamed,
+     * so a process starting at the same moment never takes it for the
+     * folder of an exited one.
+     */
     q->dir = join2(spool, instance);
-    char *lock = q->dir ? join2(q->dir, ".lock") : NULL;
-    if (!lock)
+    char *tmpname = pprofio_malloc(strlen(instance) + 8);
+    char *staging = NULL, *lock = NULL;
+    if (tmpname) {
+        snprintf(tmpname, strlen(instance) + 8, ".tmp-%s", instance);
+        staging = join2(spool, tmpname);
+    }
+    if (staging)
+        lock = join2(staging, ".lock");
+    pprofio_free(tmpname);
+    if (!q->dir || !lock) {
+        pprofio_free(staging);
+        pprofio_free(lock);
         return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "spool: out of memory");
-    rc = pprofio_mkdirs(q->dir, 0700);
+    }
+    rc = pprofio_mkdirs(staging, 0700);
     if (rc == 0) {
         q->lock_fd = pprofio_open(lock, O_RDWR | O_CREAT, 0600);
         rc = q->lock_fd < 0 ? q->lock_fd : (flock(q->lock_fd, LOCK_EX | LOCK_NB) == 0 ? 0 : -errno);
     }
+    if (rc == 0 && rename(staging, q->dir) != 0) {
+        rc = -errno;
+        if (rc == -ENOTEMPTY || rc == -EEXIST) { /* the folder is there already: this instance reopens it */
+            pprofio_close(q->lock_fd);
+            unlink(lock);
+            char *own = join2(q->dir, ".lock");
+            q->lock_fd = own ? pprofio_open(own, O_RDWR | O_CREAT, 0600) : -ENOMEM;
+            rc = q->lock_fd < 0 ? q->lock_fd : (flock(q->lock_fd, LOCK_EX | LOCK_NB) == 0 ? 0 : -errno);
+            pprofio_free(own);
+        }
+    }
+    if (rc != 0 || access(staging, F_OK) == 0) {
+        unlink(lock);
+        rmdir(staging);
+    }
     pprofio_free(lock);
+    pprofio_free(staging);
     if (rc != 0)
         return pprofio_set_error(err, PPROFIO_ERR_IO, "spool: lock %s: %s", q->dir, strerror(-rc));
     DIR *d = opendir(spool);
