@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo check vet gotest e2e receiver bench bench-delta proto clean
+.PHONY: all deps build demo check vet gotest e2e receiver bench bench-cycle bench-delta proto clean
 
 all: build
 
@@ -29,6 +29,7 @@ vet:
 	$(GO) vet ./...
 	cd tests && $(GO) vet ./...
 	cd examples/ingest-server && $(GO) vet ./...
+	cd tests/overhead && $(GO) vet ./...
 
 # Unit, build and end-to-end tests of the main module (includes the checks
 # that edits to csrc/ rebuild the core, vendoring, and CGO_ENABLED=0).
@@ -43,7 +44,15 @@ e2e:
 receiver:
 	cd examples/ingest-server && $(GO) test -race -count=1 ./...
 
+# pprofio against no profiler and pyroscope-go (tests/overhead, its own
+# module): writes tests/overhead/results/{latest.md,overhead.svg}. Longer and
+# tighter: make bench BENCH_FLAGS='-rounds 12 -work 160000'
+BENCH_FLAGS ?=
 bench: deps
+	cd tests/overhead && $(GO) run . $(BENCH_FLAGS)
+
+# The agent's own cost per cycle on an idle program (CPU, Go heap).
+bench-cycle: deps
 	$(GO) test -run '^$$' -bench . -benchtime 10x .
 
 # The C delta path against github.com/google/pprof's, on 1 MB and 10 MB heap profiles.
