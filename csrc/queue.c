@@ -89,12 +89,10 @@ static int header_ok(const uint8_t h[HEADER_LEN], uint64_t *len) {
     return 1;
 }
 
-static char *path_of(const pprofio_queue *q, const entry *e) {
-    size_t n = strlen(q->dir) + NAME_LEN + 8;
-    char *p = pprofio_malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%020llu-%s.batch", q->dir, (unsigned long long)e->order, e->id);
-    return p;
+/* path_of writes e's file name into buf; 0 when it does not fit. Allocates nothing. */
+static int path_of(const pprofio_queue *q, const entry *e, char buf[PATH_MAX]) {
+    int n = snprintf(buf, PATH_MAX, "%s/%020llu-%s.batch", q->dir, (unsigned long long)e->order, e->id);
+    return n > 0 && n < PATH_MAX;
 }
 
 /* parse_name reads <order>-<id>.batch. */
@@ -124,7 +122,7 @@ static void insert_sorted(pprofio_queue *q, entry *e) {
 /* unlink_file allocates nothing: a batch popped or evicted must not come back from disk. */
 static void unlink_file(const pprofio_queue *q, const entry *e) {
     char p[PATH_MAX];
-    if (snprintf(p, sizeof p, "%s/%020llu-%s.batch", q->dir, (unsigned long long)e->order, e->id) < (int)sizeof p)
+    if (path_of(q, e, p))
         unlink(p);
 }
 
@@ -407,11 +405,12 @@ void pprofio_queue_close(pprofio_queue *q) {
 
 /* persist writes e's payload to its file atomically. Returns 0 or -errno. */
 static int persist(pprofio_queue *q, entry *e, const uint8_t *payload, size_t len, const char **step) {
-    char *path = path_of(q, e);
+    char path[PATH_MAX];
+    int named = path_of(q, e, path);
     char *tmp = join2(q->dir, ".tmp-XXXXXX");
-    int rc = -ENOMEM;
+    int rc = named ? -ENOMEM : -ENAMETOOLONG;
     *step = "create";
-    if (path && tmp) {
+    if (named && tmp) {
         int fd = mkostemp(tmp, O_CLOEXEC);
         rc = fd < 0 ? -errno : 0;
         if (rc == 0) {
@@ -438,7 +437,6 @@ static int persist(pprofio_queue *q, entry *e, const uint8_t *payload, size_t le
                 pprofio_fsync_dir(q->dir);
         }
     }
-    pprofio_free(path);
     pprofio_free(tmp);
     return rc;
 }
@@ -455,9 +453,8 @@ int pprofio_queue_push(pprofio_queue *q, const char *batch_id, uint64_t sequence
     if (front && q->head) {
         e->order = q->head->order > 0 ? q->head->order - 1 : 0;
     } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        const pprofio_clock *clock = pprofio_clock_system();
+        uint64_t now = (uint64_t)clock->now_ns(clock);
         e->order = now > q->last_order ? now : q->last_order + 1;
     }
     int rc = PPROFIO_OK;
@@ -493,11 +490,10 @@ int pprofio_queue_push(pprofio_queue *q, const char *batch_id, uint64_t sequence
 
 /* read_file loads e's file into q->loaded and checks it whole. */
 static int read_file(pprofio_queue *q, const entry *e) {
-    char *path = path_of(q, e);
-    if (!path)
-        return PPROFIO_ERR_NOMEM;
+    char path[PATH_MAX];
+    if (!path_of(q, e, path))
+        return PPROFIO_ERR_IO;
     int fd = pprofio_open(path, O_RDONLY, 0);
-    pprofio_free(path);
     if (fd < 0)
         return PPROFIO_ERR_IO;
     q->loaded.len = 0;

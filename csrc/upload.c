@@ -186,11 +186,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx) {
     return len;
 }
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * PPROFIO_NS_PER_SEC + ts.tv_nsec;
-}
+static int64_t now_ns(void) { return pprofio_clock_system()->now_ns(pprofio_clock_system()); }
 
 void pprofio_uploader_abort_at(pprofio_uploader *u, int64_t at_ns) {
     atomic_store(&u->abort_at_ns, at_ns);
@@ -310,10 +306,7 @@ void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void
     res->verdict = pprofio_upload_verdict_of(res->status);
     /* API.md: Retry-After is for 429 and 503; other answers back off whatever they say. */
     if (u->retry_after[0] && (res->status == 429 || res->status == 503)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        res->retry_after_ns =
-            pprofio_parse_retry_after(u->retry_after, (int64_t)ts.tv_sec * PPROFIO_NS_PER_SEC + ts.tv_nsec);
+        res->retry_after_ns = pprofio_parse_retry_after(u->retry_after, now_ns());
     }
     char text[BODY_CAP + 1];
     printable(text, sizeof text, u->body, u->body_len);
