@@ -98,17 +98,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/pprofio/pprofio/internal/collector"
 	"github.com/pprofio/pprofio/internal/core"
@@ -369,7 +363,7 @@ func New(cfg Config) (*Profiler, error) {
 		ccfg.Source = source(cfg)
 	}
 	agent, err := core.New(ccfg)
-	if err != nil && spoolDefaulted && ccfg.SpoolDir != "" && strings.HasPrefix(err.Error(), "spool:") {
+	if err != nil && spoolDefaulted && ccfg.SpoolDir != "" && isSpoolError(err) {
 		// The default spool folder is not usable here (a read-only home,
 		// say): run with the batch queue in memory only, and say so.
 		log.Warn("pprofio: no disk spool; undelivered batches will not survive a restart",
@@ -378,12 +372,18 @@ func New(cfg Config) (*Profiler, error) {
 		agent, err = core.New(ccfg)
 	}
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "spool:") {
+		if isSpoolError(err) {
 			return nil, &ConfigError{"SpoolDir", err.Error()}
 		}
 		return nil, fmt.Errorf("pprofio: %w", err)
 	}
 	return &Profiler{cfg: cfg, log: log, agent: agent}, nil
+}
+
+// isSpoolError reports whether the core refused the spool folder.
+func isSpoolError(err error) bool {
+	var ce *core.Error
+	return errors.As(err, &ce) && ce.Field == core.FieldSpoolDir
 }
 
 // processStart is when this package was initialized: close to the
@@ -532,299 +532,9 @@ func (p *Profiler) Stats() Stats {
 }
 
 func (p *Profiler) stats() Stats {
-	s := p.agent.Stats()
-	return Stats{
-		Cycles:                 s.Cycles,
-		ProfilesCollected:      s.ProfilesCollected,
-		ProfilesWritten:        s.ProfilesWritten,
-		ProfilesSkipped:        s.ProfilesSkipped,
-		ProfilesDroppedMemory:  s.ProfilesDroppedMemory,
-		ProfilesDroppedInvalid: s.ProfilesDroppedInvalid,
-		ProfilesDroppedWrite:   s.ProfilesDroppedWrite,
-		ProfilesDroppedNoSink:  s.ProfilesDroppedNoSink,
-		BytesDropped:           s.BytesDropped,
-		BytesReceived:          s.BytesReceived,
-		BytesWritten:           s.BytesWritten,
-		BufferedBytes:          s.BufferedBytes,
-		BufferedBytesPeak:      s.BufferedBytesPeak,
-		LogsDropped:            s.LogsDropped,
-		BatchesQueued:          s.BatchesQueued,
-		BatchesSent:            s.BatchesSent,
-		BatchesRetried:         s.BatchesRetried,
-		BatchesSplit:           s.BatchesSplit,
-		BatchesDroppedRejected: s.BatchesDroppedRejected,
-		BatchesDroppedSpool:    s.BatchesDroppedSpool,
-		BatchesDroppedCorrupt:  s.BatchesDroppedCorrupt,
-		BatchesAdopted:         s.BatchesAdopted,
-		ProfilesDroppedUpload:  s.ProfilesDroppedUpload,
-		BytesSent:              s.BytesSent,
-		SpoolErrors:            s.SpoolErrors,
-		EventsDropped:          s.EventsDropped,
-		SpoolBytes:             s.SpoolBytes,
-		QueuedBatches:          s.QueuedBatches,
-		Deltas:                 s.Deltas,
-		DeltasFailed:           s.DeltasFailed,
-		GoroutineLeaks:         s.GoroutineLeaks,
-		Goroutines:             s.Goroutines,
-		BaselineBytes:          s.BaselineBytes,
-		CPUDelta:               s.CPUDelta,
-		CPUScheduler:           s.CPUScheduler,
-		CPUOutput:              s.CPUOutput,
-		CPUUpload:              s.CPUUpload,
-	}
-}
-
-// normalize checks cfg and fills in its defaults.
-func normalize(cfg Config) (Config, error) {
-	if err := checkServiceName(cfg.ServiceName); err != nil {
-		return cfg, err
-	}
-	if cfg.SampleRate == 0 {
-		cfg.SampleRate = DefaultSampleRate
-	}
-	if cfg.SampleRate < MinSampleRate {
-		return cfg, &ConfigError{"SampleRate", fmt.Sprintf("%v is under the minimum of %v", cfg.SampleRate, MinSampleRate)}
-	}
-	if cfg.CPUDuration == 0 {
-		cfg.CPUDuration = min(DefaultCPUDuration, cfg.SampleRate/6)
-	}
-	if cfg.CPUDuration <= 0 || cfg.CPUDuration > cfg.SampleRate {
-		return cfg, &ConfigError{"CPUDuration", fmt.Sprintf("%v is not in (0, SampleRate=%v]", cfg.CPUDuration, cfg.SampleRate)}
-	}
-	if cfg.StartJitter == 0 {
-		cfg.StartJitter = cfg.SampleRate / 10
-	}
-	if cfg.StartJitter > cfg.SampleRate {
-		return cfg, &ConfigError{"StartJitter", fmt.Sprintf("%v is longer than SampleRate=%v", cfg.StartJitter, cfg.SampleRate)}
-	}
-	if cfg.MaxBufferBytes == 0 {
-		cfg.MaxBufferBytes = DefaultMaxBufferBytes
-	}
-	if cfg.MaxBufferBytes < MinMaxBufferBytes {
-		return cfg, &ConfigError{"MaxBufferBytes", fmt.Sprintf("%d is under the minimum of %d", cfg.MaxBufferBytes, MinMaxBufferBytes)}
-	}
-	profiles, err := checkProfiles(cfg.Profiles)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Profiles = profiles
-	if err := checkRates(&cfg); err != nil {
-		return cfg, err
-	}
-	if err := checkTags(cfg.Tags); err != nil {
-		return cfg, err
-	}
-	if cfg.IngestURL == "" && cfg.OutputDir == "" {
-		return cfg, &ConfigError{"IngestURL", "neither IngestURL nor OutputDir is set: profiles would have nowhere to go"}
-	}
-	if cfg.IngestURL != "" {
-		if err := checkIngestURL(cfg.IngestURL); err != nil {
-			return cfg, err
-		}
-		if err := checkAPIKey(cfg.APIKey); err != nil {
-			return cfg, err
-		}
-		if err := checkDelivery(&cfg); err != nil {
-			return cfg, err
-		}
-	}
-	if cfg.OutputDir != "" {
-		dir, err := filepath.Abs(cfg.OutputDir)
-		if err != nil {
-			return cfg, &ConfigError{"OutputDir", err.Error()}
-		}
-		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-			return cfg, &ConfigError{"OutputDir", dir + " exists and is not a directory"}
-		}
-		cfg.OutputDir = dir
-	}
-	return cfg, nil
-}
-
-func checkServiceName(s string) error {
-	switch {
-	case s == "":
-		return &ConfigError{"ServiceName", "required"}
-	case len(s) > MaxServiceNameLen:
-		return &ConfigError{"ServiceName", fmt.Sprintf("longer than %d bytes", MaxServiceNameLen)}
-	case s[0] == '.':
-		return &ConfigError{"ServiceName", "must not start with '.'"}
-	}
-	for _, r := range s {
-		if !(r < utf8.RuneSelf && (r == '.' || r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r))) {
-			return &ConfigError{"ServiceName", fmt.Sprintf("%q: only ASCII letters, digits, '.', '_' and '-' are allowed", s)}
-		}
-	}
-	return nil
-}
-
-func checkProfiles(ps []ProfileType) ([]ProfileType, error) {
-	if ps == nil {
-		return []ProfileType{ProfileCPU, ProfileHeap}, nil
-	}
-	if len(ps) == 0 {
-		return nil, &ConfigError{"Profiles", "empty: select at least one profile type (nil means the default)"}
-	}
-	seen := map[ProfileType]bool{}
-	out := make([]ProfileType, 0, len(ps))
-	for _, t := range ps {
-		if _, ok := coreTypes[t]; !ok {
-			return nil, &ConfigError{"Profiles", fmt.Sprintf("unknown profile type %q (supported: cpu, heap, goroutine, mutex, block)", t)}
-		}
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	return out, nil
-}
-
-// checkRates fills in and checks the sampling rates and the leak rule.
-func checkRates(cfg *Config) error {
-	fields := []struct {
-		name string
-		v    *int
-		def  int
-		max  int
-	}{
-		{"MutexProfileFraction", &cfg.MutexProfileFraction, DefaultMutexProfileFraction, 1 << 30},
-		{"BlockProfileRate", &cfg.BlockProfileRate, DefaultBlockProfileRate, 1 << 40},
-		{"LeakWindows", &cfg.LeakWindows, DefaultLeakWindows, 1000},
-		{"LeakMinGrowthPercent", &cfg.LeakMinGrowthPercent, DefaultLeakMinGrowthPercent, 1 << 20},
-		{"LeakMinGrowth", &cfg.LeakMinGrowth, DefaultLeakMinGrowth, 1 << 30},
-	}
-	for _, f := range fields {
-		if *f.v == 0 {
-			*f.v = f.def
-		}
-		if *f.v < 0 || *f.v > f.max {
-			return &ConfigError{f.name, fmt.Sprintf("%d is not in [1, %d]", *f.v, f.max)}
-		}
-	}
-	return nil
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, unicode.IsControl)
-}
-
-func checkTags(tags map[string]string) error {
-	if len(tags) > MaxTags {
-		return &ConfigError{"Tags", fmt.Sprintf("%d tags; at most %d are allowed", len(tags), MaxTags)}
-	}
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // report the same bad tag every time
-	for _, k := range keys {
-		v := tags[k]
-		field := fmt.Sprintf("Tags[%q]", k)
-		switch {
-		case k == "":
-			return &ConfigError{"Tags", "a tag key is empty"}
-		case len(k) > MaxTagKeyLen:
-			return &ConfigError{field, fmt.Sprintf("key longer than %d bytes", MaxTagKeyLen)}
-		case !utf8.ValidString(k) || hasControl(k):
-			return &ConfigError{field, "key has control characters or is not UTF-8"}
-		case v == "":
-			return &ConfigError{field, "value is empty"}
-		case len(v) > MaxTagValueLen:
-			return &ConfigError{field, fmt.Sprintf("value longer than %d bytes", MaxTagValueLen)}
-		case !utf8.ValidString(v) || hasControl(v):
-			return &ConfigError{field, "value has control characters or is not UTF-8"}
-		}
-	}
-	return nil
-}
-
-func checkIngestURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return &ConfigError{"IngestURL", "not a URL: " + err.Error()}
-	}
-	if u.Host == "" {
-		return &ConfigError{"IngestURL", fmt.Sprintf("%q has no host", raw)}
-	}
-	if u.User != nil {
-		return &ConfigError{"IngestURL", "must not carry credentials; use APIKey"}
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return &ConfigError{"IngestURL", "must be a base URL without query or fragment"}
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-		return &ConfigError{"IngestURL", "http:// is allowed only to a loopback address; use https://"}
-	default:
-		return &ConfigError{"IngestURL", fmt.Sprintf("scheme %q: only https:// is allowed", u.Scheme)}
-	}
-}
-
-// checkDelivery fills in and checks the upload fields.
-func checkDelivery(cfg *Config) error {
-	durations := []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
-		{"StopTimeout", &cfg.StopTimeout, DefaultStopTimeout},
-		{"ConnectTimeout", &cfg.ConnectTimeout, DefaultConnectTimeout},
-		{"RequestTimeout", &cfg.RequestTimeout, DefaultRequestTimeout},
-	}
-	for _, d := range durations {
-		if *d.v == 0 {
-			*d.v = d.def
-		}
-		if *d.v < time.Millisecond {
-			return &ConfigError{d.name, fmt.Sprintf("%v is under 1ms", *d.v)}
-		}
-	}
-	if cfg.MaxSpoolBytes == 0 {
-		cfg.MaxSpoolBytes = DefaultMaxSpoolBytes
-	}
-	if cfg.MaxSpoolBytes < MinMaxSpoolBytes {
-		return &ConfigError{"MaxSpoolBytes", fmt.Sprintf("%d is under the minimum of %d", cfg.MaxSpoolBytes, MinMaxSpoolBytes)}
-	}
-	if cfg.CAFile != "" {
-		b, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return &ConfigError{"CAFile", err.Error()}
-		}
-		if !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----") {
-			return &ConfigError{"CAFile", cfg.CAFile + " holds no PEM certificate"}
-		}
-	}
-	if cfg.SpoolDir != "" {
-		dir, err := filepath.Abs(cfg.SpoolDir)
-		if err != nil {
-			return &ConfigError{"SpoolDir", err.Error()}
-		}
-		cfg.SpoolDir = dir
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func checkAPIKey(key string) error {
-	if key == "" {
-		return &ConfigError{"APIKey", "required when IngestURL is set"}
-	}
-	if strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }) || !utf8.ValidString(key) {
-		return &ConfigError{"APIKey", "has spaces or control characters"}
-	}
-	return nil
+	var s Stats
+	p.agent.ReadStats(&s) // field by field, by name (see stats_test.go)
+	return s
 }
 
 // discardHandler is a slog.Handler that drops every record.

@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -13,6 +12,7 @@
 #include "alloc.h"
 #include "errors.h"
 #include "ingest.pb-c.h"
+#include "random.h"
 
 #define STAGE_SIZE 16384
 #define OUT_CHUNK 65536
@@ -24,45 +24,11 @@ typedef Pprofio__Ingest__V1__Profile Profile;
 typedef Pprofio__Ingest__V1__Event Event;
 typedef Pprofio__Ingest__V1__Event__AttributesEntry AttrEntry;
 
-/* ---- events and ids --------------------------------------------------- */
-
-void pprofio_event_init(pprofio_event *ev, const char *kind, int64_t time_ns, const char *message) {
-    memset(ev, 0, sizeof *ev);
-    snprintf(ev->kind, sizeof ev->kind, "%s", kind);
-    ev->time_ns = time_ns;
-    snprintf(ev->message, sizeof ev->message, "%s", message ? message : "");
-}
-
-void pprofio_event_attr(pprofio_event *ev, const char *key, const char *value) {
-    if (ev->n_attrs >= PPROFIO_EVENT_MAX_ATTRS)
-        return;
-    snprintf(ev->keys[ev->n_attrs], sizeof ev->keys[0], "%s", key);
-    snprintf(ev->values[ev->n_attrs], sizeof ev->values[0], "%s", value);
-    ev->n_attrs++;
-}
-
-void pprofio_event_attr_u64(pprofio_event *ev, const char *key, uint64_t value) {
-    char v[24];
-    snprintf(v, sizeof v, "%llu", (unsigned long long)value);
-    pprofio_event_attr(ev, key, v);
-}
+/* ---- ids ------------------------------------------------------------- */
 
 void pprofio_batch_id(char out[PPROFIO_BATCH_ID_LEN + 1]) {
     uint8_t r[PPROFIO_BATCH_ID_LEN / 2];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n > 0) {
-            got += (size_t)n;
-            continue;
-        }
-        /* No entropy source: fall back to time and address mixing. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)out;
-        for (; got < sizeof r; got++, x = x * 6364136223846793005ull + 1442695040888963407ull)
-            r[got] = (uint8_t)(x >> 56);
-    }
+    pprofio_random_fill(r, sizeof r);
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < sizeof r; i++) {
         out[2 * i] = hex[r[i] >> 4];

@@ -11,28 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buffer.h"
+#include "event.h"
 #include "gz.h"
 #include "pprofio.h"
-#include "spool.h"
 
 #define PPROFIO_BATCH_ID_LEN 32 /* lowercase hex characters */
-#define PPROFIO_EVENT_MAX_ATTRS 6
-
-/* An event for the batch (kind and attribute names as in API.md). */
-typedef struct {
-    char kind[32];
-    int64_t time_ns;
-    char message[512];
-    size_t n_attrs;
-    char keys[PPROFIO_EVENT_MAX_ATTRS][24];
-    char values[PPROFIO_EVENT_MAX_ATTRS][64];
-} pprofio_event;
-
-/* pprofio_event_set fills ev with kind, time and message. */
-void pprofio_event_init(pprofio_event *ev, const char *kind, int64_t time_ns, const char *message);
-/* pprofio_event_attr adds one attribute; past PPROFIO_EVENT_MAX_ATTRS it is ignored. */
-void pprofio_event_attr(pprofio_event *ev, const char *key, const char *value);
-void pprofio_event_attr_u64(pprofio_event *ev, const char *key, uint64_t value);
 
 /* pprofio_batch_id fills out (33 bytes) with 32 random lowercase hex characters. */
 void pprofio_batch_id(char out[PPROFIO_BATCH_ID_LEN + 1]);

@@ -37,6 +37,13 @@ static const pprofio_clock system_clock = {system_now, system_wait};
 
 const pprofio_clock *pprofio_clock_system(void) { return &system_clock; }
 
+int64_t pprofio_thread_cpu_ns(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return ts_ns(&ts);
+}
+
 int pprofio_cond_init(pthread_cond_t *cond) {
     pthread_condattr_t attr;
     int rc = pthread_condattr_init(&attr);

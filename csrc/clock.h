@@ -30,6 +30,9 @@ struct pprofio_clock {
 
 const pprofio_clock *pprofio_clock_system(void);
 
+/* pprofio_thread_cpu_ns is the CPU time the calling thread has used (0 if unknown). */
+int64_t pprofio_thread_cpu_ns(void);
+
 /* pprofio_cond_init makes a condition variable that waits on CLOCK_MONOTONIC. */
 int pprofio_cond_init(pthread_cond_t *cond);
 

@@ -9,6 +9,19 @@
 int pprofio_set_error(pprofio_error *err, int code, const char *fmt, ...) {
     if (err) {
         err->code = code;
+        err->field = PPROFIO_FIELD_NONE;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int pprofio_set_field_error(pprofio_error *err, int code, int field, const char *fmt, ...) {
+    if (err) {
+        err->code = code;
+        err->field = field;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);

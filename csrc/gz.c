@@ -11,7 +11,7 @@
 #include "sysio.h"
 
 #define GZ_WINDOW (15 + 16) /* a gzip header and trailer, 32 KiB window */
-#define GZ_CHUNK 65536
+#define GZ_CHUNK 65536 /* deflate output per step */
 
 static voidpf gz_alloc(voidpf opaque, uInt items, uInt size) {
     (void)opaque;
@@ -31,25 +31,40 @@ void pprofio_bytes_free(pprofio_bytes *b) {
     b->len = b->cap = 0;
 }
 
-int pprofio_bytes_grow(pprofio_bytes *b, size_t need, pprofio_reserve_fn reserve, void *ctx) {
+size_t pprofio_bytes_cap_for(const pprofio_bytes *b, size_t need) {
     if (b->cap - b->len >= need)
-        return PPROFIO_OK;
+        return b->cap;
     if (need > SIZE_MAX / 2 - b->len)
-        return PPROFIO_ERR_LIMIT;
+        return 0;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->len < need)
         cap *= 2;
+    return cap;
+}
+
+int pprofio_bytes_resize(pprofio_bytes *b, size_t cap) {
+    uint8_t *p = pprofio_realloc(b->p, cap);
+    if (!p)
+        return PPROFIO_ERR_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return PPROFIO_OK;
+}
+
+int pprofio_bytes_grow(pprofio_bytes *b, size_t need, pprofio_reserve_fn reserve, void *ctx) {
+    size_t cap = pprofio_bytes_cap_for(b, need);
+    if (cap == 0)
+        return PPROFIO_ERR_LIMIT;
+    if (cap == b->cap)
+        return PPROFIO_OK;
     int64_t delta = (int64_t)(cap - b->cap);
     if (reserve && reserve(ctx, delta) != 0)
         return PPROFIO_ERR_LIMIT;
-    uint8_t *p = pprofio_realloc(b->p, cap);
-    if (!p) {
+    if (pprofio_bytes_resize(b, cap) != PPROFIO_OK) {
         if (reserve)
             reserve(ctx, -delta);
         return PPROFIO_ERR_NOMEM;
     }
-    b->p = p;
-    b->cap = cap;
     return PPROFIO_OK;
 }
 
@@ -83,50 +98,59 @@ void pprofio_gunzip_free(pprofio_gunzip *g) {
     pprofio_free(g);
 }
 
-int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_bytes *out,
-                        pprofio_reserve_fn reserve, void *ctx) {
+/* inflate_step runs inflate once on the next part of *in into out's spare room. */
+static int inflate_step(pprofio_gunzip *g, const uint8_t **in, size_t *n, pprofio_bytes *out) {
+    uInt take = *n > (1u << 30) ? (1u << 30) : (uInt)*n;
+    size_t room = out->cap - out->len;
+    g->zs.next_in = (Bytef *)*in;
+    g->zs.avail_in = take;
+    g->zs.next_out = out->p + out->len;
+    g->zs.avail_out = room > UINT32_MAX ? UINT32_MAX : (uInt)room;
+    g->in_member = 1;
+    uInt before_out = g->zs.avail_out;
+    int zrc = inflate(&g->zs, Z_NO_FLUSH);
+    size_t used = take - g->zs.avail_in, made = before_out - g->zs.avail_out;
+    *in += used;
+    *n -= used;
+    out->len += made;
+    if (zrc == Z_BUF_ERROR && made == 0 && used == 0)
+        return PPROFIO_ERR_FORMAT; /* no progress with input and room: corrupt */
+    if (zrc == Z_STREAM_END) {
+        g->in_member = 0;
+        g->members++;
+        return inflateReset(&g->zs) == Z_OK ? PPROFIO_OK : PPROFIO_ERR_FORMAT;
+    }
+    if (zrc == Z_MEM_ERROR)
+        return PPROFIO_ERR_NOMEM;
+    return zrc == Z_OK || zrc == Z_BUF_ERROR ? PPROFIO_OK : PPROFIO_ERR_FORMAT;
+}
+
+int pprofio_gunzip_into(pprofio_gunzip *g, const uint8_t **in, size_t *n, pprofio_bytes *out) {
     if (g->failed)
         return g->failed;
-    const uint8_t *src = in;
-    while (n > 0) {
-        uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        g->zs.next_in = (Bytef *)src;
-        g->zs.avail_in = take;
-        while (g->zs.avail_in > 0) {
-            int rc = pprofio_bytes_grow(out, GZ_CHUNK / 4, reserve, ctx);
-            if (rc != PPROFIO_OK) {
-                g->failed = rc;
-                return rc;
-            }
-            size_t room = out->cap - out->len;
-            g->zs.next_out = out->p + out->len;
-            g->zs.avail_out = room > UINT32_MAX ? UINT32_MAX : (uInt)room;
-            g->in_member = 1;
-            uInt before_in = g->zs.avail_in;
-            int zrc = inflate(&g->zs, Z_NO_FLUSH);
-            size_t made = room - g->zs.avail_out;
-            out->len += made;
-            if (zrc == Z_BUF_ERROR && made == 0 && g->zs.avail_in == before_in) {
-                g->failed = PPROFIO_ERR_FORMAT; /* no progress with input and room: corrupt */
-                return PPROFIO_ERR_FORMAT;
-            }
-            if (zrc == Z_STREAM_END) {
-                g->in_member = 0;
-                g->members++;
-                if (inflateReset(&g->zs) != Z_OK) {
-                    g->failed = PPROFIO_ERR_FORMAT;
-                    return PPROFIO_ERR_FORMAT;
-                }
-            } else if (zrc == Z_MEM_ERROR) {
-                g->failed = PPROFIO_ERR_NOMEM;
-                return PPROFIO_ERR_NOMEM;
-            } else if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
-                g->failed = PPROFIO_ERR_FORMAT;
-                return PPROFIO_ERR_FORMAT;
-            }
+    while (*n > 0 && out->cap > out->len) {
+        int rc = inflate_step(g, in, n, out);
+        if (rc != PPROFIO_OK) {
+            g->failed = rc;
+            return rc;
         }
-        src += take;
-        n -= take;
+    }
+    return PPROFIO_OK;
+}
+
+int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_bytes *out,
+                        pprofio_reserve_fn reserve, void *ctx) {
+    const uint8_t *src = in;
+    if (g->failed)
+        return g->failed;
+    while (n > 0) {
+        int rc = pprofio_bytes_grow(out, PPROFIO_GUNZIP_ROOM, reserve, ctx);
+        if (rc == PPROFIO_OK)
+            rc = pprofio_gunzip_into(g, &src, &n, out);
+        if (rc != PPROFIO_OK) {
+            g->failed = rc;
+            return rc;
+        }
     }
     return PPROFIO_OK;
 }
@@ -236,4 +260,16 @@ int pprofio_gzip_fd(int fd, const void *in, size_t n, size_t *written) {
     if (rc == PPROFIO_ERR_NOMEM)
         return -ENOMEM;
     return rc == PPROFIO_OK ? 0 : -EINVAL;
+}
+
+uint32_t pprofio_crc32(const void *p, size_t n) {
+    uLong c = crc32(0L, Z_NULL, 0);
+    const Bytef *b = p;
+    while (n > 0) {
+        uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, b, take);
+        b += take;
+        n -= take;
+    }
+    return (uint32_t)c;
 }

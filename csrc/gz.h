@@ -1,7 +1,8 @@
 /*
- * gz.h: gzip in and out with zlib. runtime/pprof writes gzipped protobuf;
- * the core inflates it once as it streams in (pprofio_gunzip), works on the
- * raw bytes, and deflates once on the way out (pprofio_gzip_*).
+ * gz.h: gzip in and out, and CRC-32, with zlib. runtime/pprof writes
+ * gzipped protobuf; the core inflates it once as it streams in
+ * (pprofio_gunzip), works on the raw bytes, and deflates once on the way
+ * out (pprofio_gzip_*).
  */
 #ifndef PPROFIO_GZ_H
 #define PPROFIO_GZ_H
@@ -21,6 +22,15 @@ typedef struct {
 void pprofio_bytes_free(pprofio_bytes *b);
 
 /*
+ * pprofio_bytes_cap_for is the capacity b needs for `need` more bytes (its
+ * own if they fit, else doubled from 4096), or 0 when that overflows.
+ */
+size_t pprofio_bytes_cap_for(const pprofio_bytes *b, size_t need);
+
+/* pprofio_bytes_resize sets b's capacity to cap (at least b->len). */
+int pprofio_bytes_resize(pprofio_bytes *b, size_t cap);
+
+/*
  * A reservation hook: called with delta > 0 before an output buffer grows by
  * delta bytes of capacity (non-zero refuses the growth), and with delta < 0
  * to give back a reservation that was not used.
@@ -37,12 +47,24 @@ int pprofio_gunzip_new(pprofio_gunzip **out);
 void pprofio_gunzip_free(pprofio_gunzip *g);
 
 /*
- * pprofio_gunzip_feed inflates n input bytes and appends the output to out.
+ * pprofio_gunzip_feed inflates n input bytes and appends the output to out,
+ * growing it through reserve (pprofio_gunzip_into with room made first).
  * Returns PPROFIO_ERR_FORMAT on bytes that are not gzip, PPROFIO_ERR_LIMIT
  * when reserve refused to grow out, PPROFIO_ERR_NOMEM.
  */
 int pprofio_gunzip_feed(pprofio_gunzip *g, const void *in, size_t n, pprofio_bytes *out,
                         pprofio_reserve_fn reserve, void *ctx);
+
+/* The output room pprofio_gunzip_feed makes before each step. */
+#define PPROFIO_GUNZIP_ROOM 16384
+
+/*
+ * pprofio_gunzip_into inflates from *in (*n bytes) into out's spare room
+ * only, never growing out: it returns when the input is used up or out is
+ * full, with *in and *n advanced past what it used. The caller makes room
+ * (and accounts for it) before calling again.
+ */
+int pprofio_gunzip_into(pprofio_gunzip *g, const uint8_t **in, size_t *n, pprofio_bytes *out);
 
 /* pprofio_gunzip_finish reports whether the input ended on a whole member. */
 int pprofio_gunzip_finish(pprofio_gunzip *g);
@@ -59,5 +81,8 @@ int pprofio_gzip_bytes(const void *in, size_t n, pprofio_bytes *out);
  * failure (errno), PPROFIO_ERR_NOMEM as -ENOMEM.
  */
 int pprofio_gzip_fd(int fd, const void *in, size_t n, size_t *written);
+
+/* pprofio_crc32 is the CRC-32 (zlib's) of n bytes. */
+uint32_t pprofio_crc32(const void *p, size_t n);
 
 #endif

@@ -3,6 +3,8 @@
 /* scheduler.c: the cycle timeline (see scheduler.h). */
 #include "scheduler.h"
 
+#include "random.h"
+
 enum { PHASE_WAIT_FIRST, PHASE_CPU_OPEN, PHASE_CPU_CLOSED, PHASE_STOPPED };
 
 static int has(const pprofio_sched *s, int type) { return (s->types & PPROFIO_TYPE_BIT(type)) != 0; }
@@ -129,12 +131,4 @@ size_t pprofio_sched_stop(pprofio_sched *s, int64_t now, pprofio_sched_event *ev
     return n;
 }
 
-int64_t pprofio_jitter_delay(uint64_t *state, int64_t max_ns) {
-    if (max_ns <= 0)
-        return 0;
-    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    z ^= z >> 31;
-    return (int64_t)(z % ((uint64_t)max_ns + 1));
-}
+int64_t pprofio_jitter_delay(uint64_t *state, int64_t max_ns) { return pprofio_random_upto(state, max_ns); }

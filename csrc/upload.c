@@ -15,11 +15,9 @@
 #include "alloc.h"
 #include "clock.h"
 #include "errors.h"
-#include "scheduler.h"
 
 #define BODY_CAP 1024
 #define MAX_RETRY_AFTER_NS (INT64_C(3600) * PPROFIO_NS_PER_SEC)
-#define MAX_BACKOFF_NS (INT64_C(300) * PPROFIO_NS_PER_SEC)
 
 struct pprofio_uploader {
     CURLM *multi; /* drives the transfer so a deadline can cut it short */
@@ -86,15 +84,6 @@ int64_t pprofio_parse_retry_after(const char *value, int64_t now_ns) {
     if (wait < 0)
         return 0;
     return wait > MAX_RETRY_AFTER_NS ? MAX_RETRY_AFTER_NS : wait;
-}
-
-int64_t pprofio_backoff_ns(int attempt, uint64_t *rng) {
-    int64_t cap = PPROFIO_NS_PER_SEC;
-    for (int i = 0; i < attempt && cap < MAX_BACKOFF_NS; i++)
-        cap *= 2;
-    if (cap > MAX_BACKOFF_NS)
-        cap = MAX_BACKOFF_NS;
-    return pprofio_jitter_delay(rng, cap);
 }
 
 int pprofio_ingest_endpoint(const char *base, char *out, size_t n) {

@@ -2,8 +2,8 @@
  * upload.h: one HTTPS POST of a batch with libcurl, and what the ingest
  * contract (API.md) says to do with the answer. One easy handle is reused
  * so the connection stays open between batches. The pure parts (the
- * verdict of a status, Retry-After, backoff) are separate functions so
- * tests can pin them down without a network.
+ * verdict of a status, Retry-After) are separate functions so tests can
+ * pin them down without a network; what to do next is retry.h's.
  */
 #ifndef PPROFIO_UPLOAD_H
 #define PPROFIO_UPLOAD_H
@@ -66,12 +66,6 @@ int pprofio_upload_verdict_of(long status);
  * when it does not parse.
  */
 int64_t pprofio_parse_retry_after(const char *value, int64_t now_ns);
-
-/*
- * pprofio_backoff_ns draws a full-jitter wait for a retry: uniform in
- * [0, min(300 s, 1 s * 2^attempt)], from *rng (splitmix64).
- */
-int64_t pprofio_backoff_ns(int attempt, uint64_t *rng);
 
 /* pprofio_ingest_endpoint joins a base URL and /v1/profiles with one slash. */
 int pprofio_ingest_endpoint(const char *base, char *out, size_t n);

@@ -40,9 +40,33 @@ typedef enum {
     PPROFIO_ERR_CLOSED = -7   /* the agent is stopping or stopped */
 } pprofio_status;
 
-/* An error: its code and a message that names what failed. */
+/* The config field an error is about (pprofio_error.field). */
+typedef enum {
+    PPROFIO_FIELD_NONE = 0,
+    PPROFIO_FIELD_SERVICE_NAME = 1,
+    PPROFIO_FIELD_PERIOD = 2,
+    PPROFIO_FIELD_PROFILE_TYPES = 3,
+    PPROFIO_FIELD_CPU_DURATION = 4,
+    PPROFIO_FIELD_START_JITTER = 5,
+    PPROFIO_FIELD_MAX_BUFFER_BYTES = 6,
+    PPROFIO_FIELD_LEAK_RULE = 7,
+    PPROFIO_FIELD_OUTPUT_DIR = 8,
+    PPROFIO_FIELD_INGEST_URL = 9,
+    PPROFIO_FIELD_API_KEY = 10,
+    PPROFIO_FIELD_TIMEOUTS = 11,
+    PPROFIO_FIELD_SPOOL_DIR = 12,
+    PPROFIO_FIELD_MAX_SPOOL_BYTES = 13,
+    PPROFIO_FIELD_INSTANCE_ID = 14
+} pprofio_config_field;
+
+/*
+ * An error: its code, the config field it is about (PPROFIO_FIELD_NONE
+ * when none), and a message that names what failed. Callers branch on
+ * code and field, never on the message.
+ */
 typedef struct {
     int code;
+    int field;
     char msg[256];
 } pprofio_error;
 
@@ -111,7 +135,8 @@ typedef struct {
     /*
      * Goroutine leak rule: the count grew in each of the last leak_windows
      * cycles, by at least leak_min_growth_pct percent and leak_min_growth
-     * goroutines over them. 0 takes the defaults (5, 20, 50).
+     * goroutines over them. leak_windows 0 turns the rule off (the Go
+     * package always sets it).
      */
     int leak_windows;
     int leak_min_growth_pct;
@@ -145,46 +170,68 @@ typedef struct {
     char message[512];   /* PPROFIO_CMD_LOG only */
 } pprofio_command;
 
-/* Counters kept by the core. All are totals since pprofio_agent_new. */
+/*
+ * The core's counters, declared once: the struct pprofio_stats and the
+ * table pprofio_stats_fields are both made from this list, and the Go
+ * binding fills pprofio.Stats from the table by name (a test fails when
+ * the two disagree). C(x) is a counter, a total since pprofio_agent_new;
+ * G(x) a signed value (a gauge, or a CPU time). A name ending in _ns is
+ * in nanoseconds.
+ */
+#define PPROFIO_STATS(C, G)                                                                  \
+    C(cycles)                   /* cycles completed */                                      \
+    C(profiles_collected)       /* profiles received whole */                               \
+    C(profiles_written)         /* profile files written to output_dir */                   \
+    C(profiles_skipped)         /* windows the collector could not take */                  \
+    C(profiles_dropped_memory)  /* evicted by max_buffer_bytes */                           \
+    C(profiles_dropped_invalid) /* bytes that did not inflate */                            \
+    C(profiles_dropped_write)   /* output_dir write failed */                               \
+    C(profiles_dropped_no_sink) /* no output configured for them */                         \
+    C(profiles_dropped_upload)  /* in batches the uploader dropped */                       \
+    C(batches_queued)           /* batches made for upload */                               \
+    C(batches_sent)             /* accepted by the ingest service (or 409) */               \
+    C(batches_retried)          /* attempts that will be tried again */                     \
+    C(batches_split)            /* 413 answers split in two */                              \
+    C(batches_dropped_rejected) /* 400, another 4xx, or too large alone */                  \
+    C(batches_dropped_spool)    /* evicted by max_spool_bytes or the memory bound */        \
+    C(batches_dropped_corrupt)  /* spool files that failed their checks */                  \
+    C(batches_adopted)          /* taken over from an exited process's spool */             \
+    C(bytes_sent)               /* request bodies uploaded */                               \
+    C(spool_errors)             /* spool writes that failed (kept in memory) */             \
+    C(events_dropped)           /* events lost to a full event list */                      \
+    C(deltas)                   /* profiles sent as deltas */                               \
+    C(deltas_failed)            /* profiles that did not decode: sent as they were */       \
+    C(goroutine_leaks)          /* goroutine_leak events raised */                          \
+    G(goroutines)               /* the goroutine count at the last snapshot */              \
+    G(baseline_bytes)           /* memory held by delta baselines now */                    \
+    G(cpu_delta_ns)             /* part of cpu_output_ns spent on deltas */                 \
+    G(cpu_scheduler_ns)         /* CPU time of the schedule (thread clocks) */              \
+    G(cpu_output_ns)            /* of the output thread */                                  \
+    G(cpu_upload_ns)            /* of the upload thread */                                  \
+    G(spool_bytes)              /* bytes in the disk spool now */                           \
+    G(queued_batches)           /* batches waiting for upload now */                        \
+    C(bytes_dropped)            /* uncompressed bytes of all drops */                       \
+    C(bytes_received)           /* gzipped bytes streamed in */                             \
+    C(bytes_written)            /* gzipped bytes written to disk */                         \
+    C(logs_dropped)             /* log lines lost to a full log queue */                    \
+    G(buffered_bytes)           /* profile bytes held in memory now */                      \
+    G(buffered_bytes_peak)      /* the most ever held */
+
+#define PPROFIO_STAT_COUNTER_(name) uint64_t name;
+#define PPROFIO_STAT_GAUGE_(name) int64_t name;
 typedef struct {
-    uint64_t cycles;              /* cycles completed */
-    uint64_t profiles_collected;  /* profiles received whole */
-    uint64_t profiles_written;    /* profile files written to output_dir */
-    uint64_t profiles_skipped;    /* windows the collector could not take */
-    uint64_t profiles_dropped_memory; /* evicted by max_buffer_bytes */
-    uint64_t profiles_dropped_invalid; /* bytes that did not inflate */
-    uint64_t profiles_dropped_write;   /* output_dir write failed */
-    uint64_t profiles_dropped_no_sink; /* no output configured for them */
-    uint64_t profiles_dropped_upload;  /* in batches the uploader dropped */
-    uint64_t batches_queued;      /* batches made for upload */
-    uint64_t batches_sent;        /* accepted by the ingest service (or 409) */
-    uint64_t batches_retried;     /* attempts that will be tried again */
-    uint64_t batches_split;       /* 413 answers split in two */
-    uint64_t batches_dropped_rejected; /* 400, another 4xx, or too large alone */
-    uint64_t batches_dropped_spool;    /* evicted by max_spool_bytes or the memory bound */
-    uint64_t batches_dropped_corrupt;  /* spool files that failed their checks */
-    uint64_t batches_adopted;     /* taken over from an exited process's spool */
-    uint64_t bytes_sent;          /* request bodies uploaded */
-    uint64_t spool_errors;        /* spool writes that failed (kept in memory) */
-    uint64_t events_dropped;      /* events lost to a full event list */
-    uint64_t deltas;              /* profiles sent as deltas */
-    uint64_t deltas_failed;       /* profiles that did not decode: sent as they were */
-    uint64_t goroutine_leaks;     /* goroutine_leak events raised */
-    int64_t goroutines;           /* the goroutine count at the last snapshot */
-    int64_t baseline_bytes;       /* memory held by delta baselines now */
-    int64_t cpu_ns_delta;         /* part of cpu_ns_output spent on deltas */
-    int64_t cpu_ns_scheduler;     /* CPU time of the core's threads (thread clocks) */
-    int64_t cpu_ns_output;
-    int64_t cpu_ns_upload;
-    int64_t spool_bytes;          /* bytes in the disk spool now */
-    int64_t queued_batches;       /* batches waiting for upload now */
-    uint64_t bytes_dropped;       /* uncompressed bytes of all drops */
-    uint64_t bytes_received;      /* gzipped bytes streamed in */
-    uint64_t bytes_written;       /* gzipped bytes written to disk */
-    uint64_t logs_dropped;        /* log lines lost to a full log queue */
-    int64_t buffered_bytes;       /* profile bytes held in memory now */
-    int64_t buffered_bytes_peak;  /* the most ever held */
+    PPROFIO_STATS(PPROFIO_STAT_COUNTER_, PPROFIO_STAT_GAUGE_)
 } pprofio_stats;
+
+/* One field of pprofio_stats: its name, where it is, whether it is signed. */
+typedef struct {
+    const char *name;
+    size_t offset;
+    int is_signed;
+} pprofio_stat_field;
+
+/* pprofio_stats_fields returns the fields of pprofio_stats in order and their count in *n. */
+const pprofio_stat_field *pprofio_stats_fields(size_t *n);
 
 typedef struct pprofio_agent pprofio_agent;
 typedef struct pprofio_profile_writer pprofio_profile_writer;

@@ -18,6 +18,8 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -34,10 +36,13 @@ type Agent struct {
 	cmd *C.pprofio_command // C memory, reused by Next
 }
 
-// Error is an error reported by the C core.
+// Error is an error reported by the C core: its status code, the config
+// field it is about (FieldNone or one of the Field constants), and the
+// core's message. Callers branch on Code and Field, never on Msg.
 type Error struct {
-	Code int
-	Msg  string
+	Code  int
+	Field int
+	Msg   string
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -47,7 +52,7 @@ func cError(code C.int, e *C.pprofio_error) error {
 	if msg == "" {
 		msg = C.GoString(C.pprofio_strstatus(code))
 	}
-	return &Error{Code: int(code), Msg: msg}
+	return &Error{Code: int(code), Field: int(e.field), Msg: msg}
 }
 
 func statusError(code C.int) error {
@@ -204,48 +209,83 @@ func (a *Agent) Skip(t Type, cycle int64, reason string) {
 	C.pprofio_agent_skip(a.a, C.int(t), C.int64_t(cycle), r)
 }
 
-// Stats reads the core's counters.
-func (a *Agent) Stats() Stats {
+// StatField is one field of the C core's pprofio_stats.
+type StatField struct {
+	Name   string // as declared in pprofio.h, e.g. "profiles_dropped_memory"
+	Signed bool   // int64_t (a gauge or a CPU time); else uint64_t (a counter)
+	offset uintptr
+}
+
+var (
+	statsOnce   sync.Once
+	statsByName map[string]StatField
+	statsList   []StatField
+)
+
+func loadStatsFields() {
+	var n C.size_t
+	f := C.pprofio_stats_fields(&n)
+	fs := unsafe.Slice(f, int(n))
+	statsByName = make(map[string]StatField, len(fs))
+	for _, x := range fs {
+		sf := StatField{Name: C.GoString(x.name), Signed: x.is_signed != 0, offset: uintptr(x.offset)}
+		statsByName[sf.Name] = sf
+		statsList = append(statsList, sf)
+	}
+}
+
+// StatsFields lists the fields of pprofio_stats, in order, from the table
+// the C core derives from its one declaration of them.
+func StatsFields() []StatField {
+	statsOnce.Do(loadStatsFields)
+	return append([]StatField(nil), statsList...)
+}
+
+// statsPlan maps each field of a Go stats struct to its C field; built
+// once per type.
+var statsPlans sync.Map // reflect.Type -> []planField
+
+type planField struct {
+	index  int
+	offset uintptr
+	ok     bool
+}
+
+func planFor(t reflect.Type) []planField {
+	if p, ok := statsPlans.Load(t); ok {
+		return p.([]planField)
+	}
+	statsOnce.Do(loadStatsFields)
+	plan := make([]planField, t.NumField())
+	for i := range plan {
+		sf, ok := statsByName[CName(t.Field(i))]
+		plan[i] = planField{index: i, offset: sf.offset, ok: ok}
+	}
+	statsPlans.Store(t, plan)
+	return plan
+}
+
+// ReadStats fills *dst, a struct of uint64, int64 and time.Duration
+// fields, from the core's counters: each field takes the pprofio_stats
+// field named CName(field). Fields without one are left alone (a test
+// checks that there are none).
+func (a *Agent) ReadStats(dst any) {
 	var s C.pprofio_stats
 	C.pprofio_agent_stats(a.a, &s)
-	return Stats{
-		Cycles:                 uint64(s.cycles),
-		ProfilesCollected:      uint64(s.profiles_collected),
-		ProfilesWritten:        uint64(s.profiles_written),
-		ProfilesSkipped:        uint64(s.profiles_skipped),
-		ProfilesDroppedMemory:  uint64(s.profiles_dropped_memory),
-		ProfilesDroppedInvalid: uint64(s.profiles_dropped_invalid),
-		ProfilesDroppedWrite:   uint64(s.profiles_dropped_write),
-		ProfilesDroppedNoSink:  uint64(s.profiles_dropped_no_sink),
-		BytesDropped:           uint64(s.bytes_dropped),
-		BytesReceived:          uint64(s.bytes_received),
-		BytesWritten:           uint64(s.bytes_written),
-		LogsDropped:            uint64(s.logs_dropped),
-		BufferedBytes:          int64(s.buffered_bytes),
-		BufferedBytesPeak:      int64(s.buffered_bytes_peak),
-		ProfilesDroppedUpload:  uint64(s.profiles_dropped_upload),
-		BatchesQueued:          uint64(s.batches_queued),
-		BatchesSent:            uint64(s.batches_sent),
-		BatchesRetried:         uint64(s.batches_retried),
-		BatchesSplit:           uint64(s.batches_split),
-		BatchesDroppedRejected: uint64(s.batches_dropped_rejected),
-		BatchesDroppedSpool:    uint64(s.batches_dropped_spool),
-		BatchesDroppedCorrupt:  uint64(s.batches_dropped_corrupt),
-		BatchesAdopted:         uint64(s.batches_adopted),
-		BytesSent:              uint64(s.bytes_sent),
-		SpoolErrors:            uint64(s.spool_errors),
-		EventsDropped:          uint64(s.events_dropped),
-		SpoolBytes:             int64(s.spool_bytes),
-		QueuedBatches:          int64(s.queued_batches),
-		Deltas:                 uint64(s.deltas),
-		DeltasFailed:           uint64(s.deltas_failed),
-		GoroutineLeaks:         uint64(s.goroutine_leaks),
-		Goroutines:             int64(s.goroutines),
-		BaselineBytes:          int64(s.baseline_bytes),
-		CPUDelta:               time.Duration(s.cpu_ns_delta),
-		CPUScheduler:           time.Duration(s.cpu_ns_scheduler),
-		CPUOutput:              time.Duration(s.cpu_ns_output),
-		CPUUpload:              time.Duration(s.cpu_ns_upload),
+	v := reflect.ValueOf(dst).Elem()
+	base := unsafe.Pointer(&s)
+	for _, f := range planFor(v.Type()) {
+		if !f.ok {
+			continue
+		}
+		field := v.Field(f.index)
+		raw := *(*uint64)(unsafe.Add(base, f.offset))
+		switch field.Kind() {
+		case reflect.Uint64:
+			field.SetUint(raw)
+		case reflect.Int64:
+			field.SetInt(int64(raw))
+		}
 	}
 }
 

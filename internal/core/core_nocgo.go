@@ -20,7 +20,7 @@ func (*Agent) Stop()                                                      {}
 func (*Agent) Close() error                                               { return nil }
 func (*Agent) Free()                                                      {}
 func (*Agent) Skip(Type, int64, string)                                   {}
-func (*Agent) Stats() Stats                                               { return Stats{} }
+func (*Agent) ReadStats(any)                                              {}
 func (*Agent) Begin(Type, int64, time.Time, bool) (*ProfileWriter, error) { return nil, ErrNoCgo }
 
 // ProfileWriter stands in for the C writer.
@@ -39,3 +39,12 @@ func Version() string { return "" }
 
 // StatusText needs the C core.
 func StatusText(int) string { return "" }
+
+// StatField is one field of the C core's stats.
+type StatField struct {
+	Name   string
+	Signed bool
+}
+
+// StatsFields needs the C core.
+func StatsFields() []StatField { return nil }

@@ -5,12 +5,23 @@ package core
 
 import (
 	"errors"
+	"reflect"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrNoCgo is returned by New when the package was built without cgo.
 var ErrNoCgo = errors.New("the C core needs cgo: build with CGO_ENABLED=1 and a C compiler, " +
 	"with zlib (zlib1g-dev) installed")
+
+// The config fields a core Error can be about (pprofio_config_field); the
+// ones the Go side acts on.
+const (
+	FieldNone       = 0
+	FieldSpoolDir   = 12 // PPROFIO_FIELD_SPOOL_DIR: the spool folder cannot be used
+	FieldInstanceID = 14
+)
 
 // Type is a profile type, numbered as the ingest contract numbers them.
 type Type int
@@ -94,44 +105,25 @@ type Source struct {
 	ProcessStart   time.Time
 }
 
-// Stats mirrors pprofio_stats.
-type Stats struct {
-	Cycles                 uint64
-	ProfilesCollected      uint64
-	ProfilesWritten        uint64
-	ProfilesSkipped        uint64
-	ProfilesDroppedMemory  uint64
-	ProfilesDroppedInvalid uint64
-	ProfilesDroppedWrite   uint64
-	ProfilesDroppedNoSink  uint64
-	BytesDropped           uint64
-	BytesReceived          uint64
-	BytesWritten           uint64
-	LogsDropped            uint64
-	BufferedBytes          int64
-	BufferedBytesPeak      int64
-
-	ProfilesDroppedUpload  uint64
-	BatchesQueued          uint64
-	BatchesSent            uint64
-	BatchesRetried         uint64
-	BatchesSplit           uint64
-	BatchesDroppedRejected uint64
-	BatchesDroppedSpool    uint64
-	BatchesDroppedCorrupt  uint64
-	BatchesAdopted         uint64
-	BytesSent              uint64
-	SpoolErrors            uint64
-	EventsDropped          uint64
-	SpoolBytes             int64
-	QueuedBatches          int64
-	Deltas                 uint64
-	DeltasFailed           uint64
-	GoroutineLeaks         uint64
-	Goroutines             int64
-	BaselineBytes          int64
-	CPUDelta               time.Duration
-	CPUScheduler           time.Duration
-	CPUOutput              time.Duration
-	CPUUpload              time.Duration
+// CName is the pprofio_stats field (include/pprofio.h) that a Go stats
+// field mirrors: its name in snake case ("ProfilesDroppedMemory":
+// "profiles_dropped_memory", "CPUOutput": "cpu_output"), with "_ns" after
+// it for a time.Duration.
+func CName(f reflect.StructField) string {
+	var b strings.Builder
+	r := []rune(f.Name)
+	for i, c := range r {
+		if unicode.IsUpper(c) && i > 0 {
+			prevLower := unicode.IsLower(r[i-1]) || unicode.IsDigit(r[i-1])
+			nextLower := i+1 < len(r) && unicode.IsLower(r[i+1])
+			if prevLower || (unicode.IsUpper(r[i-1]) && nextLower) {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	if f.Type == reflect.TypeOf(time.Duration(0)) {
+		b.WriteString("_ns")
+	}
+	return b.String()
 }

@@ -14,7 +14,7 @@
 
 #include "../../csrc/batch.h"
 #include "../../csrc/ingest.pb-c.h"
-#include "../../csrc/spool.h"
+#include "../../csrc/buffer.h"
 #include "helpers.h"
 
 TestSuite(batch, .timeout = 60, .fini = scratch_cleanup);

@@ -23,6 +23,7 @@
 
 #include "../../csrc/batch.h"
 #include "../../csrc/clock.h"
+#include "../../csrc/retry.h"
 #include "../../csrc/upload.h"
 #include "collector.h"
 

@@ -1,0 +1,47 @@
+/*
+ * delivery.h: batches from the spool to the ingest service. It owns the
+ * disk spool (spool.h), the HTTPS client (upload.h) and the upload thread,
+ * which sends the oldest batch and does what the contract says with the
+ * answer (retry.h decides; this applies it: pop, drop, split or wait). The
+ * output stage pushes batches in; nothing here calls back up.
+ */
+#ifndef PPROFIO_DELIVERY_H
+#define PPROFIO_DELIVERY_H
+
+#include <stdint.h>
+
+#include "gz.h"
+#include "ledger.h"
+#include "pprofio.h"
+
+typedef struct pprofio_delivery pprofio_delivery;
+
+/* pprofio_delivery_new opens the spool and the client for cfg's ingest URL. */
+int pprofio_delivery_new(const pprofio_config *cfg, uint64_t seed, const pprofio_clock *clock,
+                         pprofio_ledger *ledger, pprofio_delivery **out, pprofio_error *err);
+
+/* pprofio_delivery_free releases it (after close); NULL is fine. Spooled files stay. */
+void pprofio_delivery_free(pprofio_delivery *d);
+
+/* pprofio_delivery_start starts the upload thread. */
+int pprofio_delivery_start(pprofio_delivery *d);
+
+/*
+ * pprofio_delivery_push queues a batch (taking *body) for upload. A spool
+ * write that fails keeps the batch in memory, counted in spool_errors and
+ * logged.
+ */
+void pprofio_delivery_push(pprofio_delivery *d, const char *batch_id, uint64_t sequence, uint32_t n_profiles,
+                           pprofio_bytes *body);
+
+/*
+ * pprofio_delivery_close delivers what is queued until deadline_ns (the
+ * request in flight is cut short then), then joins the thread; what is left
+ * stays spooled.
+ */
+void pprofio_delivery_close(pprofio_delivery *d, int64_t deadline_ns);
+
+/* pprofio_delivery_gauges fills the spool's gauges of s. */
+void pprofio_delivery_gauges(pprofio_delivery *d, pprofio_stats *s);
+
+#endif

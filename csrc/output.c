@@ -1,0 +1,350 @@
+//go:build ignore
+
+/* output.c: deltas, the leak rule, local files and batches (see output.h). */
+#include "output.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "batch.h"
+#include "leak.h"
+#include "pprof.h"
+#include "store.h"
+#include "sysio.h"
+
+#define OUTPUT_CYCLE_MAX 16 /* profiles of one cycle taken at once */
+#define OUTPUT_SOURCE_STRS 7
+
+/* An owned copy of a pprofio_source. */
+typedef struct {
+    pprofio_source s;
+    char **keys, **values;
+    char *strs[OUTPUT_SOURCE_STRS];
+} source_copy;
+
+struct pprofio_output {
+    char *service;
+    char *output_dir; /* NULL: no local storage */
+    int64_t max_buffer;
+    pprofio_intake *intake;
+    pprofio_delivery *delivery; /* NULL: no upload */
+    pprofio_ledger *ledger;
+    source_copy source;
+    uint64_t sequence;
+
+    /* the output thread's own */
+    pprofio_baseline *baselines[PPROFIO_PROFILE_MAX + 1];
+    int base_warned[PPROFIO_PROFILE_MAX + 1];
+    pprofio_leak leak;
+    int write_failing, no_sink_logged;
+    int64_t cpu_delta;
+
+    atomic_int final;
+    pprofio_error final_err; /* read by close after the join */
+    pthread_t thread;
+    int started;
+};
+
+/* ---- construction ----------------------------------------------------- */
+
+static char *dup_str(const char *s, int *failed) {
+    char *d = pprofio_strdup(s ? s : "");
+    if (!d)
+        *failed = 1;
+    return d;
+}
+
+static void source_free(source_copy *c) {
+    for (size_t i = 0; i < c->s.n_tags; i++) {
+        pprofio_free(c->keys ? c->keys[i] : NULL);
+        pprofio_free(c->values ? c->values[i] : NULL);
+    }
+    pprofio_free(c->keys);
+    pprofio_free(c->values);
+    for (size_t i = 0; i < OUTPUT_SOURCE_STRS; i++)
+        pprofio_free(c->strs[i]);
+    memset(c, 0, sizeof *c);
+}
+
+static int source_dup(source_copy *c, const pprofio_source *s, const char *service) {
+    int failed = 0;
+    memset(c, 0, sizeof *c);
+    const char *in[OUTPUT_SOURCE_STRS] = {service, s->hostname, s->instance_id, s->agent_version,
+                                          s->runtime_version, s->os, s->arch};
+    for (size_t i = 0; i < OUTPUT_SOURCE_STRS; i++)
+        c->strs[i] = dup_str(in[i], &failed);
+    c->keys = pprofio_calloc(s->n_tags + 1, sizeof *c->keys);
+    c->values = pprofio_calloc(s->n_tags + 1, sizeof *c->values);
+    if (!c->keys || !c->values)
+        failed = 1;
+    for (size_t i = 0; !failed && i < s->n_tags; i++) {
+        c->keys[i] = dup_str(s->tag_keys[i], &failed);
+        c->values[i] = dup_str(s->tag_values[i], &failed);
+        c->s.n_tags = i + 1;
+    }
+    c->s.service = c->strs[0];
+    c->s.hostname = c->strs[1];
+    c->s.instance_id = c->strs[2];
+    c->s.agent_version = c->strs[3];
+    c->s.runtime_version = c->strs[4];
+    c->s.os = c->strs[5];
+    c->s.arch = c->strs[6];
+    c->s.pid = s->pid;
+    c->s.process_start_ns = s->process_start_ns;
+    c->s.tag_keys = (const char *const *)c->keys;
+    c->s.tag_values = (const char *const *)c->values;
+    if (failed) {
+        source_free(c);
+        return PPROFIO_ERR_NOMEM;
+    }
+    return PPROFIO_OK;
+}
+
+int pprofio_output_new(const pprofio_config *cfg, pprofio_intake *intake, pprofio_delivery *delivery,
+                       pprofio_ledger *ledger, pprofio_output **out) {
+    *out = NULL;
+    pprofio_output *o = pprofio_calloc(1, sizeof *o);
+    if (!o)
+        return PPROFIO_ERR_NOMEM;
+    o->intake = intake;
+    o->delivery = delivery;
+    o->ledger = ledger;
+    o->max_buffer = cfg->max_buffer_bytes;
+    pprofio_leak_init(&o->leak, cfg->leak_windows, cfg->leak_min_growth_pct, cfg->leak_min_growth);
+    o->service = pprofio_strdup(cfg->service_name);
+    int failed = !o->service;
+    if (cfg->output_dir && *cfg->output_dir && !(o->output_dir = pprofio_strdup(cfg->output_dir)))
+        failed = 1;
+    if (!failed && delivery && source_dup(&o->source, &cfg->source, cfg->service_name) != PPROFIO_OK)
+        failed = 1;
+    if (failed) {
+        pprofio_output_free(o);
+        return PPROFIO_ERR_NOMEM;
+    }
+    *out = o;
+    return PPROFIO_OK;
+}
+
+void pprofio_output_free(pprofio_output *o) {
+    if (!o)
+        return;
+    pprofio_output_close(o, NULL);
+    for (int t = 0; t <= PPROFIO_PROFILE_MAX; t++)
+        pprofio_baseline_free(o->baselines[t]);
+    pprofio_leak_free(&o->leak);
+    source_free(&o->source);
+    pprofio_free(o->service);
+    pprofio_free(o->output_dir);
+    pprofio_free(o);
+}
+
+/* ---- deltas and the leak rule ----------------------------------------- */
+
+/* report_delta records how a delta went. */
+static void report_delta(pprofio_output *o, int t, int rc, int is_delta, int too_big, size_t bound,
+                         const pprofio_error *err) {
+    pprofio_ledger *l = o->ledger;
+    const char *name = pprofio_profile_name(t);
+    if (too_big && !o->base_warned[t]) {
+        o->base_warned[t] = 1;
+        pprofio_ledger_log(l, PPROFIO_LOG_WARN,
+                           "pprofio: the %s baseline needs more than %zu bytes (MaxBufferBytes/4); %s profiles are "
+                           "sent as totals until it fits: raise MaxBufferBytes",
+                           name, bound, name);
+    }
+    if (is_delta)
+        pprofio_ledger_add(l, PPROFIO_STAT(deltas), 1);
+    if (rc != PPROFIO_OK) {
+        pprofio_ledger_add(l, PPROFIO_STAT(deltas_failed), 1);
+        pprofio_ledger_log(l, PPROFIO_LOG_WARN, "pprofio: sending a %s profile as it is: %s", name, err->msg);
+    }
+    int64_t held = 0;
+    for (int i = 0; i <= PPROFIO_PROFILE_MAX; i++)
+        held += (int64_t)pprofio_baseline_bytes(o->baselines[i]);
+    pprofio_ledger_set(l, PPROFIO_STAT(baseline_bytes), held);
+}
+
+/*
+ * make_delta turns a cumulative profile (heap, mutex, block) into this
+ * window's share. The window-start snapshot of mutex and block only sets
+ * the base. A profile that does not decode is sent as it is.
+ */
+static void make_delta(pprofio_output *o, pprofio_profile *p) {
+    int t = p->type;
+    int baseline_only = (p->flags & PPROFIO_PROFILE_BASELINE) != 0;
+    pprofio_bytes out = {0};
+    pprofio_error err = {0};
+    int is_delta = 0;
+    size_t bound = (size_t)(o->max_buffer / 4);
+    int rc = pprofio_pprof_delta(p->raw.p, p->raw.len, &o->baselines[t], !baseline_only, bound, &out, &is_delta,
+                                 &err);
+    int too_big = rc == PPROFIO_OK && o->baselines[t] == NULL; /* success keeps one unless over the bound */
+    if (rc == PPROFIO_OK && is_delta) {
+        pprofio_intake_replace(o->intake, p, &out);
+        p->delta = 1;
+    }
+    pprofio_bytes_free(&out);
+    if (t != PPROFIO_PROFILE_HEAP && !baseline_only) { /* the next window brings its own base */
+        pprofio_baseline_free(o->baselines[t]);
+        o->baselines[t] = NULL;
+    }
+    report_delta(o, t, rc, is_delta, too_big, bound, &err);
+}
+
+/* goroutines counts a goroutine snapshot's stacks and runs the leak rule on them. */
+static void goroutines(pprofio_output *o, pprofio_profile *p) {
+    pprofio_stack_count *sc;
+    size_t n;
+    int64_t total;
+    pprofio_error err = {0};
+    if (pprofio_pprof_stacks(p->raw.p, p->raw.len, &sc, &n, &total, &err) != PPROFIO_OK) {
+        pprofio_ledger_log(o->ledger, PPROFIO_LOG_WARN, "pprofio: cannot read a goroutine profile: %s", err.msg);
+        return;
+    }
+    pprofio_ledger_set(o->ledger, PPROFIO_STAT(goroutines), total);
+    pprofio_leak_alert alert;
+    if (!pprofio_leak_observe(&o->leak, sc, n, total, &alert))
+        return;
+    pprofio_ledger_add(o->ledger, PPROFIO_STAT(goroutine_leaks), 1);
+    pprofio_ledger_log(o->ledger, PPROFIO_LOG_WARN, "pprofio: goroutine leak suspected: %s", alert.message);
+    pprofio_event ev;
+    pprofio_event_init(&ev, "goroutine_leak", pprofio_ledger_now(o->ledger), alert.message);
+    pprofio_event_attr_u64(&ev, "count", (uint64_t)alert.count);
+    pprofio_event_attr_u64(&ev, "growth", (uint64_t)alert.growth);
+    pprofio_event_attr_u64(&ev, "windows", (uint64_t)alert.windows);
+    pprofio_ledger_event(o->ledger, &ev);
+}
+
+/* prepare runs the per-type work on a cycle's profiles before they go out. */
+static void prepare(pprofio_output *o, pprofio_profile **ps, size_t n) {
+    int64_t cpu0 = pprofio_thread_cpu_ns();
+    for (size_t i = 0; i < n; i++) {
+        switch (ps[i]->type) {
+        case PPROFIO_PROFILE_HEAP:
+        case PPROFIO_PROFILE_MUTEX:
+        case PPROFIO_PROFILE_BLOCK:
+            make_delta(o, ps[i]);
+            break;
+        case PPROFIO_PROFILE_GOROUTINE:
+            goroutines(o, ps[i]);
+            break;
+        }
+    }
+    o->cpu_delta += pprofio_thread_cpu_ns() - cpu0;
+    pprofio_ledger_set(o->ledger, PPROFIO_STAT(cpu_delta_ns), o->cpu_delta);
+}
+
+/* ---- local files and batches ------------------------------------------ */
+
+/* store_locally writes p under output_dir. */
+static void store_locally(pprofio_output *o, pprofio_profile *p) {
+    pprofio_error err = {0};
+    size_t written = 0;
+    int rc = pprofio_store_write(o->output_dir, o->service, p->type, p->start_ns, p->end_ns, p->raw.p, p->raw.len,
+                                 &written, NULL, &err);
+    if (rc == PPROFIO_OK) {
+        pprofio_ledger_add(o->ledger, PPROFIO_STAT(profiles_written), 1);
+        pprofio_ledger_add(o->ledger, PPROFIO_STAT(bytes_written), written);
+        if (o->write_failing) {
+            o->write_failing = 0;
+            pprofio_ledger_log(o->ledger, PPROFIO_LOG_INFO, "pprofio: writing profiles to %s again", o->output_dir);
+        }
+        return;
+    }
+    pprofio_ledger_lose(o->ledger, PPROFIO_LOSS_WRITE, 1, 0, p->raw.len);
+    if (atomic_load(&o->final) && o->final_err.code == 0)
+        o->final_err = err;
+    if (!o->write_failing) {
+        o->write_failing = 1;
+        pprofio_ledger_log(o->ledger, PPROFIO_LOG_ERROR, "pprofio: cannot write profiles: %s", err.msg);
+    }
+}
+
+/* make_batch wraps one cycle's profiles and the pending events into a batch for delivery. */
+static void make_batch(pprofio_output *o, pprofio_profile **ps, size_t n) {
+    pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
+    size_t n_events = pprofio_ledger_take_events(o->ledger, events);
+    uint64_t seq = ++o->sequence;
+    pprofio_ledger_add(o->ledger, PPROFIO_STAT(batches_queued), 1);
+    char id[PPROFIO_BATCH_ID_LEN + 1];
+    pprofio_batch_id(id);
+    pprofio_bytes body = {0};
+    pprofio_error err = {0};
+    int rc = pprofio_batch_encode(&o->source.s, id, seq, ps, n, events, n_events, &body, &err);
+    if (rc == PPROFIO_OK) {
+        pprofio_delivery_push(o->delivery, id, seq, (uint32_t)n, &body);
+        return;
+    }
+    pprofio_bytes_free(&body);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += ps[i]->raw.len;
+    pprofio_ledger_lose(o->ledger, PPROFIO_LOSS_MEMORY, n, 1, bytes);
+    pprofio_ledger_log(o->ledger, PPROFIO_LOG_ERROR, "pprofio: dropped a batch of %zu profile(s): %s", n, err.msg);
+}
+
+/* deliver_cycle writes and batches the profiles of one cycle. */
+static void deliver_cycle(pprofio_output *o, pprofio_profile **ps, size_t n) {
+    for (size_t i = 0; o->output_dir && i < n; i++)
+        store_locally(o, ps[i]);
+    if (o->delivery) {
+        make_batch(o, ps, n);
+        return;
+    }
+    if (o->output_dir || n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pprofio_ledger_lose(o->ledger, PPROFIO_LOSS_NO_SINK, 1, 0, ps[i]->raw.len);
+    if (!o->no_sink_logged) {
+        o->no_sink_logged = 1;
+        pprofio_ledger_log(o->ledger, PPROFIO_LOG_WARN,
+                           "pprofio: no output can take profiles; they are counted as dropped");
+    }
+}
+
+static void *output_main(void *arg) {
+    pprofio_output *o = arg;
+    pprofio_profile *ps[OUTPUT_CYCLE_MAX];
+    size_t n;
+    while ((n = pprofio_intake_take(o->intake, ps, OUTPUT_CYCLE_MAX)) > 0) {
+        prepare(o, ps, n);
+        size_t m = 0; /* window bases are not sent */
+        for (size_t i = 0; i < n; i++)
+            if (!(ps[i]->flags & PPROFIO_PROFILE_BASELINE))
+                ps[m++] = ps[i];
+            else
+                pprofio_intake_done(o->intake, ps[i]);
+        if (m > 0)
+            deliver_cycle(o, ps, m);
+        for (size_t i = 0; i < m; i++)
+            pprofio_intake_done(o->intake, ps[i]);
+        pprofio_ledger_set(o->ledger, PPROFIO_STAT(cpu_output_ns), pprofio_thread_cpu_ns());
+    }
+    return NULL;
+}
+
+int pprofio_output_start(pprofio_output *o) {
+    int rc = pprofio_thread_create(&o->thread, output_main, o);
+    if (rc == 0)
+        o->started = 1;
+    return rc;
+}
+
+void pprofio_output_final(pprofio_output *o) { atomic_store(&o->final, 1); }
+
+int pprofio_output_close(pprofio_output *o, pprofio_error *err) {
+    if (!o)
+        return PPROFIO_OK;
+    if (o->started) {
+        pthread_join(o->thread, NULL);
+        o->started = 0;
+    }
+    if (o->final_err.code == 0)
+        return PPROFIO_OK;
+    if (err)
+        *err = o->final_err;
+    return o->final_err.code;
+}

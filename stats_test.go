@@ -1,0 +1,63 @@
+//go:build cgo
+
+package pprofio
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/pprofio/pprofio/internal/core"
+)
+
+// Stats is declared once in C (include/pprofio.h) and once here, and the
+// binding copies it by name: every field must have its twin, of the same
+// signedness, or a counter would silently read zero.
+func TestStatsFieldsAgreeWithTheCore(t *testing.T) {
+	cFields := map[string]core.StatField{}
+	for _, f := range core.StatsFields() {
+		cFields[f.Name] = f
+	}
+	if len(cFields) == 0 {
+		t.Fatal("the core lists no stats fields")
+	}
+	goType := reflect.TypeOf(Stats{})
+	seen := map[string]bool{}
+	for i := 0; i < goType.NumField(); i++ {
+		f := goType.Field(i)
+		name := core.CName(f)
+		cf, ok := cFields[name]
+		if !ok {
+			t.Errorf("Stats.%s has no pprofio_stats.%s in include/pprofio.h", f.Name, name)
+			continue
+		}
+		seen[name] = true
+		signed := f.Type.Kind() == reflect.Int64
+		if f.Type.Kind() != reflect.Int64 && f.Type.Kind() != reflect.Uint64 {
+			t.Errorf("Stats.%s is a %v; only uint64, int64 and time.Duration mirror C", f.Name, f.Type)
+		}
+		if signed != cf.Signed {
+			t.Errorf("Stats.%s is %v but pprofio_stats.%s is signed=%v", f.Name, f.Type, name, cf.Signed)
+		}
+	}
+	for name := range cFields {
+		if !seen[name] {
+			t.Errorf("pprofio_stats.%s has no field in pprofio.Stats", name)
+		}
+	}
+}
+
+func TestCNameIsTheSnakeCaseOfTheGoName(t *testing.T) {
+	type sample struct {
+		ProfilesDroppedNoSink uint64
+		CPUOutput             time.Duration
+		BufferedBytesPeak     int64
+	}
+	want := []string{"profiles_dropped_no_sink", "cpu_output_ns", "buffered_bytes_peak"}
+	st := reflect.TypeOf(sample{})
+	for i, w := range want {
+		if got := core.CName(st.Field(i)); got != w {
+			t.Errorf("CName(%s) = %q, want %q", st.Field(i).Name, got, w)
+		}
+	}
+}
