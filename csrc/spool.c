@@ -396,38 +396,25 @@ void pprofio_spool_close(pprofio_spool *q) {
 /* persist writes e's payload to its file atomically. Returns 0 or -errno. */
 static int persist(pprofio_spool *q, entry *e, const uint8_t *payload, size_t len, const char **step) {
     char path[PATH_MAX];
-    int named = path_of(q, e, path);
-    char *tmp = join2(q->dir, ".tmp-XXXXXX");
-    int rc = named ? -ENOMEM : -ENAMETOOLONG;
     *step = "create";
-    if (named && tmp) {
-        int fd = mkostemp(tmp, O_CLOEXEC);
-        rc = fd < 0 ? -errno : 0;
-        if (rc == 0) {
-            uint8_t h[HEADER_LEN];
-            make_header(h, e, payload, len);
-            *step = "write";
-            rc = pprofio_write_all(fd, h, sizeof h);
-            if (rc == 0)
-                rc = pprofio_write_all(fd, payload, len);
-            if (rc == 0) {
-                *step = "fsync";
-                rc = pprofio_fsync(fd);
-            }
-            int crc = pprofio_close(fd);
-            if (rc == 0)
-                rc = crc;
-            if (rc == 0) {
-                *step = "rename";
-                rc = rename(tmp, path) == 0 ? 0 : -errno;
-            }
-            if (rc != 0)
-                unlink(tmp);
-            else
-                pprofio_fsync_dir(q->dir);
-        }
+    if (!path_of(q, e, path))
+        return -ENAMETOOLONG;
+    pprofio_atomic_file f;
+    int rc = pprofio_atomic_create(&f, q->dir);
+    if (rc == 0) {
+        uint8_t h[HEADER_LEN];
+        make_header(h, e, payload, len);
+        f.step = "write";
+        rc = pprofio_write_all(f.fd, h, sizeof h);
+        if (rc == 0)
+            rc = pprofio_write_all(f.fd, payload, len);
     }
-    pprofio_free(tmp);
+    if (rc == 0)
+        rc = pprofio_atomic_sync(&f);
+    if (rc == 0)
+        rc = pprofio_atomic_rename(&f, path, 1);
+    *step = f.step;
+    pprofio_atomic_end(&f);
     return rc;
 }
 

@@ -36,19 +36,6 @@ void pprofio_store_format_time(int64_t unix_ns, char *out, size_t n) {
     snprintf(out, n, "%s.%03dZ", base, (int)ms);
 }
 
-/* rename_noreplace moves tmp to dst unless dst exists (-EEXIST). */
-static int rename_noreplace(const char *tmp, const char *dst) {
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS)
-        return -errno;
-    /* The file system has no RENAME_NOREPLACE: link then unlink. */
-    if (link(tmp, dst) != 0)
-        return -errno;
-    unlink(tmp);
-    return 0;
-}
-
 static char *join(const char *a, const char *b, const char *c) {
     size_t n = strlen(a) + strlen(b) + strlen(c) + 3;
     char *p = pprofio_malloc(n);
@@ -57,8 +44,8 @@ static char *join(const char *a, const char *b, const char *c) {
     return p;
 }
 
-/* place renames tmp into dir under name, adding -1, -2, ... if it is taken. */
-static int place(const char *tmp, const char *dir, const char *stem, char **path_out) {
+/* place renames the finished file into dir under stem, adding -1, -2, ... if it is taken. */
+static int place(pprofio_atomic_file *f, const char *dir, const char *stem, char **path_out) {
     size_t n = strlen(dir) + strlen(stem) + 32;
     char *dst = pprofio_malloc(n);
     if (!dst)
@@ -69,7 +56,7 @@ static int place(const char *tmp, const char *dir, const char *stem, char **path
             snprintf(dst, n, "%s/%s.pb.gz", dir, stem);
         else
             snprintf(dst, n, "%s/%s-%d.pb.gz", dir, stem, i);
-        rc = rename_noreplace(tmp, dst);
+        rc = pprofio_atomic_rename(f, dst, 0);
     }
     if (rc == 0 && path_out)
         *path_out = dst;
@@ -78,61 +65,50 @@ static int place(const char *tmp, const char *dir, const char *stem, char **path
     return rc;
 }
 
-int pprofio_store_write(const char *root, const char *service, int type, int64_t start_ns,
-                        int64_t end_ns, const void *raw, size_t n, size_t *written,
-                        char **path_out, pprofio_error *err) {
-    if (written)
-        *written = 0;
-    if (path_out)
-        *path_out = NULL;
-    char *dir = join(root, service, pprofio_profile_name(type));
-    char *tmp = dir ? pprofio_malloc(strlen(dir) + 32) : NULL;
-    if (!tmp) {
-        pprofio_free(dir);
-        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "store: out of memory");
-    }
-    int rc = pprofio_mkdirs(dir, 0700);
+/* write_file gzips raw into a new file in dir named after the window. */
+static int write_file(const char *dir, int64_t start_ns, int64_t end_ns, const void *raw, size_t n, size_t *written,
+                      char **path_out, pprofio_error *err) {
+    pprofio_atomic_file f;
+    int rc = pprofio_atomic_create(&f, dir);
     if (rc != 0) {
-        pprofio_set_error(err, PPROFIO_ERR_IO, "store: create %s: %s", dir, strerror(-rc));
-        goto out;
-    }
-    snprintf(tmp, strlen(dir) + 32, "%s/.tmp-XXXXXX", dir);
-    int fd = mkostemp(tmp, O_CLOEXEC); /* 0600 */
-    if (fd < 0) {
-        rc = -errno;
         pprofio_set_error(err, PPROFIO_ERR_IO, "store: create temp file in %s: %s", dir, strerror(-rc));
-        goto out;
+        pprofio_atomic_end(&f);
+        return rc;
     }
     size_t w = 0;
-    rc = pprofio_gzip_fd(fd, raw, n, &w);
-    const char *step = "write";
-    if (rc == 0) {
-        step = "fsync";
-        rc = pprofio_fsync(fd);
-    }
-    int crc = pprofio_close(fd);
-    if (rc == 0 && crc != 0) {
-        step = "close";
-        rc = crc;
-    }
+    f.step = "write";
+    rc = pprofio_gzip_fd(f.fd, raw, n, &w);
+    if (rc == 0)
+        rc = pprofio_atomic_sync(&f);
     if (rc == 0) {
         char a[32], b[32], stem[80];
         pprofio_store_format_time(start_ns, a, sizeof a);
         pprofio_store_format_time(end_ns, b, sizeof b);
         snprintf(stem, sizeof stem, "%s_%s", a, b);
-        step = "rename";
-        rc = place(tmp, dir, stem, path_out);
+        rc = place(&f, dir, stem, path_out);
     }
-    if (rc != 0) {
-        unlink(tmp);
-        pprofio_set_error(err, PPROFIO_ERR_IO, "store: %s %s: %s", step, tmp, strerror(-rc));
-        goto out;
-    }
-    pprofio_fsync_dir(dir); /* best effort: the file itself is complete */
-    if (written)
+    if (rc != 0)
+        pprofio_set_error(err, PPROFIO_ERR_IO, "store: %s %s: %s", f.step, f.tmp, strerror(-rc));
+    else if (written)
         *written = w;
-out:
-    pprofio_free(tmp);
+    pprofio_atomic_end(&f);
+    return rc;
+}
+
+int pprofio_store_write(const char *root, const char *service, int type, int64_t start_ns, int64_t end_ns,
+                        const void *raw, size_t n, size_t *written, char **path_out, pprofio_error *err) {
+    if (written)
+        *written = 0;
+    if (path_out)
+        *path_out = NULL;
+    char *dir = join(root, service, pprofio_profile_name(type));
+    if (!dir)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "store: out of memory");
+    int rc = pprofio_mkdirs(dir, 0700);
+    if (rc != 0)
+        pprofio_set_error(err, PPROFIO_ERR_IO, "store: create %s: %s", dir, strerror(-rc));
+    else
+        rc = write_file(dir, start_ns, end_ns, raw, n, written, path_out, err);
     pprofio_free(dir);
     if (rc == 0)
         return PPROFIO_OK;

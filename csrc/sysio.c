@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -97,6 +99,64 @@ int pprofio_fsync_dir(const char *dir) {
     int rc = pprofio_fsync(fd);
     pprofio_close(fd);
     return rc;
+}
+
+int pprofio_atomic_create(pprofio_atomic_file *f, const char *dir) {
+    *f = (pprofio_atomic_file){.fd = -1, .dir = dir, .step = "create"};
+    size_t n = strlen(dir) + 16;
+    f->tmp = pprofio_malloc(n);
+    if (!f->tmp)
+        return -ENOMEM;
+    snprintf(f->tmp, n, "%s/.tmp-XXXXXX", dir);
+    f->fd = mkostemp(f->tmp, O_CLOEXEC); /* 0600 */
+    if (f->fd < 0)
+        return -errno;
+    f->created = 1;
+    return 0;
+}
+
+int pprofio_atomic_sync(pprofio_atomic_file *f) {
+    f->step = "fsync";
+    int rc = pprofio_fsync(f->fd);
+    int crc = pprofio_close(f->fd);
+    f->fd = -1;
+    if (rc == 0 && crc != 0) {
+        f->step = "close";
+        rc = crc;
+    }
+    return rc;
+}
+
+/* rename_noreplace moves tmp to dst unless dst exists (-EEXIST). */
+static int rename_noreplace(const char *tmp, const char *dst) {
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -errno;
+    /* The file system has no RENAME_NOREPLACE: link then unlink. */
+    if (link(tmp, dst) != 0)
+        return -errno;
+    unlink(tmp);
+    return 0;
+}
+
+int pprofio_atomic_rename(pprofio_atomic_file *f, const char *path, int replace) {
+    f->step = "rename";
+    int rc = replace ? (rename(f->tmp, path) == 0 ? 0 : -errno) : rename_noreplace(f->tmp, path);
+    if (rc == 0)
+        f->renamed = 1;
+    return rc;
+}
+
+void pprofio_atomic_end(pprofio_atomic_file *f) {
+    if (f->fd >= 0)
+        pprofio_close(f->fd);
+    if (f->renamed)
+        pprofio_fsync_dir(f->dir); /* best effort: the file itself is complete */
+    else if (f->created)
+        unlink(f->tmp);
+    pprofio_free(f->tmp);
+    *f = (pprofio_atomic_file){.fd = -1};
 }
 
 void pprofio_async_signals(sigset_t *set) {

@@ -23,6 +23,33 @@ int pprofio_mkdirs(const char *path, mode_t mode);
 /* pprofio_fsync_dir makes a rename inside dir durable. */
 int pprofio_fsync_dir(const char *dir);
 
+/*
+ * An atomic file: written to a temp file in its folder, then fsynced,
+ * closed and renamed into place, and the folder fsynced, so that the file
+ * is whole or absent after a crash. The one writer of the local store and
+ * the disk spool.
+ *
+ *   pprofio_atomic_file f;
+ *   pprofio_atomic_create(&f, dir);           write to f.fd
+ *   pprofio_atomic_sync(&f);                  fsync and close
+ *   pprofio_atomic_rename(&f, path, replace); into place (-EEXIST if taken and !replace)
+ *   pprofio_atomic_end(&f);                   fsync dir if renamed, else unlink; frees
+ *
+ * Each returns 0 or -errno and sets f.step to what it was doing.
+ */
+typedef struct {
+    int fd;
+    char *tmp;       /* the temp file's path, until renamed */
+    const char *dir; /* not owned */
+    const char *step;
+    int created, renamed;
+} pprofio_atomic_file;
+
+int pprofio_atomic_create(pprofio_atomic_file *f, const char *dir);
+int pprofio_atomic_sync(pprofio_atomic_file *f);
+int pprofio_atomic_rename(pprofio_atomic_file *f, const char *path, int replace);
+void pprofio_atomic_end(pprofio_atomic_file *f);
+
 /* pprofio_thread_create starts fn with every asynchronous signal blocked. */
 int pprofio_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 
