@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "alloc.h"
 #include "errors.h"
@@ -15,7 +14,6 @@
 #include "random.h"
 
 #define STAGE_SIZE 16384
-#define OUT_CHUNK 65536
 
 typedef Pprofio__Ingest__V1__UploadRequest UploadRequest;
 typedef Pprofio__Ingest__V1__Source Source;
@@ -63,57 +61,32 @@ static void pb_free(void *data, void *p) {
 
 static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
-    (void)opaque;
-    return pprofio_calloc(items, size);
-}
-
-static void z_free(voidpf opaque, voidpf p) {
-    (void)opaque;
-    pprofio_free(p);
-}
-
 /* ---- a ProtobufCBuffer that deflates what protobuf-c packs ------------- */
 
 typedef struct {
     ProtobufCBuffer base;
-    z_stream zs;
+    pprofio_gzip *z;
     pprofio_bytes *out;
     uint8_t stage[STAGE_SIZE];
     size_t staged;
     int rc;
 } gz_buffer;
 
-static void gz_run(gz_buffer *b, const uint8_t *in, size_t n, int flush) {
-    b->zs.next_in = (Bytef *)in;
-    b->zs.avail_in = (uInt)n;
-    do {
-        if (pprofio_bytes_grow(b->out, OUT_CHUNK, NULL, NULL) != PPROFIO_OK) {
-            b->rc = PPROFIO_ERR_NOMEM;
-            return;
-        }
-        size_t room = b->out->cap - b->out->len;
-        b->zs.next_out = b->out->p + b->out->len;
-        b->zs.avail_out = (uInt)room;
-        int zrc = deflate(&b->zs, flush);
-        b->out->len += room - b->zs.avail_out;
-        if (zrc == Z_STREAM_ERROR) {
-            b->rc = PPROFIO_ERR_INVALID;
-            return;
-        }
-    } while (b->zs.avail_out == 0 || b->zs.avail_in > 0);
+static void gz_run(gz_buffer *b, const uint8_t *in, size_t n, int last) {
+    if (b->rc == PPROFIO_OK)
+        b->rc = pprofio_gzip_add(b->z, in, n, last, b->out);
 }
 
 static void gz_append(ProtobufCBuffer *base, size_t len, const uint8_t *data) {
     gz_buffer *b = (gz_buffer *)base;
     while (len > 0 && b->rc == PPROFIO_OK) {
         if (b->staged == STAGE_SIZE || (b->staged > 0 && len >= STAGE_SIZE)) {
-            gz_run(b, b->stage, b->staged, Z_NO_FLUSH);
+            gz_run(b, b->stage, b->staged, 0);
             b->staged = 0;
         }
         if (len >= STAGE_SIZE) { /* big fields (the pprof bytes) go straight in */
             size_t take = len > (1u << 30) ? (1u << 30) : len;
-            gz_run(b, data, take, Z_NO_FLUSH);
+            gz_run(b, data, take, 0);
             data += take;
             len -= take;
             continue;
@@ -133,17 +106,14 @@ static int pack_gzip(const ProtobufCMessage *msg, pprofio_bytes *out) {
         return PPROFIO_ERR_NOMEM;
     b->base.append = gz_append;
     b->out = out;
-    b->zs.zalloc = z_alloc;
-    b->zs.zfree = z_free;
-    if (deflateInit2(&b->zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (pprofio_gzip_new(&b->z) != PPROFIO_OK) {
         pprofio_free(b);
         return PPROFIO_ERR_NOMEM;
     }
     protobuf_c_message_pack_to_buffer(msg, &b->base);
-    if (b->rc == PPROFIO_OK)
-        gz_run(b, b->stage, b->staged, Z_FINISH);
+    gz_run(b, b->stage, b->staged, 1);
     int rc = b->rc;
-    deflateEnd(&b->zs);
+    pprofio_gzip_free(b->z);
     pprofio_free(b);
     return rc;
 }

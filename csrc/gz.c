@@ -12,6 +12,7 @@
 
 #define GZ_WINDOW (15 + 16) /* a gzip header and trailer, 32 KiB window */
 #define GZ_CHUNK 65536 /* deflate output per step */
+#define GZ_FD_SLICE (256 * 1024) /* input deflated per write to a file */
 
 static voidpf gz_alloc(voidpf opaque, uInt items, uInt size) {
     (void)opaque;
@@ -175,91 +176,104 @@ int pprofio_gunzip_bytes(const void *in, size_t n, pprofio_bytes *out) {
     return rc;
 }
 
-/* deflate_to drives one gzip member; sink receives each full output chunk. */
-typedef int (*chunk_sink)(void *ctx, const uint8_t *p, size_t n);
+/* ---- the one deflater ------------------------------------------------- */
 
-static int deflate_to(const void *in, size_t n, chunk_sink sink, void *ctx) {
+struct pprofio_gzip {
     z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    zs.zalloc = gz_alloc;
-    zs.zfree = gz_free;
-    int zrc = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, GZ_WINDOW, 8, Z_DEFAULT_STRATEGY);
-    if (zrc != Z_OK)
-        return zrc == Z_MEM_ERROR ? PPROFIO_ERR_NOMEM : PPROFIO_ERR_INVALID;
-    uint8_t *buf = pprofio_malloc(GZ_CHUNK);
-    if (!buf) {
-        deflateEnd(&zs);
+};
+
+int pprofio_gzip_new(pprofio_gzip **out) {
+    *out = NULL;
+    pprofio_gzip *z = pprofio_calloc(1, sizeof *z);
+    if (!z)
         return PPROFIO_ERR_NOMEM;
+    z->zs.zalloc = gz_alloc;
+    z->zs.zfree = gz_free;
+    int zrc = deflateInit2(&z->zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, GZ_WINDOW, 8, Z_DEFAULT_STRATEGY);
+    if (zrc != Z_OK) {
+        pprofio_free(z);
+        return zrc == Z_MEM_ERROR ? PPROFIO_ERR_NOMEM : PPROFIO_ERR_INVALID;
     }
+    *out = z;
+    return PPROFIO_OK;
+}
+
+void pprofio_gzip_free(pprofio_gzip *z) {
+    if (!z)
+        return;
+    deflateEnd(&z->zs);
+    pprofio_free(z);
+}
+
+int pprofio_gzip_add(pprofio_gzip *z, const void *in, size_t n, int last, pprofio_bytes *out) {
     const uint8_t *src = in;
-    int rc = PPROFIO_OK;
     int flush;
     do {
         uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        zs.next_in = (Bytef *)src;
-        zs.avail_in = take;
+        z->zs.next_in = (Bytef *)src;
+        z->zs.avail_in = take;
         src += take;
         n -= take;
-        flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+        flush = last && n == 0 ? Z_FINISH : Z_NO_FLUSH;
         do {
-            zs.next_out = buf;
-            zs.avail_out = GZ_CHUNK;
-            zrc = deflate(&zs, flush);
-            if (zrc == Z_STREAM_ERROR) {
-                rc = PPROFIO_ERR_INVALID;
-                break;
-            }
-            size_t have = GZ_CHUNK - zs.avail_out;
-            if (have > 0 && (rc = sink(ctx, buf, have)) != PPROFIO_OK)
-                break;
-        } while (zs.avail_out == 0);
-    } while (rc == PPROFIO_OK && flush != Z_FINISH);
-    pprofio_free(buf);
-    deflateEnd(&zs);
-    return rc;
-}
-
-static int sink_bytes(void *ctx, const uint8_t *p, size_t n) {
-    pprofio_bytes *out = ctx;
-    int rc = pprofio_bytes_grow(out, n, NULL, NULL);
-    if (rc != PPROFIO_OK)
-        return rc;
-    memcpy(out->p + out->len, p, n);
-    out->len += n;
+            if (pprofio_bytes_grow(out, GZ_CHUNK, NULL, NULL) != PPROFIO_OK)
+                return PPROFIO_ERR_NOMEM;
+            size_t room = out->cap - out->len;
+            z->zs.next_out = out->p + out->len;
+            z->zs.avail_out = room > UINT32_MAX ? UINT32_MAX : (uInt)room;
+            int zrc = deflate(&z->zs, flush);
+            out->len += room - z->zs.avail_out;
+            if (zrc == Z_STREAM_ERROR)
+                return PPROFIO_ERR_INVALID;
+        } while (z->zs.avail_out == 0 || z->zs.avail_in > 0);
+    } while (n > 0);
     return PPROFIO_OK;
 }
 
 int pprofio_gzip_bytes(const void *in, size_t n, pprofio_bytes *out) {
-    return deflate_to(in, n, sink_bytes, out);
+    pprofio_gzip *z;
+    int rc = pprofio_gzip_new(&z);
+    if (rc == PPROFIO_OK)
+        rc = pprofio_gzip_add(z, in, n, 1, out);
+    pprofio_gzip_free(z);
+    return rc;
 }
 
-typedef struct {
-    int fd;
-    size_t written;
-    int err; /* -errno of the failed write */
-} fd_sink_ctx;
-
-static int sink_fd(void *ctx, const uint8_t *p, size_t n) {
-    fd_sink_ctx *s = ctx;
-    int rc = pprofio_write_all(s->fd, p, n);
-    if (rc != 0) {
-        s->err = rc;
-        return PPROFIO_ERR_IO;
-    }
-    s->written += n;
-    return PPROFIO_OK;
+/* gzip_fd_slices deflates in slices, writing each slice's output to fd and reusing the buffer. */
+static int gzip_fd_slices(pprofio_gzip *z, int fd, const uint8_t *src, size_t n, pprofio_bytes *buf,
+                          size_t *written) {
+    int last;
+    do {
+        size_t take = n > GZ_FD_SLICE ? GZ_FD_SLICE : n;
+        last = take == n;
+        buf->len = 0;
+        int rc = pprofio_gzip_add(z, src, take, last, buf);
+        if (rc != PPROFIO_OK)
+            return rc == PPROFIO_ERR_NOMEM ? -ENOMEM : -EINVAL;
+        src += take;
+        n -= take;
+        rc = pprofio_write_all(fd, buf->p, buf->len);
+        if (rc != 0)
+            return rc;
+        *written += buf->len;
+    } while (!last);
+    return 0;
 }
 
 int pprofio_gzip_fd(int fd, const void *in, size_t n, size_t *written) {
-    fd_sink_ctx s = {fd, 0, 0};
-    int rc = deflate_to(in, n, sink_fd, &s);
+    size_t w = 0;
+    pprofio_gzip *z;
+    int rc = pprofio_gzip_new(&z);
+    pprofio_bytes buf = {0};
+    if (rc == PPROFIO_OK)
+        rc = gzip_fd_slices(z, fd, in, n, &buf, &w);
+    else
+        rc = rc == PPROFIO_ERR_NOMEM ? -ENOMEM : -EINVAL;
+    pprofio_bytes_free(&buf);
+    pprofio_gzip_free(z);
     if (written)
-        *written = s.written;
-    if (rc == PPROFIO_ERR_IO)
-        return s.err;
-    if (rc == PPROFIO_ERR_NOMEM)
-        return -ENOMEM;
-    return rc == PPROFIO_OK ? 0 : -EINVAL;
+        *written = w;
+    return rc;
 }
 
 uint32_t pprofio_crc32(const void *p, size_t n) {

@@ -72,6 +72,21 @@ int pprofio_gunzip_finish(pprofio_gunzip *g);
 /* pprofio_gunzip_bytes inflates a whole gzip buffer into out. */
 int pprofio_gunzip_bytes(const void *in, size_t n, pprofio_bytes *out);
 
+/*
+ * The core's one deflater: a gzip member made in steps, so protobuf-c can
+ * pack a batch straight into it and a file can be written in slices.
+ */
+typedef struct pprofio_gzip pprofio_gzip;
+
+int pprofio_gzip_new(pprofio_gzip **out);
+void pprofio_gzip_free(pprofio_gzip *z);
+
+/*
+ * pprofio_gzip_add deflates n more bytes and appends the output to out;
+ * last != 0 ends the member. Returns PPROFIO_ERR_NOMEM when out cannot grow.
+ */
+int pprofio_gzip_add(pprofio_gzip *z, const void *in, size_t n, int last, pprofio_bytes *out);
+
 /* pprofio_gzip_bytes deflates n bytes into out as one gzip member. */
 int pprofio_gzip_bytes(const void *in, size_t n, pprofio_bytes *out);
 
