@@ -34,7 +34,8 @@ typedef struct entry {
     uint64_t seq;
     uint32_t n_profiles;
     int64_t file_bytes; /* > 0 when on disk */
-    pprofio_bytes mem;  /* the payload when not on disk */
+    pprofio_bytes mem;  /* the payload when not on disk, or a copy of the file's (cached) */
+    int cached;
 } entry;
 
 struct pprofio_spool {
@@ -126,7 +127,8 @@ static void remove_entry(pprofio_spool *q, entry *e) {
         unlink_file(q, e);
         q->disk_bytes -= e->file_bytes;
     }
-    q->mem_bytes -= (int64_t)e->mem.len;
+    if (!e->cached)
+        q->mem_bytes -= (int64_t)e->mem.len;
     if (q->pinned == e)
         q->pinned = NULL;
     pprofio_bytes_free(&e->mem);
@@ -152,7 +154,7 @@ static void enforce_bounds(pprofio_spool *q) {
     }
     while (q->mem_bytes > q->max_mem) {
         entry *e = q->head;
-        while (e && (e == q->pinned || e->mem.len == 0))
+        while (e && (e == q->pinned || e->mem.len == 0 || e->cached))
             e = e->next;
         if (!e)
             break;
@@ -393,6 +395,23 @@ void pprofio_spool_close(pprofio_spool *q) {
     pprofio_free(q);
 }
 
+/*
+ * keep_copy keeps the payload of a batch just written to disk in memory
+ * when it goes to the front of an empty queue: the healthy case, where it
+ * is sent next, is then sent from memory; files are read back only for
+ * batches that waited behind another or were adopted. The copy is not
+ * counted in mem_bytes: at most one batch has one, and it goes with it.
+ */
+static void keep_copy(pprofio_spool *q, entry *e, pprofio_bytes *payload, int front) {
+    if (!front && q->len == 0 && (int64_t)payload->len <= q->max_mem) {
+        e->mem = *payload;
+        *payload = (pprofio_bytes){0};
+        e->cached = 1;
+        return;
+    }
+    pprofio_bytes_free(payload);
+}
+
 /* persist writes e's payload to its file atomically. Returns 0 or -errno. */
 static int persist(pprofio_spool *q, entry *e, const uint8_t *payload, size_t len, const char **step) {
     char path[PATH_MAX];
@@ -441,14 +460,14 @@ int pprofio_spool_push(pprofio_spool *q, const char *batch_id, uint64_t sequence
         if (wrc == 0) {
             e->file_bytes = HEADER_LEN + (int64_t)payload->len;
             q->disk_bytes += e->file_bytes;
-            pprofio_bytes_free(payload);
+            keep_copy(q, e, payload, front);
         } else {
             q->counts.disk_errors++;
             rc = pprofio_set_error(err, PPROFIO_ERR_IO, "spool: %s a batch in %s: %s (kept in memory)", step,
                                    q->dir, strerror(-wrc));
         }
     }
-    if (e->file_bytes == 0) {
+    if (e->file_bytes == 0 && !e->cached) {
         e->mem = *payload;
         *payload = (pprofio_bytes){0};
         q->mem_bytes += (int64_t)e->mem.len;
@@ -502,7 +521,7 @@ int pprofio_spool_peek(pprofio_spool *q, pprofio_spool_head *head) {
     int rc = 1;
     while (q->head) {
         entry *e = q->head;
-        if (e->file_bytes > 0) {
+        if (e->file_bytes > 0 && !e->cached) {
             int r = read_file(q, e);
             if (r == PPROFIO_ERR_NOMEM) {
                 rc = -1; /* not empty: try again later */

@@ -851,6 +851,40 @@ LTest(spool, a_file_damaged_or_removed_while_queued_is_skipped_at_peek_and_count
     scratch_remove(dir);
 }
 
+/*
+ * The healthy path: a batch written to an empty queue is the next to go,
+ * and it goes from memory. Its file is there for a restart, but reading it
+ * back would be a second pass over bytes just written; a batch that waits
+ * behind another is read from its file.
+ */
+LTest(spool, a_batch_pushed_to_an_empty_queue_is_sent_from_memory_and_the_ones_behind_it_from_disk) {
+    char *dir = scratch_dir();
+    char *spool = path_join(dir, "spool");
+    char a[33];
+    instance_of(0xa, a);
+    char *own = path_join(spool, a);
+    pprofio_spool *q = open_queue(spool, a, BIG, BIG);
+    push_ok(q, 0, 5000);
+    push_ok(q, 1, 5001);
+    assert_i64(batch_files(own), 2);      /* both are on disk, crash-safe */
+    assert_i64(pprofio_spool_mem_bytes(q), 0);
+    char *f0 = must_file_of(own, 0), *f1 = must_file_of(own, 1);
+    cr_assert_eq(unlink(f0), 0); /* the first is not read back: its file is not needed */
+    long before = pprofio_alloc_calls();
+    expect_head(q, 0, 5000);
+    assert_i64(pprofio_alloc_calls(), before); /* no buffer to read a file into */
+    pprofio_spool_pop(q);
+    cr_assert_eq(unlink(f1), 0); /* the second waited behind it: it must come from its file */
+    expect_empty(q);
+    assert_i64(take_counts(q).corrupt_files, 1);
+    pprofio_spool_close(q);
+    free(f0);
+    free(f1);
+    free(own);
+    free(spool);
+    scratch_remove(dir);
+}
+
 LTest(spool, a_batch_that_cannot_be_moved_in_is_left_for_a_later_process_not_deleted) {
     char *dir = scratch_dir();
     char *spool = path_join(dir, "spool");
