@@ -83,6 +83,29 @@
 // counted in Stats. pprofio never panics into the program: failures go to
 // Config.Logger and to the counters.
 //
+// # Inside
+//
+// Data flows one way through the C core, and C never calls into Go:
+//
+//	collector goroutine ── asks for its next command ──► agent (the schedule)
+//	   │ runtime/pprof's gzipped bytes
+//	   ▼
+//	intake: inflate into memory reserved first (MaxBufferBytes)
+//	   │ each finished cycle
+//	   ▼
+//	output thread: deltas, leak rule ──► OutputDir files
+//	   │ one batch a cycle, gzipped once
+//	   ▼
+//	delivery thread: SpoolDir ──► HTTPS upload ──► IngestURL
+//
+// Every stage records what it counts, drops and logs in one ledger: the
+// counters are Stats, the losses ride the next batch as a data_dropped
+// event, and log lines reach Config.Logger as commands the collector
+// receives. The schedule has no thread: the collector goroutine, parked
+// in the core between commands, waits there until the next event is due.
+// The core's own threads are the output thread and, with IngestURL, the
+// delivery thread.
+//
 // # Building
 //
 // The core is compiled by cgo with the package; it needs a C compiler and
@@ -294,10 +317,10 @@ type Stats struct {
 	BaselineBytes  int64  // memory the delta baselines hold now (bounded by MaxBufferBytes/4 each)
 	CPUDelta       time.Duration
 
-	// CPU time spent by the core's threads (their thread CPU clocks).
-	CPUScheduler time.Duration
-	CPUOutput    time.Duration // writing files, encoding and gzipping batches
-	CPUUpload    time.Duration
+	// CPU time spent by the core (thread CPU clocks).
+	CPUScheduler time.Duration // computing the schedule, on the collector's thread
+	CPUOutput    time.Duration // the output thread: writing files, encoding and gzipping batches
+	CPUUpload    time.Duration // the delivery thread
 }
 
 // Profiler is a running (or ready, or stopped) agent. Its methods are
