@@ -291,6 +291,10 @@ type Stats struct {
 	EventsDropped          uint64 // events lost to a full event list
 	SpoolBytes             int64  // bytes in SpoolDir now
 	QueuedBatches          int64  // batches waiting for upload now
+	// UploadsOff is true when this process cannot upload at all: libcurl
+	// (libcurl.so.4, 7.68.0 or newer) could not be loaded. The reason is
+	// logged once; batches stay in SpoolDir for a process that can send them.
+	UploadsOff bool
 
 	// Deltas and goroutines.
 	Deltas         uint64 // heap, mutex and block profiles sent as this window's share
@@ -562,6 +566,7 @@ func (p *Profiler) stats() Stats {
 		EventsDropped:          s.EventsDropped,
 		SpoolBytes:             s.SpoolBytes,
 		QueuedBatches:          s.QueuedBatches,
+		UploadsOff:             s.UploadsOff,
 		Deltas:                 s.Deltas,
 		DeltasFailed:           s.DeltasFailed,
 		GoroutineLeaks:         s.GoroutineLeaks,

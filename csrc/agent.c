@@ -378,6 +378,24 @@ static pprofio_event *event_locked(pprofio_agent *a, const char *kind, const cha
     return ev;
 }
 
+/*
+ * report_off_locked says once, in the log, the stats and an event, that
+ * this process cannot upload (no usable libcurl). Batches are still made
+ * and kept (in the spool when there is one) for a process that can send
+ * them; the event travels with them.
+ */
+static void report_off_locked(pprofio_agent *a) {
+    const char *why = pprofio_uploader_off(a->uploader);
+    if (!why)
+        return;
+    a->stats.uploads_off = 1;
+    log_locked(a, PPROFIO_LOG_ERROR,
+               "pprofio: uploads are off: %s; batches are kept in the spool for a process that can send them", why);
+    pprofio_event *ev = event_locked(a, "uploads_off", why);
+    if (ev)
+        pprofio_event_attr(ev, "reason", why);
+}
+
 static void lose(pprofio_agent *a, int reason, uint64_t profiles, uint64_t batches, uint64_t bytes) {
     a->losses[reason].profiles += profiles;
     a->losses[reason].batches += batches;
@@ -875,6 +893,12 @@ static void *up_main(void *arg) {
     pthread_mutex_lock(&a->mu);
     for (;;) {
         take_queue_counts(a);
+        if (a->stats.uploads_off) { /* nothing can be sent: count what waits until closing */
+            if (a->up_closing)
+                break;
+            a->clock->wait_until(a->clock, &a->up_cond, &a->mu, PPROFIO_FOREVER);
+            continue;
+        }
         int64_t now = a->clock->now_ns(a->clock);
         if (a->up_closing && (a->stats.queued_batches == 0 || now >= a->up_deadline))
             break;
@@ -923,6 +947,8 @@ int pprofio_agent_start(pprofio_agent *a, pprofio_error *err) {
     pprofio_sched_init(&a->sched, now, a->period_ns, a->cpu_ns, pprofio_jitter_delay(&a->rng, a->jitter_ns),
                        a->types);
     a->state = STATE_RUNNING;
+    if (a->queue)
+        report_off_locked(a);
     int rc = 0;
     if (a->queue && (rc = pprofio_thread_create(&a->up_thread, up_main, a)) == 0)
         a->up_started = 1;

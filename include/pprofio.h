@@ -184,6 +184,7 @@ typedef struct {
     uint64_t logs_dropped;        /* log lines lost to a full log queue */
     int64_t buffered_bytes;       /* profile bytes held in memory now */
     int64_t buffered_bytes_peak;  /* the most ever held */
+    int64_t uploads_off;          /* 1: libcurl could not be loaded; batches stay queued */
 } pprofio_stats;
 
 typedef struct pprofio_agent pprofio_agent;

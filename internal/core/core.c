@@ -16,6 +16,7 @@
 #include "../../csrc/profile.pb-c.c"
 #include "../../csrc/pprof.c"
 #include "../../csrc/batch.c"
+#include "../../csrc/curl_loader.c"
 #include "../../csrc/upload.c"
 #include "../../csrc/queue.c"
 #include "../../csrc/agent.c"

@@ -4,8 +4,7 @@ package core
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include -D_GNU_SOURCE -std=gnu11 -O2
-#cgo pkg-config: zlib libcurl libprotobuf-c
-#cgo LDFLAGS: -lpthread
+#cgo LDFLAGS: -Wl,--push-state -Wl,-Bstatic -lprotobuf-c -lz -Wl,--pop-state -ldl -lpthread
 #include <stdlib.h>
 #include "pprofio.h"
 #include "../../csrc/gz.h"
@@ -223,6 +222,7 @@ func (a *Agent) Stats() Stats {
 		LogsDropped:            uint64(s.logs_dropped),
 		BufferedBytes:          int64(s.buffered_bytes),
 		BufferedBytesPeak:      int64(s.buffered_bytes_peak),
+		UploadsOff:             s.uploads_off != 0,
 		ProfilesDroppedUpload:  uint64(s.profiles_dropped_upload),
 		BatchesQueued:          uint64(s.batches_queued),
 		BatchesSent:            uint64(s.batches_sent),
