@@ -83,11 +83,24 @@
 // counted in Stats. pprofio never panics into the program: failures go to
 // Config.Logger and to the counters.
 //
-// # Building
+// # Building and deploying
 //
-// The core is compiled by cgo with the package; it needs a C compiler and
-// zlib's headers (Debian: gcc, zlib1g-dev, pkg-config). Without cgo the
-// package still compiles, and New returns an error that says why.
+// The core is compiled by cgo with the package. Building needs a C
+// compiler, the static archives and headers of zlib and protobuf-c, and
+// libcurl's headers (Debian/Ubuntu: gcc, zlib1g-dev, libprotobuf-c-dev,
+// libcurl4-openssl-dev). Without cgo the package still compiles, and New
+// returns an error that says why and lists them.
+//
+// zlib and protobuf-c are linked into the program, so the only shared
+// library it needs is the C library. libcurl, for uploads, is loaded at
+// run time (libcurl.so.4, 7.68.0 or newer; Debian/Ubuntu package libcurl4,
+// plus ca-certificates): linked, a host without it or one of the libraries
+// behind it would refuse to start the program, and the TLS stack would
+// stop being the host's to update. On a host without a usable libcurl the
+// program runs as usual, profiles are written locally, pprofio logs once
+// that uploads are off and why, Stats.UploadsOff is true, and batches wait
+// in SpoolDir (with an uploads_off event) for a process that can send
+// them. See Deploying in the README for runtime images and a Dockerfile.
 package pprofio
 
 import (

@@ -11,7 +11,9 @@
 #
 # Each csrc/*.c is compiled on its own into build/ctest/obj/ (its first line,
 # `//go:build ignore`, is a C comment), and each test file links them into
-# one binary in build/ctest/. Criterion runs every test in its own process;
+# one binary in build/ctest/. libcurl is not linked: the core loads
+# libcurl.so.4 at run time (csrc/curl_loader.c), in the tests as in a Go
+# program, so only its headers are needed here. Criterion runs every test in its own process;
 # LTest (tests/c/helpers.h) makes each test ask LeakSanitizer for leaks when
 # it ends, so a leak fails that test.
 #
