@@ -13,9 +13,9 @@
 # `//go:build ignore`, is a C comment), and each test file links them into
 # one binary in build/ctest/. libcurl is not linked: the core loads
 # libcurl.so.4 at run time (csrc/curl_loader.c), in the tests as in a Go
-# program, so only its headers are needed here. Criterion runs every test in its own process;
-# LTest (tests/c/helpers.h) makes each test ask LeakSanitizer for leaks when
-# it ends, so a leak fails that test.
+# program, so only its headers are needed here. Criterion runs every test
+# in its own process; LTest (tests/c/helpers.h) makes each test ask
+# LeakSanitizer for leaks when it ends, so a leak fails that test.
 #
 # LeakSanitizer needs to stop the process's threads the way a debugger does
 # (ptrace). Some sandboxes forbid that; there LSan itself dies with "LeakSanitizer
