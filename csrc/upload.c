@@ -125,8 +125,8 @@ int pprofio_uploader_new(const pprofio_config *cfg, pprofio_uploader **out, ppro
         u->curl = u->k->easy_init();
         u->multi = u->k->multi_init();
     }
-    if (!u->url || !u->auth_header || (u->k && (!u->multi || !u->curl)) || (cfg->user_agent && *cfg->user_agent && !u->user_agent) ||
-        (cfg->ca_file && *cfg->ca_file && !u->ca_file)) {
+    if (!u->url || !u->auth_header || (u->k && (!u->multi || !u->curl)) ||
+        (cfg->user_agent && *cfg->user_agent && !u->user_agent) || (cfg->ca_file && *cfg->ca_file && !u->ca_file)) {
         pprofio_uploader_free(u);
         return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "upload: out of memory");
     }
