@@ -1,3 +1,6 @@
+// deploy_test.go: the Dockerfile's binary run in minimal roots, with and
+// without libcurl, against the reference receiver over TLS.
+
 package deploy
 
 import (

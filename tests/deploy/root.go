@@ -1,3 +1,6 @@
+// root.go: minimal root file systems for chroot, made of a binary, the
+// libraries `ldd` says it needs and those of the runtime packages.
+
 package deploy
 
 import (
