@@ -271,6 +271,37 @@ func main() {
 	}
 }
 
+// With -tags pprofio_shared, for distributions without the static
+// archives, zlib and protobuf-c are linked as shared libraries and the
+// program still runs; libcurl is still loaded at run time, not linked.
+func TestSharedTagLinksZlibAndProtobufCAsSharedLibraries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	bin := filepath.Join(t.TempDir(), "basic")
+	goCmd(t, ".", nil, "build", "-tags", "pprofio_shared", "-o", bin, "./examples/basic")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	libs, err := f.ImportedLibraries()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(libs, " ")
+	if !strings.Contains(got, "libz.so.1") || !strings.Contains(got, "libprotobuf-c.so.1") || strings.Contains(got, "libcurl") {
+		t.Fatalf("built with pprofio_shared, the program needs %v; want libz.so.1 and libprotobuf-c.so.1, no libcurl", libs)
+	}
+	out, err := exec.Command(bin, "-duration", "1500ms", "-rate", "1s", "-cpu", "200ms", "-out", t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "profiles written=") || strings.Contains(string(out), "profiles written=0 ") {
+		t.Fatalf("the program wrote no profile:\n%s", out)
+	}
+}
+
 // Without cgo everything still compiles, and New says cgo is required.
 func TestBuildWithoutCgo(t *testing.T) {
 	if testing.Short() {

@@ -92,7 +92,8 @@
 // returns an error that says why and lists them.
 //
 // zlib and protobuf-c are linked into the program, so the only shared
-// library it needs is the C library. libcurl, for uploads, is loaded at
+// library it needs is the C library (build with -tags pprofio_shared to
+// link them as shared libraries where their static archives are missing). libcurl, for uploads, is loaded at
 // run time (libcurl.so.4, 7.68.0 or newer; Debian/Ubuntu package libcurl4,
 // plus ca-certificates): linked, a host without it or one of the libraries
 // behind it would refuse to start the program, and the TLS stack would

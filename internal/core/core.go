@@ -4,7 +4,7 @@ package core
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include -D_GNU_SOURCE -std=gnu11 -O2
-#cgo LDFLAGS: -Wl,--push-state -Wl,-Bstatic -lprotobuf-c -lz -Wl,--pop-state -ldl -lpthread
+#cgo LDFLAGS: -ldl -lpthread
 #include <stdlib.h>
 #include "pprofio.h"
 #include "../../csrc/gz.h"
