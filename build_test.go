@@ -3,6 +3,7 @@
 package pprofio_test
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,6 +159,7 @@ func main() {
 	}
 	bin := filepath.Join(t.TempDir(), "app")
 	goCmd(t, app, []string{"GOFLAGS=-mod=vendor"}, "build", "-o", bin, ".")
+	checkOwnLibraries(t, bin)
 	out, err := exec.Command(bin, t.TempDir()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("vendored app failed: %v\n%s", err, out)
@@ -166,6 +168,137 @@ func main() {
 	// profile too if the first window opened before Stop.
 	if string(out) != "1" && string(out) != "2" {
 		t.Fatalf("vendored app wrote %q profiles, want 1 or 2", out)
+	}
+}
+
+// checkOwnLibraries checks what a program that imports pprofio needs from
+// the host at run time: the C library only. zlib and protobuf-c are linked
+// in from their static archives without exporting a symbol (a libz.so.1
+// that libcurl or the host loads keeps its own), and libcurl is loaded at
+// run time when there is one.
+func checkOwnLibraries(t *testing.T, bin string) {
+	t.Helper()
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range libs {
+		if !strings.HasPrefix(l, "libc.so") && !strings.HasPrefix(l, "libpthread.so") && !strings.HasPrefix(l, "libdl.so") {
+			t.Errorf("the program needs %s at run time (needs %v)", l, libs)
+		}
+	}
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if s.Section != elf.SHN_UNDEF && (strings.HasPrefix(s.Name, "deflate") || strings.HasPrefix(s.Name, "inflate") ||
+			strings.HasPrefix(s.Name, "protobuf_c_") || strings.HasPrefix(s.Name, "curl_")) {
+			t.Errorf("the program exports %s", s.Name)
+		}
+	}
+}
+
+// A program that links zlib itself (another cgo package with -lz) builds
+// and runs with pprofio: the linker resolves both to one zlib (the shared
+// one the program asks for, which then leaves the archive unused), so
+// nothing is defined twice and both compute with it.
+func TestConsumerThatLinksZlibItself(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	lib := t.TempDir()
+	copyModule(t, lib)
+	app := t.TempDir()
+	os.MkdirAll(filepath.Join(app, "zl"), 0o755)
+	os.WriteFile(filepath.Join(app, "go.mod"), []byte(`module example.com/app
+
+go 1.22
+
+require github.com/pprofio/pprofio v0.0.0
+
+replace github.com/pprofio/pprofio => `+lib+"\n"), 0o644)
+	os.WriteFile(filepath.Join(app, "zl", "zl.go"), []byte(`package zl
+
+/*
+#cgo LDFLAGS: -lz
+#include <zlib.h>
+static unsigned long crc(void) { return crc32(0L, (const Bytef *)"pprofio", 7); }
+*/
+import "C"
+
+func CRC() uint64 { return uint64(C.crc()) }
+`), 0o644)
+	os.WriteFile(filepath.Join(app, "main.go"), []byte(`package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"example.com/app/zl"
+	"github.com/pprofio/pprofio"
+)
+
+func main() {
+	p, err := pprofio.New(pprofio.Config{ServiceName: "app", OutputDir: os.Args[1], StartJitter: -1})
+	if err != nil {
+		panic(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	if err := p.Stop(); err != nil {
+		panic(err)
+	}
+	fmt.Print(zl.CRC(), " ", p.Stats().ProfilesWritten)
+}
+`), 0o644)
+	bin := filepath.Join(t.TempDir(), "app")
+	goCmd(t, app, []string{"GOFLAGS=-mod=mod"}, "build", "-o", bin, ".")
+	out, err := exec.Command(bin, t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the app failed: %v\n%s", err, out)
+	}
+	// crc32("pprofio"), as zlib computes it; then 1 or 2 profiles (see above).
+	if got := string(out); got != "3206106587 1" && got != "3206106587 2" {
+		t.Fatalf("the app printed %q", got)
+	}
+}
+
+// With -tags pprofio_shared, for distributions without the static
+// archives, zlib and protobuf-c are linked as shared libraries and the
+// program still runs; libcurl is still loaded at run time, not linked.
+func TestSharedTagLinksZlibAndProtobufCAsSharedLibraries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	bin := filepath.Join(t.TempDir(), "basic")
+	goCmd(t, ".", nil, "build", "-tags", "pprofio_shared", "-o", bin, "./examples/basic")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	libs, err := f.ImportedLibraries()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(libs, " ")
+	if !strings.Contains(got, "libz.so.1") || !strings.Contains(got, "libprotobuf-c.so.1") || strings.Contains(got, "libcurl") {
+		t.Fatalf("built with pprofio_shared, the program needs %v; want libz.so.1 and libprotobuf-c.so.1, no libcurl", libs)
+	}
+	out, err := exec.Command(bin, "-duration", "1500ms", "-rate", "1s", "-cpu", "200ms", "-out", t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "profiles written=") || strings.Contains(string(out), "profiles written=0 ") {
+		t.Fatalf("the program wrote no profile:\n%s", out)
 	}
 }
 

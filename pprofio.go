@@ -106,11 +106,25 @@
 // The core's own threads are the output thread and, with IngestURL, the
 // delivery thread.
 //
-// # Building
+// # Building and deploying
 //
-// The core is compiled by cgo with the package; it needs a C compiler and
-// zlib's headers (Debian: gcc, zlib1g-dev, pkg-config). Without cgo the
-// package still compiles, and New returns an error that says why.
+// The core is compiled by cgo with the package. Building needs a C
+// compiler, the static archives and headers of zlib and protobuf-c, and
+// libcurl's headers (Debian/Ubuntu: gcc, zlib1g-dev, libprotobuf-c-dev,
+// libcurl4-openssl-dev). Without cgo the package still compiles, and New
+// returns an error that says why and lists them.
+//
+// zlib and protobuf-c are linked into the program, so the only shared
+// library it needs is the C library (build with -tags pprofio_shared to
+// link them as shared libraries where their static archives are missing). libcurl, for uploads, is loaded at
+// run time (libcurl.so.4, 7.68.0 or newer; Debian/Ubuntu package libcurl4,
+// plus ca-certificates): linked, a host without it or one of the libraries
+// behind it would refuse to start the program, and the TLS stack would
+// stop being the host's to update. On a host without a usable libcurl the
+// program runs as usual, profiles are written locally, pprofio logs once
+// that uploads are off and why, Stats.UploadsOff is true, and batches wait
+// in SpoolDir (with an uploads_off event) for a process that can send
+// them. See Deploying in the README for runtime images and a Dockerfile.
 package pprofio
 
 import (
@@ -308,6 +322,10 @@ type Stats struct {
 	EventsDropped          uint64 // events lost to a full event list
 	SpoolBytes             int64  // bytes in SpoolDir now
 	QueuedBatches          int64  // batches waiting for upload now
+	// UploadsOff is true when this process cannot upload at all: libcurl
+	// (libcurl.so.4, 7.68.0 or newer) could not be loaded. The reason is
+	// logged once; batches stay in SpoolDir for a process that can send them.
+	UploadsOff bool
 
 	// Deltas and goroutines.
 	Deltas         uint64 // heap, mutex and block profiles sent as this window's share

@@ -32,9 +32,10 @@ func TestStatsFieldsAgreeWithTheCore(t *testing.T) {
 			continue
 		}
 		seen[name] = true
-		signed := f.Type.Kind() == reflect.Int64
-		if f.Type.Kind() != reflect.Int64 && f.Type.Kind() != reflect.Uint64 {
-			t.Errorf("Stats.%s is a %v; only uint64, int64 and time.Duration mirror C", f.Name, f.Type)
+		k := f.Type.Kind()
+		signed := k == reflect.Int64 || k == reflect.Bool // a bool is a 0/1 gauge in C
+		if k != reflect.Int64 && k != reflect.Uint64 && k != reflect.Bool {
+			t.Errorf("Stats.%s is a %v; only uint64, int64, time.Duration and bool mirror C", f.Name, f.Type)
 		}
 		if signed != cf.Signed {
 			t.Errorf("Stats.%s is %v but pprofio_stats.%s is signed=%v", f.Name, f.Type, name, cf.Signed)

@@ -3,8 +3,10 @@
 # missing: Debian's C libraries and tools, and a check that Go is present.
 set -euo pipefail
 
+# libcurl4 and ca-certificates are what examples/deploy/Dockerfile's runtime
+# stage installs; tests/deploy assembles its minimal roots from them.
 pkgs=(gcc make pkg-config zlib1g-dev libcurl4-openssl-dev libprotobuf-c-dev
-      protobuf-c-compiler libcriterion-dev)
+      protobuf-c-compiler libcriterion-dev libcurl4 ca-certificates)
 
 if command -v dpkg-query >/dev/null 2>&1; then
     missing=()

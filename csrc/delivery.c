@@ -20,6 +20,7 @@ struct pprofio_delivery {
     pprofio_ledger *ledger;
     const pprofio_clock *clock;
     pprofio_retry retry; /* the upload thread's own */
+    int off;             /* no usable libcurl: nothing is sent */
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* a batch was pushed, or closing */
@@ -195,6 +196,12 @@ static void send_head(pprofio_delivery *d) {
 static int ready(pprofio_delivery *d) {
     for (;;) {
         take_spool_counts(d);
+        if (d->off) { /* nothing can be sent: count what waits until closing */
+            if (d->closing)
+                return 0;
+            d->clock->wait_until(d->clock, &d->cond, &d->mu, PPROFIO_FOREVER);
+            continue;
+        }
         int64_t now = d->clock->now_ns(d->clock);
         size_t queued = pprofio_spool_len(d->spool);
         if (d->closing && (queued == 0 || now >= d->deadline))
@@ -224,7 +231,29 @@ static void *delivery_main(void *arg) {
     return NULL;
 }
 
+/*
+ * report_off says once, in the log, the stats and an event, that this
+ * process cannot upload (no usable libcurl). Batches are still made and
+ * kept (in the spool when there is one) for a process that can send them;
+ * the event travels with them.
+ */
+static void report_off(pprofio_delivery *d) {
+    const char *why = pprofio_uploader_off(d->uploader);
+    if (!why)
+        return;
+    d->off = 1;
+    pprofio_ledger_set(d->ledger, PPROFIO_STAT(uploads_off), 1);
+    pprofio_ledger_log(d->ledger, PPROFIO_LOG_ERROR,
+                       "pprofio: uploads are off: %s; batches are kept in the spool for a process that can send them",
+                       why);
+    pprofio_event ev;
+    pprofio_event_init(&ev, "uploads_off", pprofio_ledger_now(d->ledger), why);
+    pprofio_event_attr(&ev, "reason", why);
+    pprofio_ledger_event(d->ledger, &ev);
+}
+
 int pprofio_delivery_start(pprofio_delivery *d) {
+    report_off(d);
     int rc = pprofio_thread_create(&d->thread, delivery_main, d);
     if (rc == 0)
         d->started = 1;

@@ -5,7 +5,6 @@
 
 #include <ctype.h>
 #include <stdatomic.h>
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +13,15 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "curl_loader.h"
 #include "errors.h"
 
 #define BODY_CAP 1024
 #define MAX_RETRY_AFTER_NS (INT64_C(3600) * PPROFIO_NS_PER_SEC)
 
 struct pprofio_uploader {
+    const pprofio_curl *k; /* libcurl's functions; NULL: uploads are off */
+    const char *off;       /* why they are off */
     CURLM *multi; /* drives the transfer so a deadline can cut it short */
     CURL *curl;
     char *url;
@@ -34,11 +36,6 @@ struct pprofio_uploader {
     _Atomic int64_t abort_at_ns; /* 0: none; set by another thread too */
     char errbuf[CURL_ERROR_SIZE];
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 /* ---- pure parts ------------------------------------------------------- */
 
@@ -77,7 +74,8 @@ int64_t pprofio_parse_retry_after(const char *value, int64_t now_ns) {
             return MAX_RETRY_AFTER_NS;
         return (int64_t)secs * PPROFIO_NS_PER_SEC;
     }
-    time_t at = curl_getdate(value, NULL); /* RFC 1123 and the older HTTP forms */
+    const pprofio_curl *k = pprofio_curl_get(NULL);
+    time_t at = k ? k->getdate(value, NULL) : -1; /* RFC 1123 and the older HTTP forms */
     if (at < 0)
         return -1;
     int64_t wait = (int64_t)at * PPROFIO_NS_PER_SEC - now_ns;
@@ -102,22 +100,22 @@ int pprofio_uploader_new(const pprofio_config *cfg, pprofio_uploader **out, ppro
     *out = NULL;
     if (!cfg->ingest_url || !*cfg->ingest_url)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "ingest_url: required for uploads");
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return pprofio_set_error(err, PPROFIO_ERR_IO, "upload: libcurl: %s", curl_easy_strerror(curl_init_rc));
     pprofio_uploader *u = pprofio_calloc(1, sizeof *u);
     if (!u)
         return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "upload: out of memory");
+    u->k = pprofio_curl_get(&u->off); /* without libcurl the uploader exists, off */
     size_t url_n = strlen(cfg->ingest_url) + 16;
     size_t auth_n = strlen(cfg->api_key ? cfg->api_key : "") + 32;
     u->url = pprofio_malloc(url_n);
     u->auth_header = pprofio_malloc(auth_n);
     u->user_agent = dup_or_null(cfg->user_agent);
     u->ca_file = dup_or_null(cfg->ca_file);
-    u->curl = curl_easy_init();
-    u->multi = curl_multi_init();
-    if (!u->url || !u->multi || !u->auth_header || !u->curl || (cfg->user_agent && *cfg->user_agent && !u->user_agent) ||
-        (cfg->ca_file && *cfg->ca_file && !u->ca_file)) {
+    if (u->k) {
+        u->curl = u->k->easy_init();
+        u->multi = u->k->multi_init();
+    }
+    if (!u->url || !u->auth_header || (u->k && (!u->multi || !u->curl)) ||
+        (cfg->user_agent && *cfg->user_agent && !u->user_agent) || (cfg->ca_file && *cfg->ca_file && !u->ca_file)) {
         pprofio_uploader_free(u);
         return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "upload: out of memory");
     }
@@ -133,9 +131,9 @@ void pprofio_uploader_free(pprofio_uploader *u) {
     if (!u)
         return;
     if (u->curl)
-        curl_easy_cleanup(u->curl);
+        u->k->easy_cleanup(u->curl);
     if (u->multi)
-        curl_multi_cleanup(u->multi);
+        u->k->multi_cleanup(u->multi);
     if (u->auth_header) { /* the key does not outlive the uploader in memory */
         memset(u->auth_header, 0, strlen(u->auth_header));
         pprofio_free(u->auth_header);
@@ -147,6 +145,8 @@ void pprofio_uploader_free(pprofio_uploader *u) {
 }
 
 const char *pprofio_uploader_url(const pprofio_uploader *u) { return u->url; }
+
+const char *pprofio_uploader_off(const pprofio_uploader *u) { return u->k ? NULL : u->off; }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
     pprofio_uploader *u = ctx;
@@ -179,18 +179,20 @@ static int64_t now_ns(void) { return pprofio_clock_system()->now_ns(pprofio_cloc
 
 void pprofio_uploader_abort_at(pprofio_uploader *u, int64_t at_ns) {
     atomic_store(&u->abort_at_ns, at_ns);
-    curl_multi_wakeup(u->multi);
+    if (u->multi)
+        u->k->multi_wakeup(u->multi);
 }
 
 /* perform runs the transfer, checking the deadline every 50 ms. */
 static CURLcode perform(pprofio_uploader *u, int *aborted) {
-    CURLMcode mc = curl_multi_add_handle(u->multi, u->curl);
+    const pprofio_curl *k = u->k;
+    CURLMcode mc = k->multi_add_handle(u->multi, u->curl);
     if (mc != CURLM_OK)
         return CURLE_OUT_OF_MEMORY;
     CURLcode rc = CURLE_OK;
     int running = 1;
     while (running) {
-        mc = curl_multi_perform(u->multi, &running);
+        mc = k->multi_perform(u->multi, &running);
         if (mc != CURLM_OK) {
             rc = CURLE_SEND_ERROR;
             break;
@@ -203,16 +205,16 @@ static CURLcode perform(pprofio_uploader *u, int *aborted) {
             rc = CURLE_ABORTED_BY_CALLBACK;
             break;
         }
-        curl_multi_poll(u->multi, NULL, 0, 50, NULL);
+        k->multi_poll(u->multi, NULL, 0, 50, NULL);
     }
     if (!*aborted && mc == CURLM_OK) {
         int left;
         CURLMsg *msg;
-        while ((msg = curl_multi_info_read(u->multi, &left)) != NULL)
+        while ((msg = k->multi_info_read(u->multi, &left)) != NULL)
             if (msg->msg == CURLMSG_DONE)
                 rc = msg->data.result;
     }
-    curl_multi_remove_handle(u->multi, u->curl);
+    k->multi_remove_handle(u->multi, u->curl);
     return rc;
 }
 
@@ -235,6 +237,12 @@ void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void
         atomic_store(&u->abort_at_ns, abort_at_ns);
     if (bytes_sent)
         *bytes_sent = 0;
+    const pprofio_curl *k = u->k;
+    if (!k) {
+        res->verdict = PPROFIO_UP_RETRY;
+        snprintf(res->detail, sizeof res->detail, "uploads are off: %s", u->off);
+        return;
+    }
 
     char idem[64];
     snprintf(idem, sizeof idem, "Idempotency-Key: %s", batch_id);
@@ -242,8 +250,8 @@ void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void
     const char *lines[] = {u->auth_header, "Content-Type: application/x-protobuf", "Content-Encoding: gzip",
                            idem, "Expect:"};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        if (!(t = curl_slist_append(h, lines[i]))) {
-            curl_slist_free_all(h);
+        if (!(t = k->slist_append(h, lines[i]))) {
+            k->slist_free_all(h);
             res->verdict = PPROFIO_UP_RETRY;
             snprintf(res->detail, sizeof res->detail, "out of memory");
             return;
@@ -251,34 +259,34 @@ void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void
         h = t;
     }
     CURL *c = u->curl;
-    curl_easy_reset(c); /* keeps the connection cache */
-    curl_easy_setopt(c, CURLOPT_URL, u->url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    k->easy_reset(c); /* keeps the connection cache */
+    pprofio_curl_setopt_ptr(k, c, CURLOPT_URL, u->url);
+    pprofio_curl_setopt_long(k, c, CURLOPT_NOSIGNAL, 1L);
+    pprofio_curl_setopt_long(k, c, CURLOPT_POST, 1L);
+    pprofio_curl_setopt_ptr(k, c, CURLOPT_POSTFIELDS, body);
+    pprofio_curl_setopt_off(k, c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+    pprofio_curl_setopt_ptr(k, c, CURLOPT_HTTPHEADER, h);
     if (u->user_agent)
-        curl_easy_setopt(c, CURLOPT_USERAGENT, u->user_agent);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+        pprofio_curl_setopt_ptr(k, c, CURLOPT_USERAGENT, u->user_agent);
+    pprofio_curl_setopt_long(k, c, CURLOPT_FOLLOWLOCATION, 0L);
+    pprofio_curl_setopt_protocols(k, c);
+    pprofio_curl_setopt_long(k, c, CURLOPT_SSL_VERIFYPEER, 1L);
+    pprofio_curl_setopt_long(k, c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (u->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, u->ca_file);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, u->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, u);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, u);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, u->errbuf);
+        pprofio_curl_setopt_ptr(k, c, CURLOPT_CAINFO, u->ca_file);
+    pprofio_curl_setopt_long(k, c, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
+    pprofio_curl_setopt_long(k, c, CURLOPT_TIMEOUT_MS, u->timeout_ms);
+    pprofio_curl_setopt_write(k, c, CURLOPT_WRITEFUNCTION, on_body);
+    pprofio_curl_setopt_ptr(k, c, CURLOPT_WRITEDATA, u);
+    pprofio_curl_setopt_write(k, c, CURLOPT_HEADERFUNCTION, on_header);
+    pprofio_curl_setopt_ptr(k, c, CURLOPT_HEADERDATA, u);
+    pprofio_curl_setopt_ptr(k, c, CURLOPT_ERRORBUFFER, u->errbuf);
 
     int aborted = 0;
     CURLcode rc = perform(u, &aborted);
-    curl_slist_free_all(h);
+    k->slist_free_all(h);
     curl_off_t up = 0;
-    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &up);
+    pprofio_curl_getinfo_off(k, c, CURLINFO_SIZE_UPLOAD_T, &up);
     if (bytes_sent)
         *bytes_sent = (uint64_t)up;
     if (rc != CURLE_OK) {
@@ -287,11 +295,11 @@ void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void
         if (aborted)
             snprintf(res->detail, sizeof res->detail, "cut short: the stop timeout ran out");
         else
-            snprintf(res->detail, sizeof res->detail, "%s%s%s", curl_easy_strerror(rc),
+            snprintf(res->detail, sizeof res->detail, "%s%s%s", k->easy_strerror(rc),
                      u->errbuf[0] ? ": " : "", u->errbuf);
         return;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+    pprofio_curl_getinfo_long(k, c, CURLINFO_RESPONSE_CODE, &res->status);
     res->verdict = pprofio_upload_verdict_of(res->status);
     /* API.md: Retry-After is for 429 and 503; other answers back off whatever they say. */
     if (u->retry_after[0] && (res->status == 429 || res->status == 503)) {

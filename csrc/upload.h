@@ -1,9 +1,11 @@
 /*
  * upload.h: one HTTPS POST of a batch with libcurl, and what the ingest
  * contract (API.md) says to do with the answer. One easy handle is reused
- * so the connection stays open between batches. The pure parts (the
- * verdict of a status, Retry-After) are separate functions so tests can
- * pin them down without a network; what to do next is retry.h's.
+ * so the connection stays open between batches. libcurl is loaded at run
+ * time (curl_loader.h): on a host without it the uploader still exists,
+ * says why it is off, and posts nothing. The pure parts (the verdict of a
+ * status, Retry-After) are separate functions so tests can pin them down
+ * without a network; what to do next is retry.h's.
  */
 #ifndef PPROFIO_UPLOAD_H
 #define PPROFIO_UPLOAD_H
@@ -39,6 +41,13 @@ typedef struct pprofio_uploader pprofio_uploader;
  */
 int pprofio_uploader_new(const pprofio_config *cfg, pprofio_uploader **out, pprofio_error *err);
 void pprofio_uploader_free(pprofio_uploader *u);
+
+/*
+ * pprofio_uploader_off is NULL when the uploader can send, or a sentence
+ * that says why it cannot (libcurl missing or too old); then every post
+ * answers PPROFIO_UP_RETRY without touching the network.
+ */
+const char *pprofio_uploader_off(const pprofio_uploader *u);
 
 /* pprofio_uploader_url is the endpoint the uploader posts to. */
 const char *pprofio_uploader_url(const pprofio_uploader *u);

@@ -215,7 +215,8 @@ typedef struct {
     C(bytes_written)            /* gzipped bytes written to disk */                         \
     C(logs_dropped)             /* log lines lost to a full log queue */                    \
     G(buffered_bytes)           /* profile bytes held in memory now */                      \
-    G(buffered_bytes_peak)      /* the most ever held */
+    G(buffered_bytes_peak)      /* the most ever held */                                    \
+    G(uploads_off)              /* 1: libcurl could not be loaded; batches stay queued */
 
 #define PPROFIO_STAT_COUNTER_(name) uint64_t name;
 #define PPROFIO_STAT_GAUGE_(name) int64_t name;

@@ -82,6 +82,9 @@ func main() {
 	if *ingest != "" {
 		fmt.Printf("batches sent=%d queued=%d retried=%d bytes sent=%d\n", s.BatchesSent, s.QueuedBatches,
 			s.BatchesRetried, s.BytesSent)
+		if s.UploadsOff {
+			fmt.Println("uploads are off on this host (the log says why); the batches stay in the spool")
+		}
 	}
 }
 

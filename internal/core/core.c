@@ -19,6 +19,7 @@
 #include "../../csrc/profile.pb-c.c"
 #include "../../csrc/pprof.c"
 #include "../../csrc/batch.c"
+#include "../../csrc/curl_loader.c"
 #include "../../csrc/upload.c"
 #include "../../csrc/spool.c"
 #include "../../csrc/retry.c"

@@ -4,8 +4,7 @@ package core
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include -D_GNU_SOURCE -std=gnu11 -O2
-#cgo pkg-config: zlib libcurl libprotobuf-c
-#cgo LDFLAGS: -lpthread
+#cgo LDFLAGS: -ldl -lpthread
 #include <stdlib.h>
 #include "pprofio.h"
 #include "../../csrc/gz.h"
@@ -265,8 +264,8 @@ func planFor(t reflect.Type) []planField {
 	return plan
 }
 
-// ReadStats fills *dst, a struct of uint64, int64 and time.Duration
-// fields, from the core's counters: each field takes the pprofio_stats
+// ReadStats fills *dst, a struct of uint64, int64, time.Duration and
+// bool fields, from the core's counters: each field takes the pprofio_stats
 // field named CName(field). Fields without one are left alone (a test
 // checks that there are none).
 func (a *Agent) ReadStats(dst any) {
@@ -285,6 +284,8 @@ func (a *Agent) ReadStats(dst any) {
 			field.SetUint(raw)
 		case reflect.Int64:
 			field.SetInt(int64(raw))
+		case reflect.Bool:
+			field.SetBool(raw != 0)
 		}
 	}
 }

@@ -12,8 +12,10 @@ import (
 )
 
 // ErrNoCgo is returned by New when the package was built without cgo.
-var ErrNoCgo = errors.New("the C core needs cgo: build with CGO_ENABLED=1 and a C compiler, " +
-	"with zlib (zlib1g-dev) installed")
+var ErrNoCgo = errors.New("the C core needs cgo: build with CGO_ENABLED=1, a C compiler, " +
+	"the static libraries and headers of zlib and protobuf-c, and libcurl's headers " +
+	"(Debian/Ubuntu: gcc zlib1g-dev libprotobuf-c-dev libcurl4-openssl-dev; " +
+	"at run time libcurl.so.4 is loaded for uploads if the host has it)")
 
 // The config fields a core Error can be about (pprofio_config_field); the
 // ones the Go side acts on.

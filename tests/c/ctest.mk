@@ -11,9 +11,11 @@
 #
 # Each csrc/*.c is compiled on its own into build/ctest/obj/ (its first line,
 # `//go:build ignore`, is a C comment), and each test file links them into
-# one binary in build/ctest/. Criterion runs every test in its own process;
-# LTest (tests/c/helpers.h) makes each test ask LeakSanitizer for leaks when
-# it ends, so a leak fails that test.
+# one binary in build/ctest/. libcurl is not linked: the core loads
+# libcurl.so.4 at run time (csrc/curl_loader.c), in the tests as in a Go
+# program, so only its headers are needed here. Criterion runs every test
+# in its own process; LTest (tests/c/helpers.h) makes each test ask
+# LeakSanitizer for leaks when it ends, so a leak fails that test.
 #
 # LeakSanitizer needs to stop the process's threads the way a debugger does
 # (ptrace). Some sandboxes forbid that; there LSan itself dies with "LeakSanitizer
@@ -40,7 +42,7 @@ CTEST_SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 CTEST_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CTEST_SANITIZE) \
 	-I$(CTEST_ROOT)/include $(shell pkg-config --cflags zlib libcurl libprotobuf-c criterion)
 CTEST_LDFLAGS = $(CTEST_SANITIZE)
-CTEST_LDLIBS = $(shell pkg-config --libs zlib libcurl libprotobuf-c criterion) -lpthread
+CTEST_LDLIBS = $(shell pkg-config --libs zlib libprotobuf-c criterion) -ldl -lpthread
 CTEST_ASAN_OPTIONS = leak_check_at_exit=0:abort_on_error=0:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1
 CTEST_UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 
@@ -49,10 +51,12 @@ CTEST_CORE_OBJS := $(patsubst $(CTEST_ROOT)/csrc/%.c,$(CTEST_BUILD)/obj/%.o,$(CT
 CTEST_SRCS := $(sort $(wildcard $(CTEST_ROOT)/tests/c/test_*.c))
 CTEST_BINS := $(patsubst $(CTEST_ROOT)/tests/c/%.c,$(CTEST_BUILD)/%,$(CTEST_SRCS))
 CTEST_PROBE := $(CTEST_BUILD)/lsan-probe
+# A libcurl too old for the core (tests/c/old_curl.c), for test_curl_loader.
+CTEST_OLD_CURL := $(CTEST_BUILD)/libcurl-7.58.so
 
 .PHONY: ctest ctest-build ctest-clean
 
-ctest-build: $(CTEST_BINS) $(CTEST_PROBE)
+ctest-build: $(CTEST_BINS) $(CTEST_PROBE) $(CTEST_OLD_CURL)
 
 # Every object and binary also depends on this file, so a flag change rebuilds.
 $(CTEST_CORE_OBJS): $(CTEST_BUILD)/obj/%.o: $(CTEST_ROOT)/csrc/%.c $(CTEST_MK)
@@ -62,6 +66,10 @@ $(CTEST_CORE_OBJS): $(CTEST_BUILD)/obj/%.o: $(CTEST_ROOT)/csrc/%.c $(CTEST_MK)
 $(CTEST_BINS): $(CTEST_BUILD)/%: $(CTEST_ROOT)/tests/c/%.c $(CTEST_CORE_OBJS) $(CTEST_MK)
 	@mkdir -p $(@D)
 	$(CTEST_CC) $(CTEST_CFLAGS) -MMD -MP $< $(CTEST_CORE_OBJS) $(CTEST_LDFLAGS) $(CTEST_LDLIBS) -o $@
+
+$(CTEST_OLD_CURL): $(CTEST_ROOT)/tests/c/old_curl.c $(CTEST_MK)
+	@mkdir -p $(@D)
+	$(CTEST_CC) -shared -fPIC -O1 $(shell pkg-config --cflags libcurl) $< -o $@
 
 # A program that leaks 4242 bytes: LeakSanitizer works here if it says so.
 $(CTEST_PROBE): $(CTEST_MK)
