@@ -122,6 +122,63 @@ static int pack_gzip(const ProtobufCMessage *msg, pprofio_bytes *out) {
 
 static char *nz(const char *s) { return (char *)(s ? s : ""); }
 
+/* fill_source points source (and tags, tagp: n_tags each) at src's strings. */
+static void fill_source(const pprofio_source *src, Source *source, TagsEntry *tags, TagsEntry **tagp) {
+    pprofio__ingest__v1__source__init(source);
+    source->service = nz(src->service);
+    source->hostname = nz(src->hostname);
+    source->pid = src->pid;
+    source->instance_id = nz(src->instance_id);
+    source->agent_version = nz(src->agent_version);
+    source->runtime_version = nz(src->runtime_version);
+    source->os = nz(src->os);
+    source->arch = nz(src->arch);
+    source->process_start_unix_nano = src->process_start_ns;
+    for (size_t i = 0; i < src->n_tags; i++) {
+        pprofio__ingest__v1__source__tags_entry__init(&tags[i]);
+        tags[i].key = nz(src->tag_keys[i]);
+        tags[i].value = nz(src->tag_values[i]);
+        tagp[i] = &tags[i];
+    }
+    source->n_tags = src->n_tags;
+    source->tags = tagp;
+}
+
+/* fill_profiles points each Profile message at a profile's raw bytes (no copy). */
+static void fill_profiles(pprofio_profile *const *profiles, size_t n, Profile *prof, Profile **profp) {
+    for (size_t i = 0; i < n; i++) {
+        pprofio__ingest__v1__profile__init(&prof[i]);
+        prof[i].type = (Pprofio__Ingest__V1__ProfileType)profiles[i]->type;
+        prof[i].start_unix_nano = profiles[i]->start_ns;
+        prof[i].end_unix_nano = profiles[i]->end_ns;
+        prof[i].pprof.data = profiles[i]->raw.p;
+        prof[i].pprof.len = profiles[i]->raw.len;
+        prof[i].delta = profiles[i]->delta;
+        profp[i] = &prof[i];
+    }
+}
+
+/* fill_events points each Event message (and its attributes) at an event's fields. */
+static void fill_events(const pprofio_event *events, size_t n, Event *ev, Event **evp, AttrEntry *attrs,
+                        AttrEntry **attrp) {
+    size_t a = 0;
+    for (size_t i = 0; i < n; i++) {
+        pprofio__ingest__v1__event__init(&ev[i]);
+        ev[i].kind = (char *)events[i].kind;
+        ev[i].time_unix_nano = events[i].time_ns;
+        ev[i].message = (char *)events[i].message;
+        ev[i].attributes = &attrp[a];
+        ev[i].n_attributes = events[i].n_attrs;
+        for (size_t k = 0; k < events[i].n_attrs; k++, a++) {
+            pprofio__ingest__v1__event__attributes_entry__init(&attrs[a]);
+            attrs[a].key = (char *)events[i].keys[k];
+            attrs[a].value = (char *)events[i].values[k];
+            attrp[a] = &attrs[a];
+        }
+        evp[i] = &ev[i];
+    }
+}
+
 int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64_t sequence,
                          pprofio_profile *const *profiles, size_t n_profiles,
                          const pprofio_event *events, size_t n_events, pprofio_bytes *out,
@@ -143,57 +200,16 @@ int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64
         pprofio_set_error(err, rc, "batch: out of memory");
         goto out;
     }
-    Source source = PPROFIO__INGEST__V1__SOURCE__INIT;
-    source.service = nz(src->service);
-    source.hostname = nz(src->hostname);
-    source.pid = src->pid;
-    source.instance_id = nz(src->instance_id);
-    source.agent_version = nz(src->agent_version);
-    source.runtime_version = nz(src->runtime_version);
-    source.os = nz(src->os);
-    source.arch = nz(src->arch);
-    source.process_start_unix_nano = src->process_start_ns;
-    for (size_t i = 0; i < src->n_tags; i++) {
-        pprofio__ingest__v1__source__tags_entry__init(&tags[i]);
-        tags[i].key = nz(src->tag_keys[i]);
-        tags[i].value = nz(src->tag_values[i]);
-        tagp[i] = &tags[i];
-    }
-    source.n_tags = src->n_tags;
-    source.tags = tagp;
-
+    Source source;
+    fill_source(src, &source, tags, tagp);
+    fill_profiles(profiles, n_profiles, prof, profp);
+    fill_events(events, n_events, ev, evp, attrs, attrp);
     UploadRequest req = PPROFIO__INGEST__V1__UPLOAD_REQUEST__INIT;
     req.batch_id = (char *)batch_id;
     req.sequence = sequence;
     req.source = &source;
-    for (size_t i = 0; i < n_profiles; i++) {
-        pprofio__ingest__v1__profile__init(&prof[i]);
-        prof[i].type = (Pprofio__Ingest__V1__ProfileType)profiles[i]->type;
-        prof[i].start_unix_nano = profiles[i]->start_ns;
-        prof[i].end_unix_nano = profiles[i]->end_ns;
-        prof[i].pprof.data = profiles[i]->raw.p;
-        prof[i].pprof.len = profiles[i]->raw.len;
-        prof[i].delta = profiles[i]->delta;
-        profp[i] = &prof[i];
-    }
     req.n_profiles = n_profiles;
     req.profiles = profp;
-    size_t a = 0;
-    for (size_t i = 0; i < n_events; i++) {
-        pprofio__ingest__v1__event__init(&ev[i]);
-        ev[i].kind = (char *)events[i].kind;
-        ev[i].time_unix_nano = events[i].time_ns;
-        ev[i].message = (char *)events[i].message;
-        ev[i].attributes = &attrp[a];
-        ev[i].n_attributes = events[i].n_attrs;
-        for (size_t k = 0; k < events[i].n_attrs; k++, a++) {
-            pprofio__ingest__v1__event__attributes_entry__init(&attrs[a]);
-            attrs[a].key = (char *)events[i].keys[k];
-            attrs[a].value = (char *)events[i].values[k];
-            attrp[a] = &attrs[a];
-        }
-        evp[i] = &ev[i];
-    }
     req.n_events = n_events;
     req.events = evp;
     out->len = 0;

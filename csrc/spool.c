@@ -268,6 +268,41 @@ static void load_entry(pprofio_spool *q, const char *name) {
     pprofio_free(path);
 }
 
+/* adopt_exited takes over the folders of exited processes (their lock is free). */
+static void adopt_exited(pprofio_spool *q, const char *spool, const char *instance) {
+    DIR *d = opendir(spool);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || strcmp(de->d_name, instance) == 0)
+            continue;
+        char *other = join2(spool, de->d_name);
+        struct stat st;
+        if (other && lstat(other, &st) == 0 && S_ISDIR(st.st_mode))
+            adopt(q, other);
+        pprofio_free(other);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* load_own queues the batches in our own folder and removes temp files left by a crash. */
+static void load_own(pprofio_spool *q) {
+    DIR *d = opendir(q->dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (is_tmp(de->d_name)) {
+            char *p = join2(q->dir, de->d_name);
+            if (p)
+                unlink(p);
+            pprofio_free(p);
+        } else if (de->d_name[0] != '.') {
+            load_entry(q, de->d_name);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
 static int open_disk(pprofio_spool *q, const char *spool, const char *instance, pprofio_error *err) {
     int rc = pprofio_mkdirs(spool, 0700);
     if (rc != 0)
@@ -317,32 +352,8 @@ static int open_disk(pprofio_spool *q, const char *spool, const char *instance, 
     pprofio_free(staging);
     if (rc != 0)
         return pprofio_set_error(err, PPROFIO_ERR_IO, "spool: lock %s: %s", q->dir, strerror(-rc));
-    DIR *d = opendir(spool);
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || strcmp(de->d_name, instance) == 0)
-            continue;
-        char *other = join2(spool, de->d_name);
-        struct stat st;
-        if (other && lstat(other, &st) == 0 && S_ISDIR(st.st_mode))
-            adopt(q, other);
-        pprofio_free(other);
-    }
-    if (d)
-        closedir(d);
-    d = opendir(q->dir);
-    while (d && (de = readdir(d)) != NULL) {
-        if (is_tmp(de->d_name)) {
-            char *p = join2(q->dir, de->d_name);
-            if (p)
-                unlink(p);
-            pprofio_free(p);
-        } else if (de->d_name[0] != '.') {
-            load_entry(q, de->d_name);
-        }
-    }
-    if (d)
-        closedir(d);
+    adopt_exited(q, spool, instance);
+    load_own(q);
     enforce_bounds(q);
     return PPROFIO_OK;
 }
