@@ -35,17 +35,6 @@ type Agent struct {
 	cmd *C.pprofio_command // C memory, reused by Next
 }
 
-// Error is an error reported by the C core: its status code, the config
-// field it is about (FieldNone or one of the Field constants), and the
-// core's message. Callers branch on Code and Field, never on Msg.
-type Error struct {
-	Code  int
-	Field int
-	Msg   string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
 func cError(code C.int, e *C.pprofio_error) error {
 	msg := C.GoString(&e.msg[0])
 	if msg == "" {

@@ -17,6 +17,17 @@ var ErrNoCgo = errors.New("the C core needs cgo: build with CGO_ENABLED=1, a C c
 	"(Debian/Ubuntu: gcc zlib1g-dev libprotobuf-c-dev libcurl4-openssl-dev; " +
 	"at run time libcurl.so.4 is loaded for uploads if the host has it)")
 
+// Error is an error reported by the C core: its status code, the config
+// field it is about (FieldNone or one of the Field constants), and the
+// core's message. Callers branch on Code and Field, never on Msg.
+type Error struct {
+	Code  int
+	Field int
+	Msg   string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
 // The config fields a core Error can be about (pprofio_config_field); the
 // ones the Go side acts on.
 const (
