@@ -9,10 +9,16 @@ import (
 	"github.com/pprofio/pprofio"
 )
 
-// Without cgo the package compiles and New says why it cannot work.
+// Without cgo the package compiles and New says why it cannot work, and
+// what building with cgo needs: every C library the core links.
 func TestNewWithoutCgoSaysCgoIsRequired(t *testing.T) {
 	_, err := pprofio.New(pprofio.Config{ServiceName: "svc", OutputDir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "cgo") {
-		t.Fatalf("New without cgo: got %v, want an error that names cgo", err)
+	if err == nil {
+		t.Fatal("New without cgo succeeded")
+	}
+	for _, want := range []string{"cgo", "CGO_ENABLED=1", "zlib", "libcurl", "protobuf-c"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("New without cgo: %q does not mention %s", err, want)
+		}
 	}
 }

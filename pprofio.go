@@ -85,9 +85,12 @@
 //
 // # Building
 //
-// The core is compiled by cgo with the package; it needs a C compiler and
-// zlib's headers (Debian: gcc, zlib1g-dev, pkg-config). Without cgo the
-// package still compiles, and New returns an error that says why.
+// The core is compiled by cgo with the package; there is no separate
+// build step. It needs a C compiler, pkg-config, and the headers of the
+// three C libraries it links: zlib, libcurl and protobuf-c (Debian: gcc
+// pkg-config zlib1g-dev libcurl4-openssl-dev libprotobuf-c-dev). Without
+// cgo the package still compiles, and New returns an error that says why
+// and lists what building with cgo needs.
 package pprofio
 
 import (

@@ -9,8 +9,9 @@ import (
 )
 
 // ErrNoCgo is returned by New when the package was built without cgo.
-var ErrNoCgo = errors.New("the C core needs cgo: build with CGO_ENABLED=1 and a C compiler, " +
-	"with zlib (zlib1g-dev) installed")
+var ErrNoCgo = errors.New("the C core needs cgo: build with CGO_ENABLED=1, a C compiler, pkg-config " +
+	"and the headers of zlib, libcurl and protobuf-c " +
+	"(Debian: gcc pkg-config zlib1g-dev libcurl4-openssl-dev libprotobuf-c-dev)")
 
 // Type is a profile type, numbered as the ingest contract numbers them.
 type Type int
