@@ -83,6 +83,29 @@
 // counted in Stats. pprofio never panics into the program: failures go to
 // Config.Logger and to the counters.
 //
+// # Environment
+//
+// Operators can configure a service without touching its code. New fills
+// each Config field left at its zero value from its variable, so a field
+// set in code wins, and a Config{} with only the environment set works:
+//
+//	PPROFIO_SERVICE_NAME   ServiceName
+//	PPROFIO_API_KEY        APIKey
+//	PPROFIO_INGEST_URL     IngestURL
+//	PPROFIO_TAGS           Tags, as env=prod,region=eu
+//	PPROFIO_SAMPLE_RATE    SampleRate, as 60s or 1m
+//	PPROFIO_CPU_DURATION   CPUDuration, as 10s
+//	PPROFIO_PROFILES       Profiles, as cpu,heap,goroutine,mutex,block
+//	PPROFIO_OUTPUT_DIR     OutputDir
+//	PPROFIO_SPOOL_DIR      SpoolDir
+//	PPROFIO_CA_FILE        CAFile
+//	PPROFIO_PYROSCOPE_URL, PPROFIO_PYROSCOPE_USER, PPROFIO_PYROSCOPE_PASSWORD,
+//	PPROFIO_PYROSCOPE_TOKEN, PPROFIO_PYROSCOPE_TENANT_ID   the Pyroscope* fields
+//
+// An empty variable counts as unset. A bad value is a *ConfigError whose
+// message names the variable. PPROFIO_ENABLED=false turns the agent off:
+// New, Start and Stop then succeed and do nothing.
+//
 // # Building
 //
 // The core is compiled by cgo with the package; there is no separate
@@ -166,8 +189,11 @@ const (
 	MaxServiceNameLen = 128
 )
 
-// Config configures a Profiler. Zero values take the defaults given on
-// each field; New rejects what cannot work with a *ConfigError.
+// Config configures a Profiler. New first fills each field left at its
+// zero value from its PPROFIO_* environment variable, if set (see
+// Environment in the package documentation); the fields still zero take
+// the defaults given on each. New rejects what cannot work with a
+// *ConfigError.
 type Config struct {
 	// APIKey authenticates uploads to IngestURL. It travels only in the
 	// Authorization header, never in URLs, logs or files.
@@ -245,6 +271,25 @@ type Config struct {
 	// RequestTimeout bounds a whole upload (default 30 s).
 	ConnectTimeout time.Duration
 	RequestTimeout time.Duration
+
+	// PyroscopeURL is the base URL of a Grafana Pyroscope server (or
+	// Grafana Cloud Profiles), e.g. "https://profiles-prod-001.grafana.net";
+	// profiles are pushed to {PyroscopeURL}/push.v1.PusherService/Push.
+	// The same rules as IngestURL apply. Pushing to Pyroscope is not
+	// delivered by this version yet: New checks these fields as Pyroscope
+	// would and then refuses a Config that sets PyroscopeURL, rather than
+	// accept profiles it would not send.
+	PyroscopeURL string
+	// PyroscopeUser and PyroscopePassword are HTTP basic auth credentials
+	// (on Grafana Cloud: the stack's user ID and an access policy token).
+	// Set both or neither.
+	PyroscopeUser     string
+	PyroscopePassword string
+	// PyroscopeToken is a bearer token, instead of basic auth.
+	PyroscopeToken string
+	// PyroscopeTenantID is sent as X-Scope-OrgID to a multi-tenant
+	// Pyroscope.
+	PyroscopeTenantID string
 }
 
 // ConfigError reports a Config field New cannot accept.
