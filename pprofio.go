@@ -375,13 +375,17 @@ type Profiler struct {
 // New validates cfg, fills in defaults, and prepares a Profiler. Nothing
 // runs until Start.
 func New(cfg Config) (*Profiler, error) {
-	cfg, err := normalize(cfg)
+	cfg, origin, enabled, err := prepare(cfg) // env.go: the environment, then normalize
 	if err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(discardHandler{})
+	}
+	if !enabled { // PPROFIO_ENABLED=false: a Profiler without an agent does nothing
+		log.Info("pprofio: disabled by " + EnvEnabled)
+		return &Profiler{cfg: cfg, log: log}, nil
 	}
 	jitter := cfg.StartJitter
 	if jitter < 0 {
@@ -427,7 +431,7 @@ func New(cfg Config) (*Profiler, error) {
 	}
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "spool:") {
-			return nil, &ConfigError{"SpoolDir", err.Error()}
+			return nil, origin.blame(&ConfigError{"SpoolDir", err.Error()})
 		}
 		return nil, fmt.Errorf("pprofio: %w", err)
 	}
@@ -488,6 +492,8 @@ func (p *Profiler) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
+	case p.agent == nil: // disabled
+		return nil
 	case p.stopped:
 		return ErrStopped
 	case p.started:
@@ -525,6 +531,9 @@ func (p *Profiler) Start(ctx context.Context) error {
 // written. It is safe to call without Start, and more than once: later
 // calls return what the first returned.
 func (p *Profiler) Stop() error {
+	if p.agent == nil { // disabled
+		return nil
+	}
 	p.stopMu.Lock()
 	defer p.stopMu.Unlock()
 	p.mu.Lock()
@@ -569,6 +578,9 @@ func (p *Profiler) Stop() error {
 
 // Stats returns the agent's counters; after Stop, their final values.
 func (p *Profiler) Stats() Stats {
+	if p.agent == nil { // disabled
+		return Stats{}
+	}
 	p.freeMu.RLock()
 	defer p.freeMu.RUnlock()
 	if p.freed {
