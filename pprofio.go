@@ -247,7 +247,10 @@ type Config struct {
 	// random so a fleet does not profile in step. Zero means SampleRate/10;
 	// a negative value starts the first cycle at once.
 	StartJitter time.Duration
-	// Logger receives what the agent has to say. Default: discard.
+	// Logger receives what the agent has to say. When nil, the agent is
+	// silent while everything works, and reports to slog.Default() once
+	// per episode what loses or withholds data: uploads failing, the API
+	// key refused, a full disk, an OutputDir it cannot write.
 	Logger *slog.Logger
 
 	// CAFile is a PEM bundle of certificates to trust for IngestURL
@@ -381,7 +384,7 @@ func New(cfg Config) (*Profiler, error) {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(discardHandler{})
+		log = slog.New(newEpisodeHandler()) // failures only, once each, to slog.Default()
 	}
 	if !enabled { // PPROFIO_ENABLED=false: a Profiler without an agent does nothing
 		log.Info("pprofio: disabled by " + EnvEnabled)
@@ -886,11 +889,3 @@ func checkAPIKey(key string) error {
 	}
 	return nil
 }
-
-// discardHandler is a slog.Handler that drops every record.
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discardHandler) WithGroup(string) slog.Handler           { return d }
