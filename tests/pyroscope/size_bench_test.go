@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"sync"
@@ -105,4 +107,56 @@ func gzLen(p []byte) int {
 	w.Write(p)
 	w.Close()
 	return buf.Len()
+}
+
+// BenchmarkPushBytesOfStoredProfiles encodes, cycle by cycle, the profiles
+// an agent kept in OutputDir (what it would have sent: deltas computed)
+// and reports the average Pyroscope push per cycle, raw and gzipped. Point
+// PYROSCOPE_BENCH_DIR at OutputDir/<service>; e.g. run the overhead
+// benchmark's worker with PPROFIO_OUTPUT_DIR set:
+//
+//	PPROFIO_OUTPUT_DIR=/tmp/out go run ./tests/overhead -worker -variant pprofio -cadence default -requests 600000
+//	PYROSCOPE_BENCH_DIR=/tmp/out/overhead-bench go test -run '^$' -bench Stored -benchtime 1x ./pyroscope
+func BenchmarkPushBytesOfStoredProfiles(b *testing.B) {
+	dir := os.Getenv("PYROSCOPE_BENCH_DIR")
+	if dir == "" {
+		b.Skip("PYROSCOPE_BENCH_DIR is not set")
+	}
+	types := map[string]core.Type{"cpu": core.CPU, "heap": core.Heap, "goroutine": core.Goroutine,
+		"mutex": core.Mutex, "block": core.Block}
+	cycles := map[int][]core.PyroscopeProfile{} // by index within each type: one a cycle
+	for name, typ := range types {
+		files, _ := filepath.Glob(filepath.Join(dir, name, "*.pb.gz"))
+		sort.Strings(files)
+		for i, f := range files {
+			gz, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cycles[i] = append(cycles[i], core.PyroscopeProfile{Type: typ, Start: time.Unix(0, 0),
+				End: time.Unix(0, 0), Pprof: gunzipB(b, gz)})
+		}
+	}
+	if len(cycles) == 0 {
+		b.Fatalf("no profiles under %s", dir)
+	}
+	for i := 0; i < b.N; i++ {
+		var push, pushGz, batchGz int
+		for _, ps := range cycles {
+			body, err := core.PyroscopeEncode("overhead-bench", nil, ps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var raw []byte
+			for _, p := range ps {
+				raw = append(raw, p.Pprof...)
+			}
+			push, pushGz, batchGz = push+len(body), pushGz+gzLen(body), batchGz+gzLen(raw)
+		}
+		n := float64(len(cycles))
+		b.ReportMetric(n, "cycles")
+		b.ReportMetric(float64(push)/n, "push-B/cycle")
+		b.ReportMetric(float64(pushGz)/n, "push-gzip-B/cycle")
+		b.ReportMetric(float64(batchGz)/n, "pprofio-batch-B/cycle")
+	}
 }
