@@ -3,11 +3,14 @@ module github.com/pprofio/pprofio/tests
 go 1.25.0
 
 require (
+	connectrpc.com/connect v1.19.2
 	github.com/google/pprof v0.0.0-20241029153458-d1b30febd7db
 	github.com/pprofio/pprofio v0.0.0
 	github.com/pprofio/pprofio/examples/ingest-server v0.0.0
 	google.golang.org/protobuf v1.36.11
 )
+
+require github.com/gorilla/mux v1.8.1 // indirect
 
 require (
 	github.com/google/gnostic v0.7.1 // indirect
