@@ -9,6 +9,9 @@
  * Pyroscope would refuse is refused before anything is made, and every
  * out-of-memory path ends in PPROFIO_ERR_NOMEM and leaks nothing.
  */
+#include <libgen.h>
+
+#include "../../csrc/profile.pb-c.h"
 #include "../../csrc/pyroscope.h"
 #include "../../csrc/pyroscope_push.pb-c.h"
 #include "helpers.h"
@@ -210,4 +213,85 @@ LTest(pyroscope, encode_fails_cleanly_at_every_allocation) {
     }
     cr_assert_gt(n, 0, "no allocation was made to fail");
     pprofio_bytes_free(&want);
+}
+
+/* testdata reads tests/testdata/<name>, real profiles of a Go program. */
+static uint8_t *testdata(const char *name, size_t *len) {
+    char here[4096], path[4200];
+    snprintf(here, sizeof here, "%s", __FILE__);
+    snprintf(path, sizeof path, "%s/../testdata/%s", dirname(here), name);
+    uint8_t *p = read_file(path, len);
+    cr_assert(p && *len > 0, "cannot read %s", path);
+    return p;
+}
+
+LTest(pyroscope, real_profiles_keep_everything_but_their_time) {
+    const char *names[] = {"heap_base.pb", "goroutine_cur.pb", "block_cur.pb"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t len;
+        uint8_t *in = testdata(names[i], &len);
+        Perftools__Profiles__Profile *want = perftools__profiles__profile__unpack(NULL, len, in);
+        cr_assert(want, "%s does not decode", names[i]);
+        pprofio_pyroscope_profile p = {PPROFIO_PROFILE_HEAP, T0, T0 + 60 * SEC, in, len};
+        pprofio_bytes out = {0};
+        assert_status(pprofio_pyroscope_encode(&the_source, &p, 1, &out, NULL), PPROFIO_OK);
+        PushRequest *req = decode(&out);
+        const ProtobufCBinaryData *raw = &req->series[0]->samples[0]->raw_profile;
+        Perftools__Profiles__Profile *got = perftools__profiles__profile__unpack(NULL, raw->len, raw->data);
+        cr_assert(got, "the sample of %s does not decode as a profile", names[i]);
+        assert_i64(got->time_nanos, T0);
+        assert_i64(got->duration_nanos, 60 * SEC);
+        assert_i64(got->n_sample, want->n_sample);
+        assert_i64(got->n_location, want->n_location);
+        assert_i64(got->n_string_table, want->n_string_table);
+        assert_i64(got->period, want->period);
+        /* The same profile once the time is the same. */
+        got->time_nanos = want->time_nanos;
+        got->duration_nanos = want->duration_nanos;
+        size_t a = perftools__profiles__profile__get_packed_size(got);
+        size_t b = perftools__profiles__profile__get_packed_size(want);
+        assert_i64(a, b);
+        uint8_t *pa = malloc(a + 1), *pb = malloc(b + 1);
+        perftools__profiles__profile__pack(got, pa);
+        perftools__profiles__profile__pack(want, pb);
+        cr_assert_eq(memcmp(pa, pb, a), 0, "%s changed beyond its time", names[i]);
+        free(pa);
+        free(pb);
+        perftools__profiles__profile__free_unpacked(got, NULL);
+        perftools__profiles__profile__free_unpacked(want, NULL);
+        push__v1__push_request__free_unpacked(req, NULL);
+        pprofio_bytes_free(&out);
+        free(in);
+    }
+}
+
+/*
+ * Whatever the profile bytes (cut short, bits flipped, random), the encoder
+ * makes a request that decodes, whose sample is at most 22 bytes longer
+ * than the bytes given, and it neither crashes nor reads past them (ASan).
+ */
+LTest(pyroscope, any_profile_bytes_make_a_request_that_decodes) {
+    size_t len;
+    uint8_t *real = testdata("heap_cur.pb", &len);
+    uint64_t seed = 42;
+    for (int i = 0; i < 3000; i++) {
+        size_t n = (size_t)(splitmix64(&seed) % (len + 1));
+        uint8_t *in = malloc(n ? n : 1); /* exactly n bytes: ASan catches a read past them */
+        memcpy(in, real, n);
+        int flips = i % 4;
+        for (int f = 0; f < flips && n > 0; f++)
+            in[splitmix64(&seed) % n] ^= (uint8_t)(1u << (splitmix64(&seed) % 8));
+        if (i % 7 == 0)
+            for (size_t k = 0; k < n; k++)
+                in[k] = (uint8_t)splitmix64(&seed);
+        pprofio_pyroscope_profile p = {PPROFIO_PROFILE_CPU, T0, T0 + SEC, in, n};
+        pprofio_bytes out = {0};
+        assert_status(pprofio_pyroscope_encode(&the_source, &p, 1, &out, NULL), PPROFIO_OK);
+        PushRequest *req = decode(&out);
+        cr_assert_leq(req->series[0]->samples[0]->raw_profile.len, n + 22);
+        push__v1__push_request__free_unpacked(req, NULL);
+        pprofio_bytes_free(&out);
+        free(in);
+    }
+    free(real);
 }
