@@ -53,16 +53,54 @@ int pprofio_pyroscope_label_name_valid(const char *name) {
     return 1;
 }
 
+/* pyro_utf8_valid reports whether s is well-formed UTF-8 (Pyroscope's rule for label values). */
+static int pyro_utf8_valid(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p++;
+        int more = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
+        if (more < 0 || (more == 1 && c < 0xc2) || (c == 0xf4 && *p > 0x8f) || c > 0xf4)
+            return 0;
+        unsigned lo = 0x80, hi = 0xbf; /* the second byte's range, narrower after e0, ed, f0 */
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+        else if (c == 0xf0)
+            lo = 0x90;
+        for (int i = 0; i < more; i++, p++) {
+            if (*p < (i == 0 ? lo : 0x80) || *p > (i == 0 ? hi : 0xbf))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* pyro_service_valid: letters, digits and -._/ (Pyroscope's service name rule). */
+static int pyro_service_valid(const char *s) {
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (!pyro_is_alpha_(*s) && !(*s >= '0' && *s <= '9') && !strchr("-./", *s))
+            return 0;
+    return 1;
+}
+
 /* pyro_check refuses what Pyroscope would refuse, before anything is allocated. */
 static int pyro_check(const pprofio_source *src, const pprofio_pyroscope_profile *ps, size_t n, pprofio_error *err) {
     if (!src->service || !src->service[0])
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "pyroscope: no service name");
+    if (!pyro_service_valid(src->service))
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "pyroscope: \"%.64s\" is not a service name", src->service);
     for (size_t i = 0; i < src->n_tags; i++) {
         if (!pprofio_pyroscope_label_name_valid(src->tag_keys[i]))
             return pprofio_set_error(err, PPROFIO_ERR_INVALID, "pyroscope: tag %zu: \"%.64s\" is not a label name", i,
                                      src->tag_keys[i] ? src->tag_keys[i] : "(null)");
         if (!src->tag_values[i] || !src->tag_values[i][0])
             return pprofio_set_error(err, PPROFIO_ERR_INVALID, "pyroscope: tag \"%.64s\" has no value",
+                                     src->tag_keys[i]);
+        if (!pyro_utf8_valid(src->tag_values[i]))
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "pyroscope: tag \"%.64s\": its value is not UTF-8",
                                      src->tag_keys[i]);
     }
     for (size_t i = 0; i < n; i++) {

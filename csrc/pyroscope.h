@@ -49,7 +49,9 @@ int pprofio_pyroscope_label_name_valid(const char *name);
  * pprofio_pyroscope_encode writes the PushRequest of n profiles from src
  * (service and tags are used) into out, replacing its contents. Fails with
  * PPROFIO_ERR_INVALID (and writes nothing) on an unknown type, a window that
- * ends before it starts, no service, or a tag that is not a valid label;
+ * ends before it starts, a service name Pyroscope refuses (letters, digits
+ * and -._/ only), or a tag whose key is not a label name or whose value is
+ * empty or not UTF-8;
  * PPROFIO_ERR_NOMEM when an allocation fails. Nothing leaks either way.
  */
 int pprofio_pyroscope_encode(const pprofio_source *src, const pprofio_pyroscope_profile *profiles, size_t n,

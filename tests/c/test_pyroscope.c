@@ -166,6 +166,9 @@ LTest(pyroscope, what_pyroscope_would_refuse_is_refused_and_nothing_is_written) 
     pprofio_source bad_tag = {.tag_keys = keys, .tag_values = values, .n_tags = 1, .service = "svc"};
     pprofio_source empty_value = {.tag_keys = tag_keys, .tag_values = empty, .n_tags = 1, .service = "svc"};
     pprofio_source no_service = {.service = ""};
+    pprofio_source bad_service = {.service = "check out"};
+    const char *bad_utf8[] = {"\xc3\x28", "\xed\xa0\x80", "\xf8\x88\x80\x80\x80", "\xe2\x82", "\xc0\xaf"};
+    pprofio_source not_utf8 = {.tag_keys = tag_keys, .tag_values = bad_utf8, .n_tags = 1, .service = "svc"};
     pprofio_pyroscope_profile ok = profile_of(PPROFIO_PROFILE_CPU, T0, T0 + SEC);
     pprofio_pyroscope_profile unknown = profile_of(42, T0, T0 + SEC);
     pprofio_pyroscope_profile backwards = profile_of(PPROFIO_PROFILE_CPU, T0, T0 - 1);
@@ -174,6 +177,7 @@ LTest(pyroscope, what_pyroscope_would_refuse_is_refused_and_nothing_is_written) 
         const pprofio_pyroscope_profile *p;
         const char *words;
     } cases[] = {{&bad_tag, &ok, "label name"}, {&empty_value, &ok, "no value"}, {&no_service, &ok, "service"},
+                 {&bad_service, &ok, "not a service name"}, {&not_utf8, &ok, "not UTF-8"},
                  {&the_source, &unknown, "unknown type 42"}, {&the_source, &backwards, "ends before"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         pprofio_bytes out = {0};
@@ -294,4 +298,21 @@ LTest(pyroscope, any_profile_bytes_make_a_request_that_decodes) {
         free(in);
     }
     free(real);
+}
+
+LTest(pyroscope, tag_values_must_be_utf8_as_pyroscope_requires) {
+    const char *good[] = {"plain", "checkout & payments ✓", "\xc3\xa9t\xc3\xa9", "\xf0\x9f\x94\xa5", "\xed\x9f\xbf"};
+    const char *bad[] = {"\xc3\x28", "\xa0\xa1", "\xe2\x28\xa1", "\xe2\x82\x28", "\xf0\x28\x8c\xbc",
+                         "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "\xe2\x82"};
+    for (size_t i = 0; i < sizeof good / sizeof *good + sizeof bad / sizeof *bad; i++) {
+        int is_good = i < sizeof good / sizeof *good;
+        const char *v = is_good ? good[i] : bad[i - sizeof good / sizeof *good];
+        const char *keys[] = {"k"}, *values[] = {v};
+        pprofio_source src = {.tag_keys = keys, .tag_values = values, .n_tags = 1, .service = "svc"};
+        pprofio_pyroscope_profile p = profile_of(PPROFIO_PROFILE_CPU, T0, T0 + SEC);
+        pprofio_bytes out = {0};
+        int rc = pprofio_pyroscope_encode(&src, &p, 1, &out, NULL);
+        cr_assert_eq(rc, is_good ? PPROFIO_OK : PPROFIO_ERR_INVALID, "value %zu: %d", i, rc);
+        pprofio_bytes_free(&out);
+    }
 }
