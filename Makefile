@@ -59,12 +59,15 @@ bench-cycle: deps
 bench-delta: deps
 	cd tests && $(GO) test -run '^$$' -bench . -benchtime 10x ./deltabench/
 
-# Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto)
-# and of the pprof format (profile.proto), and the reference receiver's Go code. The generated files are committed.
+# Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto),
+# of the pprof format (profile.proto) and of Grafana Pyroscope's push request
+# (pyroscope_push.proto, pyroscope_types.proto), and the reference receiver's
+# Go code. The generated files are committed.
+PROTOS := ingest profile pyroscope_types pyroscope_push
 proto: deps
 	@command -v protoc >/dev/null || { echo "make proto needs protoc (Debian: protobuf-compiler) and protoc-gen-go"; exit 1; }
-	protoc-c --proto_path=csrc/proto --c_out=csrc csrc/proto/ingest.proto csrc/proto/profile.proto
-	sed -i '1i //go:build ignore\n' csrc/ingest.pb-c.c csrc/profile.pb-c.c
+	protoc-c --proto_path=csrc/proto --c_out=csrc $(PROTOS:%=csrc/proto/%.proto)
+	sed -i '1i //go:build ignore\n' $(PROTOS:%=csrc/%.pb-c.c)
 	cd examples/ingest-server && ./generate.sh
 
 clean: ctest-clean fuzz-clean

@@ -83,6 +83,29 @@
 // counted in Stats. pprofio never panics into the program: failures go to
 // Config.Logger and to the counters.
 //
+// # Environment
+//
+// Operators can configure a service without touching its code. New fills
+// each Config field left at its zero value from its variable, so a field
+// set in code wins, and a Config{} with only the environment set works:
+//
+//	PPROFIO_SERVICE_NAME   ServiceName
+//	PPROFIO_API_KEY        APIKey
+//	PPROFIO_INGEST_URL     IngestURL
+//	PPROFIO_TAGS           Tags, as env=prod,region=eu
+//	PPROFIO_SAMPLE_RATE    SampleRate, as 60s or 1m
+//	PPROFIO_CPU_DURATION   CPUDuration, as 10s
+//	PPROFIO_PROFILES       Profiles, as cpu,heap,goroutine,mutex,block
+//	PPROFIO_OUTPUT_DIR     OutputDir
+//	PPROFIO_SPOOL_DIR      SpoolDir
+//	PPROFIO_CA_FILE        CAFile
+//	PPROFIO_PYROSCOPE_URL, PPROFIO_PYROSCOPE_USER, PPROFIO_PYROSCOPE_PASSWORD,
+//	PPROFIO_PYROSCOPE_TOKEN, PPROFIO_PYROSCOPE_TENANT_ID   the Pyroscope* fields
+//
+// An empty variable counts as unset. A bad value is a *ConfigError whose
+// message names the variable. PPROFIO_ENABLED=false turns the agent off:
+// New, Start and Stop then succeed and do nothing.
+//
 // # Building and deploying
 //
 // The core is compiled by cgo with the package. Building needs a C
@@ -177,8 +200,11 @@ const (
 	MaxServiceNameLen = 128
 )
 
-// Config configures a Profiler. Zero values take the defaults given on
-// each field; New rejects what cannot work with a *ConfigError.
+// Config configures a Profiler. New first fills each field left at its
+// zero value from its PPROFIO_* environment variable, if set (see
+// Environment in the package documentation); the fields still zero take
+// the defaults given on each. New rejects what cannot work with a
+// *ConfigError.
 type Config struct {
 	// APIKey authenticates uploads to IngestURL. It travels only in the
 	// Authorization header, never in URLs, logs or files.
@@ -232,7 +258,10 @@ type Config struct {
 	// random so a fleet does not profile in step. Zero means SampleRate/10;
 	// a negative value starts the first cycle at once.
 	StartJitter time.Duration
-	// Logger receives what the agent has to say. Default: discard.
+	// Logger receives what the agent has to say. When nil, the agent is
+	// silent while everything works, and reports to slog.Default() once
+	// per episode what loses or withholds data: uploads failing, the API
+	// key refused, a full disk, an OutputDir it cannot write.
 	Logger *slog.Logger
 
 	// CAFile is a PEM bundle of certificates to trust for IngestURL
@@ -256,6 +285,25 @@ type Config struct {
 	// RequestTimeout bounds a whole upload (default 30 s).
 	ConnectTimeout time.Duration
 	RequestTimeout time.Duration
+
+	// PyroscopeURL is the base URL of a Grafana Pyroscope server (or
+	// Grafana Cloud Profiles), e.g. "https://profiles-prod-001.grafana.net";
+	// profiles are pushed to {PyroscopeURL}/push.v1.PusherService/Push.
+	// The same rules as IngestURL apply. Pushing to Pyroscope is not
+	// delivered by this version yet: New checks these fields as Pyroscope
+	// would and then refuses a Config that sets PyroscopeURL, rather than
+	// accept profiles it would not send.
+	PyroscopeURL string
+	// PyroscopeUser and PyroscopePassword are HTTP basic auth credentials
+	// (on Grafana Cloud: the stack's user ID and an access policy token).
+	// Set both or neither.
+	PyroscopeUser     string
+	PyroscopePassword string
+	// PyroscopeToken is a bearer token, instead of basic auth.
+	PyroscopeToken string
+	// PyroscopeTenantID is sent as X-Scope-OrgID to a multi-tenant
+	// Pyroscope.
+	PyroscopeTenantID string
 }
 
 // ConfigError reports a Config field New cannot accept.
@@ -345,13 +393,17 @@ type Profiler struct {
 // New validates cfg, fills in defaults, and prepares a Profiler. Nothing
 // runs until Start.
 func New(cfg Config) (*Profiler, error) {
-	cfg, err := normalize(cfg)
+	cfg, origin, enabled, err := prepare(cfg) // env.go: the environment, then normalize
 	if err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(discardHandler{})
+		log = slog.New(newEpisodeHandler()) // failures only, once each, to slog.Default()
+	}
+	if !enabled { // PPROFIO_ENABLED=false: a Profiler without an agent does nothing
+		log.Info("pprofio: disabled by " + EnvEnabled)
+		return &Profiler{cfg: cfg, log: log}, nil
 	}
 	jitter := cfg.StartJitter
 	if jitter < 0 {
@@ -397,7 +449,7 @@ func New(cfg Config) (*Profiler, error) {
 	}
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "spool:") {
-			return nil, &ConfigError{"SpoolDir", err.Error()}
+			return nil, origin.blame(&ConfigError{"SpoolDir", err.Error()})
 		}
 		return nil, fmt.Errorf("pprofio: %w", err)
 	}
@@ -458,6 +510,8 @@ func (p *Profiler) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
+	case p.agent == nil: // disabled
+		return nil
 	case p.stopped:
 		return ErrStopped
 	case p.started:
@@ -495,6 +549,9 @@ func (p *Profiler) Start(ctx context.Context) error {
 // written. It is safe to call without Start, and more than once: later
 // calls return what the first returned.
 func (p *Profiler) Stop() error {
+	if p.agent == nil { // disabled
+		return nil
+	}
 	p.stopMu.Lock()
 	defer p.stopMu.Unlock()
 	p.mu.Lock()
@@ -539,6 +596,9 @@ func (p *Profiler) Stop() error {
 
 // Stats returns the agent's counters; after Stop, their final values.
 func (p *Profiler) Stats() Stats {
+	if p.agent == nil { // disabled
+		return Stats{}
+	}
 	p.freeMu.RLock()
 	defer p.freeMu.RUnlock()
 	if p.freed {
@@ -845,11 +905,3 @@ func checkAPIKey(key string) error {
 	}
 	return nil
 }
-
-// discardHandler is a slog.Handler that drops every record.
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discardHandler) WithGroup(string) slog.Handler           { return d }

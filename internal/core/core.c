@@ -19,4 +19,7 @@
 #include "../../csrc/curl_loader.c"
 #include "../../csrc/upload.c"
 #include "../../csrc/queue.c"
+#include "../../csrc/pyroscope_types.pb-c.c"
+#include "../../csrc/pyroscope_push.pb-c.c"
+#include "../../csrc/pyroscope.c"
 #include "../../csrc/agent.c"
