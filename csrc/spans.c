@@ -45,11 +45,18 @@ static uint64_t mix64(uint64_t z) {
 
 static uint64_t next_rand(uint64_t *state) { return mix64(*state += UINT64_C(0x9E3779B97F4A7C15)); }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+/* hash_bytes mixes n bytes into h eight at a time. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * UINT64_C(0x100000001b3);
-    return h;
+    for (; n >= 8; b += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * UINT64_C(0x9E3779B97F4A7C15);
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, b, n);
+    return (h ^ w ^ ((uint64_t)n << 56)) * UINT64_C(0xBF58476D1CE4E5B9);
 }
 
 /* ---- generations ----------------------------------------------------------- */
@@ -159,8 +166,8 @@ static int grow_array(pprofio_spans *s, gen *g, void **arr, size_t *cap, size_t 
 static uint64_t series_hash(const gen *g, size_t i) { return g->c.series[i].hash; }
 
 static uint64_t key_hash(const char *name, size_t nl, const char *tags, size_t tl) {
-    uint64_t h = fnv(UINT64_C(0xcbf29ce484222325), name, nl);
-    h = fnv(h ^ 0xff, tags, tl);
+    uint64_t h = hash_bytes(UINT64_C(0xcbf29ce484222325), name, nl);
+    h = hash_bytes(h ^ 0xff, tags, tl);
     return mix64(h);
 }
 
@@ -253,7 +260,7 @@ static void sample(pprofio_spans *s, gen *g, uint32_t idx, const pprofio_span *s
         g->reservoir[g->n_reservoir++] = smp;
         return;
     }
-    uint64_t j = next_rand(&s->rng) % g->seen;
+    uint64_t j = (uint64_t)(((unsigned __int128)next_rand(&s->rng) * g->seen) >> 64); /* uniform in [0, seen) */
     if (j < s->cfg.max_samples)
         g->reservoir[j] = smp;
 }
@@ -261,7 +268,7 @@ static void sample(pprofio_spans *s, gen *g, uint32_t idx, const pprofio_span *s
 static uint64_t stack_hash(const gen *g, size_t i) { return g->c.stacks[i].hash; }
 
 static void add_stack(pprofio_spans *s, gen *g, uint32_t idx, const uint64_t *pcs, size_t n, int64_t dur) {
-    uint64_t h = mix64(fnv(mix64(idx + 1), pcs, n * sizeof *pcs));
+    uint64_t h = mix64(hash_bytes(mix64(idx + 1), pcs, n * sizeof *pcs));
     size_t mask = g->stack_slots_n - 1, j = h & mask;
     for (; g->stack_slots_n && g->stack_slots[j]; j = (j + 1) & mask) {
         pprofio_spans_stack *st = &g->c.stacks[g->stack_slots[j] - 1];
@@ -296,10 +303,14 @@ static void add_stack(pprofio_spans *s, gen *g, uint32_t idx, const uint64_t *pc
 
 /* cut_tags is the length of the longest prefix of whole "k\0v\0" pairs within the limit. */
 static size_t cut_tags(const char *tags, size_t n) {
-    size_t whole = 0, nuls = 0;
-    for (size_t i = 0; i < n && i < PPROFIO_SPANS_MAX_TAGS; i++) {
-        if (tags[i] == '\0' && ++nuls % 2 == 0)
-            whole = i + 1;
+    size_t whole = 0, nuls = 0, at = 0;
+    if (n > PPROFIO_SPANS_MAX_TAGS)
+        n = PPROFIO_SPANS_MAX_TAGS;
+    const char *z;
+    while (at < n && (z = memchr(tags + at, '\0', n - at)) != NULL) {
+        at = (size_t)(z - tags) + 1;
+        if (++nuls % 2 == 0)
+            whole = at;
     }
     return whole;
 }
