@@ -15,6 +15,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,9 @@ func (s *Sink) recordDirect(name string, tags []string, start, dur int64, id, pa
 	if s.closed.Load() {
 		s.late.Add(1)
 		return
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		name = string(appendText(nil, name))
 	}
 	var buf [256]byte
 	s.rec.Record(name, EncodeTags(buf[:0], tags), start, dur, id, parent)
