@@ -470,7 +470,7 @@ func (p *Profiler) Start(ctx context.Context) error {
 	}
 	p.started = true
 	p.spans.Start()
-	if !activeSpans.CompareAndSwap(nil, p.spans) {
+	if !spans.Active.CompareAndSwap(nil, p.spans) {
 		p.log.Warn("pprofio: another Profiler is running: this one records no spans")
 	}
 	p.done = make(chan struct{})
@@ -514,7 +514,7 @@ func (p *Profiler) Stop() error {
 	p.mu.Unlock()
 
 	// Spans that end from now on are not recorded.
-	activeSpans.CompareAndSwap(p.spans, nil)
+	spans.Active.CompareAndSwap(p.spans, nil)
 	p.spans.Close()
 	var err error
 	if started {

@@ -45,10 +45,6 @@ var spanStackEvery atomic.Uint32
 
 func init() { spanStackEvery.Store(100) }
 
-// activeSpans is the running Profiler's span sink: spans started while it
-// is nil are not recorded.
-var activeSpans atomic.Pointer[spans.Sink]
-
 // Span is an open span. End finishes it; a nil *Span is valid and does
 // nothing.
 type Span struct {
@@ -101,7 +97,7 @@ type SpanOptions struct {
 //	ctx, span := pprofio.StartSpan(ctx, "db.query", "table", "orders")
 //	defer span.End()
 func StartSpan(ctx context.Context, name string, tags ...string) (context.Context, *Span) {
-	sink := activeSpans.Load()
+	sink := spans.Active.Load()
 	if sink == nil {
 		return ctx, nil
 	}
@@ -110,7 +106,7 @@ func StartSpan(ctx context.Context, name string, tags ...string) (context.Contex
 
 // StartSpanWith is StartSpan with options.
 func StartSpanWith(ctx context.Context, name string, opt SpanOptions) (context.Context, *Span) {
-	sink := activeSpans.Load()
+	sink := spans.Active.Load()
 	if sink == nil {
 		return ctx, nil
 	}

@@ -32,6 +32,10 @@ const (
 	maxShards  = 64
 )
 
+// Active is the running Profiler's sink, which StartSpan records into;
+// spans started while it is nil are not recorded.
+var Active atomic.Pointer[Sink]
+
 type shard struct {
 	mu     sync.Mutex
 	buf    []byte
