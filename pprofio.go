@@ -76,6 +76,27 @@
 // Stats.ProfilesSkipped; it never stops a profile it did not start.
 // Between windows the program can profile freely.
 //
+// # Spans
+//
+// Spans mark the program's own units of work ("checkout", "db.query"):
+//
+//	ctx, span := pprofio.StartSpan(ctx, "checkout", "tier", "gold")
+//	defer span.End()
+//
+// While a span is open on a goroutine, the CPU and goroutine profiles'
+// samples of that goroutine carry the pprof labels span=<name> and its
+// tags, added to the labels the context already had, which are kept; End
+// puts back those of the context the span started from. One span's flame
+// graph is then
+//
+//	go tool pprof -tagfocus span=checkout cpu.pb.gz
+//
+// Every finished span's duration goes to the C core, which keeps count,
+// total, min, max and a latency histogram (p50/p90/p99 within 3.125%) per
+// name and tag set, and a bounded sample of finished spans per cycle,
+// within MaxSpanBytes. Without a started Profiler, StartSpan returns ctx
+// as it is and a nil *Span whose End does nothing.
+//
 // # Bounds
 //
 // The C core holds at most MaxBufferBytes of profile data in memory.

@@ -1,3 +1,6 @@
+// spans.go: the span API (StartSpan, Do, Span.End); the package
+// documentation's Spans section says what a span gives.
+
 package pprofio
 
 import (
@@ -10,31 +13,6 @@ import (
 
 	"github.com/pprofio/pprofio/internal/spans"
 )
-
-// Spans are the program's own units of work ("checkout", "render",
-// "db.query"), marked in code:
-//
-//	ctx, span := pprofio.StartSpan(ctx, "checkout", "tier", "gold")
-//	defer span.End()
-//
-// While a span is open on a goroutine, the CPU and goroutine profiles'
-// samples of that goroutine carry the pprof labels span=<name> and each of
-// its tags, added to the labels the context already had (pprof.Do,
-// pprof.WithLabels), which are kept. So one span's flame graph is
-//
-//	go tool pprof -tagfocus span=checkout cpu.pb.gz
-//
-// The labels follow the context: a goroutine started inside the span
-// inherits them, and a span started from the span's context is its child.
-// End puts back the labels of the context the span was started from.
-//
-// Every finished span's duration goes to the C core, which keeps count,
-// total, min, max and a latency histogram (p50/p90/p99 within 3.125%) per
-// name and tag set, and a bounded sample of finished spans (the slowest of
-// each, plus a uniform sample) per cycle, within MaxSpanBytes.
-//
-// Without a started Profiler, StartSpan returns ctx unchanged and a nil
-// *Span whose End does nothing, at the cost of one atomic load.
 
 // spanLabel is the pprof label that carries the span's name.
 const spanLabel = "span"
@@ -52,6 +30,7 @@ type Span struct {
 	sink   *spans.Sink
 	from   context.Context // the context StartSpan was given: End puts its labels back
 	kv     []string        // "span", name, then the tags sorted by key
+	kvBuf  [6]string       // kv's storage for up to two tags (no allocation)
 	id     uint64
 	parent uint64
 	start  time.Time
@@ -131,7 +110,11 @@ func SpanFromContext(ctx context.Context) *Span {
 func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels []string, id, parent uint64) (context.Context, *Span) {
 	s := &Span{sink: sink, from: ctx, id: id, parent: parent}
 	nt := len(tags) &^ 1
-	s.kv = make([]string, 2+nt, 2+nt+len(labels)&^1)
+	if n := 2 + nt + len(labels)&^1; n <= len(s.kvBuf) {
+		s.kv = s.kvBuf[:2+nt]
+	} else {
+		s.kv = make([]string, 2+nt, n)
+	}
 	s.kv[0], s.kv[1] = spanLabel, name
 	copy(s.kv[2:], tags[:nt])
 	sortPairs(s.kv[2:])
