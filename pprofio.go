@@ -337,7 +337,7 @@ type Stats struct {
 	// Spans (StartSpan).
 	SpansRecorded   uint64 // finished spans handed to the core
 	SpansSampled    uint64 // spans kept in a cycle's timeline
-	SpansDropped    uint64 // spans lost: ended after Stop, or malformed
+	SpansDropped    uint64 // spans lost: ended while Stop ran (later ones are not counted), or malformed
 	SpansOverflowed uint64 // spans past the cardinality or MaxSpanBytes bound, aggregated in the overflow series
 }
 
