@@ -9,6 +9,9 @@
 // any case, so a span reaches the core at most about FlushEvery after it
 // ends. BenchmarkHandoff (in the root package) measured this against one
 // cgo call per span end, the other way DESIGN.md names.
+//
+// EncodeProfile turns a cycle taken from the recorder into the custom
+// profile, symbolizing the start stacks with the Go runtime.
 package spans
 
 import (
