@@ -10,6 +10,8 @@
 #include "../../csrc/sysio.c"
 #include "../../csrc/gz.c"
 #include "../../csrc/scheduler.c"
+#include "../../csrc/hist.c"
+#include "../../csrc/spans.c"
 #include "../../csrc/spool.c"
 #include "../../csrc/store.c"
 #include "../../csrc/ingest.pb-c.c"
