@@ -473,6 +473,7 @@ func New(cfg Config) (*Profiler, error) {
 		CPUDuration:    cfg.CPUDuration,
 		StartJitter:    jitter,
 		MaxBufferBytes: cfg.MaxBufferBytes,
+		MaxSpanBytes:   cfg.MaxSpanBytes,
 		Types:          types,
 
 		LeakWindows:      cfg.LeakWindows,
@@ -506,12 +507,8 @@ func New(cfg Config) (*Profiler, error) {
 		}
 		return nil, fmt.Errorf("pprofio: %w", err)
 	}
-	sink, err := spans.New(core.SpanConfig{MaxBytes: cfg.MaxSpanBytes})
-	if err != nil {
-		agent.Free()
-		return nil, fmt.Errorf("pprofio: spans: %w", err)
-	}
-	return &Profiler{cfg: cfg, log: log, agent: agent, spans: sink}, nil
+	// The span recorder is the agent's; the sink buffers spans in front of it.
+	return &Profiler{cfg: cfg, log: log, agent: agent, spans: spans.On(agent.Spans())}, nil
 }
 
 // isSpoolError reports whether the core refused the spool folder.
@@ -594,6 +591,7 @@ func (p *Profiler) Start(ctx context.Context) error {
 		MutexFraction: p.cfg.MutexProfileFraction,
 		BlockRate:     p.cfg.BlockProfileRate,
 	})
+	c.SetSpans(p.spans)
 	go func() {
 		defer close(p.done)
 		c.Run()
@@ -652,8 +650,8 @@ func (p *Profiler) Stop() error {
 	}
 	p.freeMu.Lock()
 	final := p.stats()
+	p.spans.Free() // before the agent, which frees the recorder
 	p.agent.Free()
-	p.spans.Free()
 	p.freed = true
 	p.freeMu.Unlock()
 
@@ -684,10 +682,6 @@ func (p *Profiler) Stats() Stats {
 func (p *Profiler) stats() Stats {
 	var s Stats
 	p.agent.ReadStats(&s) // field by field, by name (see stats_test.go)
-	sp := p.spans.Stats()
-	s.SpansRecorded = sp.Recorded
-	s.SpansSampled = sp.Sampled
-	s.SpansDropped = sp.Dropped + p.spans.Late()
-	s.SpansOverflowed = sp.Overflowed
+	s.SpansDropped += p.spans.Late() // ended after Stop began: they never reached the core
 	return s
 }

@@ -30,6 +30,7 @@
 #include "pprofio.h"
 #include "random.h"
 #include "scheduler.h"
+#include "spans.h"
 
 #define AGENT_CMD_RING 32 /* > PPROFIO_SCHED_MAX_EVENTS twice over */
 
@@ -41,6 +42,7 @@ struct pprofio_agent {
     pprofio_intake *intake;
     pprofio_output *output;
     pprofio_delivery *delivery; /* NULL when there is no ingest URL */
+    pprofio_spans *spans;       /* NULL when max_span_bytes is 0 */
     int64_t period_ns, cpu_ns, jitter_ns, stop_timeout_ns;
     unsigned types;
     uint64_t rng;
@@ -58,6 +60,7 @@ struct pprofio_agent {
     pprofio_sched_event ring[AGENT_CMD_RING];
     size_t ring_head, ring_len;
     int stop_emitted, exit_taken;
+    int64_t spans_asked; /* the cycle whose SPANS command went out, + 1 */
     int64_t cpu_sched;
 };
 
@@ -79,6 +82,10 @@ static int build_stages(pprofio_agent *a, const pprofio_config *cfg, pprofio_err
     rc = pprofio_output_new(cfg, a->intake, a->delivery, a->ledger, &a->output);
     if (rc != PPROFIO_OK)
         return pprofio_set_error(err, rc, "agent: out of memory");
+    if (cfg->max_span_bytes > 0) {
+        pprofio_spans_config sc = {.max_bytes = cfg->max_span_bytes, .seed = a->rng ^ UINT64_C(0x9E3779B97F4A7C15)};
+        return pprofio_spans_new(&sc, &a->spans, err);
+    }
     return PPROFIO_OK;
 }
 
@@ -148,8 +155,14 @@ static void stop_schedule(pprofio_agent *a) {
 static int take_command(pprofio_agent *a, pprofio_command *cmd) {
     while (a->ring_len > 0) {
         pprofio_sched_event ev = a->ring[a->ring_head];
-        a->ring_head = (a->ring_head + 1) % AGENT_CMD_RING;
-        a->ring_len--;
+        if (ev.op == PPROFIO_EV_CYCLE_END && a->spans && a->spans_asked != ev.cycle + 1) {
+            /* First the collector hands over the cycle's spans; the end comes next. */
+            a->spans_asked = ev.cycle + 1;
+            ev.op = PPROFIO_CMD_SPANS;
+        } else {
+            a->ring_head = (a->ring_head + 1) % AGENT_CMD_RING;
+            a->ring_len--;
+        }
         if (ev.op == PPROFIO_EV_CYCLE_END) { /* the cycle's profiles are all in */
             pprofio_intake_seal(a->intake, ev.cycle);
             pprofio_ledger_add(a->ledger, PPROFIO_STAT(cycles), 1);
@@ -270,6 +283,7 @@ void pprofio_agent_free(pprofio_agent *a) {
     pprofio_output_free(a->output);
     pprofio_delivery_free(a->delivery);
     pprofio_intake_free(a->intake);
+    pprofio_spans_free(a->spans);
     pprofio_ledger_free(a->ledger);
     if (a->sync_ready)
         pthread_mutex_destroy(&a->mu);
@@ -283,6 +297,36 @@ void pprofio_agent_stats(pprofio_agent *a, pprofio_stats *out) {
     pprofio_intake_held(a->intake, &out->buffered_bytes, &out->buffered_bytes_peak);
     if (a->delivery)
         pprofio_delivery_gauges(a->delivery, out);
+    if (a->spans) {
+        pprofio_spans_stats st;
+        pprofio_spans_stats_get(a->spans, &st);
+        out->spans_recorded = st.recorded;
+        out->spans_sampled = st.sampled;
+        out->spans_dropped = st.dropped;
+        out->spans_overflowed = st.overflowed;
+    }
+}
+
+/* ---- spans: the recorder is the agent's -------------------------------- */
+
+pprofio_spans *pprofio_agent_spans(pprofio_agent *a) { return a ? a->spans : NULL; }
+
+int pprofio_agent_spans_take(pprofio_agent *a, pprofio_spans_cycle **out) {
+    *out = NULL;
+    if (!a || !a->spans)
+        return PPROFIO_OK;
+    pprofio_spans_cycle *c;
+    int rc = pprofio_spans_take(a->spans, &c);
+    if (rc != PPROFIO_OK)
+        return rc; /* the spans stay for the next cycle */
+    if (c->overflowed + c->dropped > 0)
+        pprofio_ledger_lose_spans(a->ledger, c->overflowed + c->dropped);
+    if (c->recorded == 0 && c->n_series == 0) {
+        pprofio_spans_cycle_free(c);
+        return PPROFIO_OK;
+    }
+    *out = c;
+    return PPROFIO_OK;
 }
 
 void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message, const char *const *keys,
@@ -321,6 +365,10 @@ int pprofio_profile_begin_ex(pprofio_agent *a, int type, int64_t cycle, int64_t 
 
 int pprofio_profile_write(pprofio_profile_writer *w, const void *p, size_t len) {
     return pprofio_intake_write(w, p, len);
+}
+
+void pprofio_profile_attach_spans(pprofio_profile_writer *w, pprofio_spans_cycle *c) {
+    pprofio_intake_attach_spans(w, c);
 }
 
 int pprofio_profile_finish(pprofio_profile_writer *w, int ok, int64_t end_ns) {

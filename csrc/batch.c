@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "ingest.pb-c.h"
 #include "random.h"
+#include "timeline.h"
 
 #define STAGE_SIZE 16384
 
@@ -204,6 +205,11 @@ int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64
     fill_source(src, &source, tags, tagp);
     fill_profiles(profiles, n_profiles, prof, profp);
     fill_events(events, n_events, ev, evp, attrs, attrp);
+    pprofio_timeline_pb spans; /* the custom profile's sampled spans */
+    if ((rc = pprofio_timeline_pb_make(profiles, n_profiles, &spans)) != PPROFIO_OK) {
+        pprofio_set_error(err, rc, "batch: out of memory");
+        goto out;
+    }
     UploadRequest req = PPROFIO__INGEST__V1__UPLOAD_REQUEST__INIT;
     req.batch_id = (char *)batch_id;
     req.sequence = sequence;
@@ -212,8 +218,11 @@ int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64
     req.profiles = profp;
     req.n_events = n_events;
     req.events = evp;
+    req.n_spans = spans.n_spans;
+    req.spans = spans.spans;
     out->len = 0;
     rc = pack_gzip(&req.base, out);
+    pprofio_timeline_pb_free(&spans);
     if (rc != PPROFIO_OK)
         pprofio_set_error(err, rc, "batch: cannot encode: %s", pprofio_strstatus(rc));
 out:
@@ -263,9 +272,11 @@ static int pack_part(UploadRequest *req, size_t from, size_t to, int with_events
     part.batch_id = id;
     part.profiles = req->profiles + from;
     part.n_profiles = to - from;
-    if (!with_events) {
+    if (!with_events) { /* the events and spans go with the first part */
         part.n_events = 0;
         part.events = NULL;
+        part.n_spans = 0;
+        part.spans = NULL;
     }
     out->len = 0;
     int rc = pack_gzip(&part.base, out);

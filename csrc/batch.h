@@ -26,7 +26,8 @@ int pprofio_batch_id_valid(const char *s);
 
 /*
  * pprofio_batch_encode writes gzip(UploadRequest) into out. profiles[i]
- * gives each profile's type, window and raw pprof bytes.
+ * gives each profile's type, window and raw pprof bytes; the sampled spans
+ * of a custom profile's span cycle become the request's spans.
  */
 int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64_t sequence,
                          pprofio_profile *const *profiles, size_t n_profiles,

@@ -4,6 +4,7 @@
 #include "buffer.h"
 
 #include "alloc.h"
+#include "spans.h"
 
 pprofio_profile *pprofio_profile_new(int type, int64_t cycle, int64_t start_ns) {
     pprofio_profile *p = pprofio_calloc(1, sizeof *p);
@@ -20,6 +21,7 @@ void pprofio_profile_free(pprofio_profile *p) {
     if (!p)
         return;
     pprofio_bytes_free(&p->raw);
+    pprofio_spans_cycle_free(p->spans);
     pprofio_free(p);
 }
 

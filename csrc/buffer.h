@@ -12,6 +12,8 @@
 
 #include "gz.h"
 
+struct pprofio_spans_cycle;
+
 typedef struct pprofio_profile {
     struct pprofio_profile *next;
     int type;
@@ -21,6 +23,7 @@ typedef struct pprofio_profile {
     pprofio_bytes raw; /* serialized pprof, not gzipped; raw.cap is what it costs */
     int delta;         /* cumulative values were turned into this window's share */
     int flags;         /* PPROFIO_PROFILE_BASELINE: the base of a window, not sent */
+    struct pprofio_spans_cycle *spans; /* custom profiles: the cycle's spans (owned), for the timeline */
 } pprofio_profile;
 
 /* pprofio_profile_new allocates an empty profile; free it with pprofio_profile_free. */

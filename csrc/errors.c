@@ -53,6 +53,7 @@ const char *pprofio_profile_name(int type) {
     case PPROFIO_PROFILE_GOROUTINE: return "goroutine";
     case PPROFIO_PROFILE_MUTEX: return "mutex";
     case PPROFIO_PROFILE_BLOCK: return "block";
+    case PPROFIO_PROFILE_CUSTOM: return "custom";
     default: return "unknown";
     }
 }

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "gz.h"
+#include "spans.h"
 
 struct pprofio_intake {
     pthread_mutex_t mu;
@@ -179,6 +180,14 @@ int pprofio_intake_finish(pprofio_profile_writer *w, int ok, int64_t end_ns) {
     pprofio_profile_free(w->p);
     pprofio_free(w);
     return rc;
+}
+
+void pprofio_intake_attach_spans(pprofio_profile_writer *w, struct pprofio_spans_cycle *c) {
+    if (!w || !w->p || w->p->spans) {
+        pprofio_spans_cycle_free(c);
+        return;
+    }
+    w->p->spans = c;
 }
 
 void pprofio_intake_seal(pprofio_intake *in, int64_t cycle) {

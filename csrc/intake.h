@@ -32,6 +32,8 @@ int pprofio_intake_begin(pprofio_intake *in, int type, int64_t cycle, int64_t st
                          pprofio_profile_writer **out);
 int pprofio_intake_write(pprofio_profile_writer *w, const void *p, size_t len);
 int pprofio_intake_finish(pprofio_profile_writer *w, int ok, int64_t end_ns);
+/* pprofio_intake_attach_spans gives the writer's profile its spans cycle (owned from here). */
+void pprofio_intake_attach_spans(pprofio_profile_writer *w, struct pprofio_spans_cycle *c);
 
 /* pprofio_intake_seal makes the profiles of `cycle` and before ready for output. */
 void pprofio_intake_seal(pprofio_intake *in, int64_t cycle);

@@ -38,10 +38,11 @@ static const struct {
                             0},
     [PPROFIO_LOSS_CORRUPT] = {"corrupt_spool_file", LEDGER_NONE, PPROFIO_STAT(batches_dropped_corrupt), 0},
     [PPROFIO_LOSS_NO_SINK] = {NULL, PPROFIO_STAT(profiles_dropped_no_sink), LEDGER_NONE, 1},
+    [PPROFIO_LOSS_SPANS] = {"span_bound", LEDGER_NONE, LEDGER_NONE, 0},
 };
 
 typedef struct {
-    uint64_t profiles, batches, bytes;
+    uint64_t profiles, batches, bytes, spans;
 } ledger_loss;
 
 typedef struct {
@@ -122,6 +123,12 @@ void pprofio_ledger_lose(pprofio_ledger *l, int reason, uint64_t profiles, uint6
     pthread_mutex_unlock(&l->mu);
 }
 
+void pprofio_ledger_lose_spans(pprofio_ledger *l, uint64_t spans) {
+    pthread_mutex_lock(&l->mu);
+    l->losses[PPROFIO_LOSS_SPANS].spans += spans;
+    pthread_mutex_unlock(&l->mu);
+}
+
 int64_t pprofio_ledger_now(const pprofio_ledger *l) { return l->clock->now_ns(l->clock); }
 
 /* push_event adds a copy of ev; NULL when full (counted) or when events are off. */
@@ -148,11 +155,15 @@ static void report_losses(pprofio_ledger *l) {
     int64_t now = pprofio_ledger_now(l);
     for (int r = 0; r < PPROFIO_LOSS_N; r++) {
         ledger_loss *x = &l->losses[r];
-        if ((x->profiles == 0 && x->batches == 0) || !loss_kinds[r].reason)
+        if ((x->profiles == 0 && x->batches == 0 && x->spans == 0) || !loss_kinds[r].reason)
             continue;
         char msg[160];
-        snprintf(msg, sizeof msg, "%llu profile(s) in %llu batch(es) dropped: %s", (unsigned long long)x->profiles,
-                 (unsigned long long)x->batches, loss_kinds[r].reason);
+        if (x->spans > 0)
+            snprintf(msg, sizeof msg, "%llu span(s) past the span bound, kept only in the overflow series: %s",
+                     (unsigned long long)x->spans, loss_kinds[r].reason);
+        else
+            snprintf(msg, sizeof msg, "%llu profile(s) in %llu batch(es) dropped: %s",
+                     (unsigned long long)x->profiles, (unsigned long long)x->batches, loss_kinds[r].reason);
         pprofio_event *ev = push_event(l);
         if (!ev)
             break;
@@ -160,6 +171,8 @@ static void report_losses(pprofio_ledger *l) {
         pprofio_event_attr_u64(ev, "profiles", x->profiles);
         pprofio_event_attr_u64(ev, "batches", x->batches);
         pprofio_event_attr_u64(ev, "bytes", x->bytes);
+        if (x->spans > 0)
+            pprofio_event_attr_u64(ev, "spans", x->spans);
         pprofio_event_attr(ev, "reason", loss_kinds[r].reason);
         *x = (ledger_loss){0};
     }

@@ -30,6 +30,7 @@ enum {
     PPROFIO_LOSS_SPOOL,     /* the spool's bound */
     PPROFIO_LOSS_CORRUPT,   /* spool files that failed their checks */
     PPROFIO_LOSS_NO_SINK,   /* no output configured */
+    PPROFIO_LOSS_SPANS,     /* spans past the span recorder's bound (pprofio_ledger_lose_spans) */
     PPROFIO_LOSS_N
 };
 
@@ -51,6 +52,14 @@ void pprofio_ledger_set(pprofio_ledger *l, size_t stat, int64_t v);
 
 /* pprofio_ledger_lose records a loss: its Stats counters, and its share of the next data_dropped event. */
 void pprofio_ledger_lose(pprofio_ledger *l, int reason, uint64_t profiles, uint64_t batches, uint64_t bytes);
+
+/*
+ * pprofio_ledger_lose_spans records spans the span recorder could not keep
+ * as their own series (past its cardinality or memory bound, or
+ * malformed): the next data_dropped event says how many, with reason
+ * "span_bound". Stats counts them in the recorder itself.
+ */
+void pprofio_ledger_lose_spans(pprofio_ledger *l, uint64_t spans);
 
 /* pprofio_ledger_event copies ev into the next batch (when events are on). */
 void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev);

@@ -14,6 +14,7 @@
 #include "pprof.h"
 #include "store.h"
 #include "sysio.h"
+#include "timeline.h"
 
 #define OUTPUT_CYCLE_MAX 16 /* profiles of one cycle taken at once */
 #define OUTPUT_SOURCE_STRS 7
@@ -239,12 +240,14 @@ static void prepare(pprofio_output *o, pprofio_profile **ps, size_t n) {
 
 /* ---- local files and batches ------------------------------------------ */
 
-/* store_locally writes p under output_dir. */
+/* store_locally writes p under output_dir (and a custom profile's timeline beside it). */
 static void store_locally(pprofio_output *o, pprofio_profile *p) {
     pprofio_error err = {0};
     size_t written = 0;
     int rc = pprofio_store_write(o->output_dir, o->service, p->type, p->start_ns, p->end_ns, p->raw.p, p->raw.len,
                                  &written, NULL, &err);
+    if (rc == PPROFIO_OK && p->spans)
+        rc = pprofio_timeline_write(o->output_dir, o->service, p->start_ns, p->end_ns, p->spans, NULL, NULL, &err);
     if (rc == PPROFIO_OK) {
         pprofio_ledger_add(o->ledger, PPROFIO_STAT(profiles_written), 1);
         pprofio_ledger_add(o->ledger, PPROFIO_STAT(bytes_written), written);

@@ -119,7 +119,7 @@ typedef struct {
 } pprofio_spans_stack;
 
 /* One cycle's data, taken with pprofio_spans_take. */
-typedef struct {
+typedef struct pprofio_spans_cycle {
     pprofio_spans_series *series; /* the overflow series last, when it has spans */
     size_t n_series;
     pprofio_spans_sample *samples; /* by series, then start */

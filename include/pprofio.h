@@ -82,10 +82,11 @@ typedef enum {
     PPROFIO_PROFILE_HEAP = 2,
     PPROFIO_PROFILE_GOROUTINE = 3,
     PPROFIO_PROFILE_MUTEX = 4,
-    PPROFIO_PROFILE_BLOCK = 5
+    PPROFIO_PROFILE_BLOCK = 5,
+    PPROFIO_PROFILE_CUSTOM = 6 /* the spans' start stacks and timings; written by the collector, never scheduled */
 } pprofio_profile_type;
 
-#define PPROFIO_PROFILE_MAX 5
+#define PPROFIO_PROFILE_MAX 6
 #define PPROFIO_TYPE_BIT(t) (1u << (unsigned)(t))
 
 /* pprofio_profile_name returns "cpu", "heap", ... or "unknown". */
@@ -141,6 +142,12 @@ typedef struct {
     int leak_windows;
     int leak_min_growth_pct;
     int leak_min_growth;
+    /*
+     * Spans: the agent owns a span recorder (spans.h) bounded by
+     * max_span_bytes, and the collector gets a SPANS command at each
+     * cycle's end. 0 keeps no recorder (the Go package always sets it).
+     */
+    int64_t max_span_bytes;
 } pprofio_config;
 
 /* Commands handed to the Go collector, in the order it must run them. */
@@ -155,7 +162,8 @@ typedef enum {
     PPROFIO_CMD_MUTEX_STOP = 7,  /* snapshot the window's end, put the fraction back */
     PPROFIO_CMD_BLOCK_START = 8, /* the same for the block profile rate */
     PPROFIO_CMD_BLOCK_STOP = 9,
-    PPROFIO_CMD_GOROUTINE = 10   /* take a goroutine snapshot */
+    PPROFIO_CMD_GOROUTINE = 10,  /* take a goroutine snapshot */
+    PPROFIO_CMD_SPANS = 11       /* the cycle ends: hand over the spans, write the custom profile */
 } pprofio_command_op;
 
 /* Log levels carried by PPROFIO_CMD_LOG; the same numbers as log/slog. */
@@ -216,7 +224,11 @@ typedef struct {
     C(logs_dropped)             /* log lines lost to a full log queue */                    \
     G(buffered_bytes)           /* profile bytes held in memory now */                      \
     G(buffered_bytes_peak)      /* the most ever held */                                    \
-    G(uploads_off)              /* 1: libcurl could not be loaded; batches stay queued */
+    G(uploads_off)              /* 1: libcurl could not be loaded; batches stay queued */    \
+    C(spans_recorded)           /* finished spans handed to the span recorder */            \
+    C(spans_sampled)            /* spans put in a cycle's timeline */                       \
+    C(spans_dropped)            /* spans lost (malformed records) */                        \
+    C(spans_overflowed)         /* spans aggregated in the overflow series */
 
 #define PPROFIO_STAT_COUNTER_(name) uint64_t name;
 #define PPROFIO_STAT_GAUGE_(name) int64_t name;
@@ -236,6 +248,8 @@ const pprofio_stat_field *pprofio_stats_fields(size_t *n);
 
 typedef struct pprofio_agent pprofio_agent;
 typedef struct pprofio_profile_writer pprofio_profile_writer;
+struct pprofio_spans;       /* the span recorder (csrc/spans.h) */
+struct pprofio_spans_cycle; /* one cycle's spans, taken from it */
 
 /*
  * pprofio_config_validate checks every field and names the first bad one in
@@ -277,6 +291,23 @@ int pprofio_agent_close(pprofio_agent *a, pprofio_error *err);
 
 /* pprofio_agent_free releases the agent; NULL is fine. Closes first. */
 void pprofio_agent_free(pprofio_agent *a);
+
+/*
+ * pprofio_agent_spans is the agent's span recorder (csrc/spans.h), which
+ * the Go side records finished spans into; NULL when max_span_bytes is 0.
+ * It lives as long as the agent.
+ */
+struct pprofio_spans *pprofio_agent_spans(pprofio_agent *a);
+
+/*
+ * pprofio_agent_spans_take hands over the spans of the cycle in progress
+ * (a pprofio_spans_cycle, csrc/spans.h), to be encoded as the custom
+ * profile of `cycle` and attached to it with pprofio_profile_attach_spans
+ * (or freed with pprofio_spans_cycle_free). What the recorder lost this
+ * cycle goes to the next batch's data_dropped event. *out is NULL when the
+ * cycle recorded no span.
+ */
+int pprofio_agent_spans_take(pprofio_agent *a, struct pprofio_spans_cycle **out);
 
 /* pprofio_agent_stats copies the counters. */
 void pprofio_agent_stats(pprofio_agent *a, pprofio_stats *out);
@@ -320,6 +351,13 @@ int pprofio_profile_begin_ex(pprofio_agent *a, int type, int64_t cycle, int64_t 
  * called to release the writer.
  */
 int pprofio_profile_write(pprofio_profile_writer *w, const void *p, size_t len);
+
+/*
+ * pprofio_profile_attach_spans gives a custom profile's writer the cycle
+ * it encodes: its timeline goes into the batch's spans and the local
+ * timeline file. The writer owns it from here, whatever happens.
+ */
+void pprofio_profile_attach_spans(pprofio_profile_writer *w, struct pprofio_spans_cycle *c);
 
 /*
  * pprofio_profile_finish closes the writer. With ok != 0 the profile, whose

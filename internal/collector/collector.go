@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pprofio/pprofio/internal/core"
+	"github.com/pprofio/pprofio/internal/spans"
 )
 
 // bufferSize is what runtime/pprof's small writes are gathered into before
@@ -26,6 +27,13 @@ type Agent interface {
 	Next() core.Command
 	Begin(t core.Type, cycle int64, start time.Time, baseline bool) (*core.ProfileWriter, error)
 	Skip(t core.Type, cycle int64, reason string)
+	WriteSpans(cycle int64, start, end time.Time, encode func(*core.SpanCycle) []byte) (uint64, error)
+}
+
+// SpanSink is what the collector needs of the span sink: the spans it
+// still buffers, handed to the core before a cycle's spans are taken.
+type SpanSink interface {
+	Flush()
 }
 
 // Rates are the sampling rates the collector raises for its mutex and
@@ -75,6 +83,8 @@ type Collector struct {
 	mutexProgram         int       // the program's mutex fraction, put back after the window
 	windowStart          time.Time // when the open mutex/block window began
 
+	spans SpanSink // nil: no spans
+
 	cpu      *core.ProfileWriter // the open CPU window, if this collector started one
 	cpuCycle int64
 	cpuBuf   *bufio.Writer
@@ -91,6 +101,9 @@ func New(agent Agent, log *slog.Logger, rates Rates) *Collector {
 		snapBuf: bufio.NewWriterSize(nil, bufferSize),
 	}
 }
+
+// SetSpans gives the collector the span sink to flush at each cycle's end.
+func (c *Collector) SetSpans(s SpanSink) { c.spans = s }
 
 // Run handles commands until the core says EXIT. It never panics: a panic
 // in one command is logged and the loop goes on.
@@ -133,6 +146,8 @@ func (c *Collector) Handle(cmd core.Command) {
 		c.startBlock(cmd.Cycle)
 	case core.OpBlockStop:
 		c.stopBlock(cmd.Cycle)
+	case core.OpSpans:
+		c.writeSpans(cmd)
 	case core.OpLog:
 		c.log.Log(context.Background(), slog.Level(cmd.Level), cmd.Message)
 	}
@@ -270,5 +285,21 @@ func (c *Collector) snapshot(t core.Type, name string, cycle int64, start time.T
 	}
 	if err != nil {
 		c.log.Warn("pprofio: a profile was not kept", "type", name, "cycle", cycle, "err", err)
+	}
+}
+
+// writeSpans ends a cycle's spans: what the sink still buffers goes to the
+// core first, so the cycle's spans are those that ended before its end;
+// then the core hands them over, and they are written as the cycle's
+// custom profile (start stacks and timings, symbolized here) with the
+// cycle's timeline attached.
+func (c *Collector) writeSpans(cmd core.Command) {
+	if c.spans != nil {
+		c.spans.Flush()
+	}
+	if _, err := c.agent.WriteSpans(cmd.Cycle, cmd.WindowStart, cmd.At, func(sc *core.SpanCycle) []byte {
+		return spans.EncodeProfile(sc, cmd.WindowStart, cmd.At)
+	}); err != nil {
+		c.log.Warn("pprofio: the custom profile (spans) was not kept", "cycle", cmd.Cycle, "err", err)
 	}
 }

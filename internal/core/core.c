@@ -20,6 +20,7 @@
 #include "../../csrc/ingest.pb-c.c"
 #include "../../csrc/profile.pb-c.c"
 #include "../../csrc/pprof.c"
+#include "../../csrc/timeline.c"
 #include "../../csrc/batch.c"
 #include "../../csrc/curl_loader.c"
 #include "../../csrc/upload.c"

@@ -95,6 +95,7 @@ func New(cfg Config) (*Agent, error) {
 		jitter_seed:      C.uint64_t(cfg.JitterSeed),
 		max_buffer_bytes: C.int64_t(cfg.MaxBufferBytes),
 		profile_types:    types,
+		max_span_bytes:   C.int64_t(cfg.MaxSpanBytes),
 
 		leak_windows:        C.int(cfg.LeakWindows),
 		leak_min_growth_pct: C.int(cfg.LeakMinGrowthPct),

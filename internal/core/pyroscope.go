@@ -14,9 +14,6 @@ import (
 	"unsafe"
 )
 
-// Custom is the custom profile type (user spans), as the ingest contract numbers it.
-const Custom Type = 6
-
 // PyroscopeProfile is one profile of a cycle for PyroscopeEncode.
 type PyroscopeProfile struct {
 	Type       Type

@@ -38,7 +38,8 @@ const SpanQuantileError = float64(C.PPROFIO_HIST_REL_ERROR)
 // SpanRecorder is a handle on a C span recorder (csrc/spans.h). Its
 // methods are safe for concurrent use; Free must be the last call.
 type SpanRecorder struct {
-	r *C.pprofio_spans
+	r        *C.pprofio_spans
+	borrowed bool // the agent's (Agent.Spans): the agent frees it
 }
 
 // NewSpanRecorder makes an empty recorder.
@@ -58,9 +59,12 @@ func NewSpanRecorder(cfg SpanConfig) (*SpanRecorder, error) {
 	return &SpanRecorder{r: r}, nil
 }
 
-// Free releases the recorder. No method may be called after it.
+// Free releases the recorder (one of the agent's is the agent's to
+// free). No method may be called after it.
 func (r *SpanRecorder) Free() {
-	C.pprofio_spans_free(r.r)
+	if !r.borrowed {
+		C.pprofio_spans_free(r.r)
+	}
 	r.r = nil
 }
 
@@ -99,6 +103,11 @@ func (r *SpanRecorder) Take() (*SpanCycle, error) {
 		return nil, statusError(rc)
 	}
 	defer C.pprofio_spans_cycle_free(c)
+	return goCycle(c), nil
+}
+
+// goCycle copies a taken cycle into Go values.
+func goCycle(c *C.pprofio_spans_cycle) *SpanCycle {
 	out := &SpanCycle{Recorded: uint64(c.recorded), Unsampled: uint64(c.unsampled),
 		Overflowed: uint64(c.overflowed), StacksDropped: uint64(c.stacks_dropped),
 		Dropped: uint64(c.dropped), Bytes: int64(c.bytes)}
@@ -118,7 +127,7 @@ func (r *SpanRecorder) Take() (*SpanCycle, error) {
 		out.Stacks = append(out.Stacks, SpanStack{Series: int(st.series), PCs: pcs, Count: uint64(st.count),
 			Total: time.Duration(st.total_ns)})
 	}
-	return out, nil
+	return out
 }
 
 func goSeries(sr *C.pprofio_spans_series) SpanSeries {

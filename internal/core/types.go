@@ -46,6 +46,7 @@ const (
 	Goroutine Type = 3
 	Mutex     Type = 4
 	Block     Type = 5
+	Custom    Type = 6 // the spans' start stacks and timings (PPROFIO_PROFILE_CUSTOM)
 )
 
 // Op is a command the core hands to the collector.
@@ -64,6 +65,7 @@ const (
 	OpBlockStart Op = 8
 	OpBlockStop  Op = 9
 	OpGoroutine  Op = 10
+	OpSpans      Op = 11 // the cycle ends: hand over its spans (Agent.WriteSpans)
 )
 
 // Command is the next thing the collector must do.
@@ -86,6 +88,7 @@ type Config struct {
 	JitterSeed     uint64
 	MaxBufferBytes int64
 	Types          []Type
+	MaxSpanBytes   int64 // the span recorder's bound; 0: no recorder
 
 	// The goroutine leak rule (0: the core's defaults).
 	LeakWindows      int

@@ -63,16 +63,23 @@ type Sink struct {
 	freed   bool
 }
 
-// New makes a recorder bounded by cfg and a sink in front of it.
+// New makes a recorder bounded by cfg and a sink in front of it (for
+// tests and benchmarks; a Profiler's sink is On its agent's recorder).
 func New(cfg core.SpanConfig) (*Sink, error) {
 	rec, err := core.NewSpanRecorder(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return On(rec), nil
+}
+
+// On makes a sink in front of rec, which Free frees unless it is an
+// agent's (core.Agent.Spans).
+func On(rec *core.SpanRecorder) *Sink {
 	n := 1 << bits.Len(uint(2*runtime.GOMAXPROCS(0)-1)) // a power of two, at least 2 per P
 	n = min(n, maxShards)
 	return &Sink{rec: rec, shards: make([]shard, n), mask: uint32(n - 1),
-		stop: make(chan struct{}), done: make(chan struct{})}, nil
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // SetDirect makes Record call the core once per span instead of
