@@ -7,13 +7,24 @@ import (
 	"github.com/pprofio/pprofio/internal/core"
 )
 
-// EncodeProfile encodes a cycle's start stacks as the custom profile (the
-// pprof format, not gzipped, as UploadRequest.profiles carries it): one
-// sample per series and start stack, valued by the number of spans that
-// started there and the wall time they spent, labelled span=<name> and
-// with the series' tags. `go tool pprof` opens it as a flame graph of where
-// span time is spent. The stacks are symbolized here, by the Go runtime:
-// the core cannot read Go's symbol tables.
+// EncodeProfile encodes a cycle's spans as the custom profile (the pprof
+// format, not gzipped, as UploadRequest.profiles carries it).
+//
+// Its first two sample types, spans/count and wall/nanoseconds (the
+// default), hold the start stacks: one sample per series and start stack
+// of head-sampled spans, valued by the number of spans that started there
+// and the wall time they spent, labelled span=<name> and with the series'
+// tags. `go tool pprof` opens it as a flame graph of where span time is
+// spent. The stacks are symbolized here, by the Go runtime: the core
+// cannot read Go's symbol tables.
+//
+// The other seven (span_count, span_total, span_min, span_max, span_p50,
+// span_p90, span_p99) carry every series' timings, which the ingest
+// contract has no field for: one sample per series, zero in the first
+// two types (so the flame graph is the start stacks' alone), whose one
+// frame is the function "span:<name>{tag=value,...}", labelled as the
+// stack samples are. `go tool pprof -sample_index=span_p99 -top` lists
+// each series' p99. The comments give the cycle's counts.
 func EncodeProfile(c *core.SpanCycle, start, end time.Time) []byte {
 	var e profileEncoder
 	e.strings = map[string]int64{"": 0}
@@ -21,7 +32,7 @@ func EncodeProfile(c *core.SpanCycle, start, end time.Time) []byte {
 	e.locations = map[uintptr]uint64{}
 	e.functions = map[string]uint64{}
 	var body []byte
-	for _, t := range [][2]string{{"spans", "count"}, {"wall", "nanoseconds"}} {
+	for _, t := range sampleTypes {
 		body = appendMessage(body, 1, e.valueType(t[0], t[1]))
 	}
 	for _, st := range c.Stacks {
@@ -30,14 +41,20 @@ func EncodeProfile(c *core.SpanCycle, start, end time.Time) []byte {
 		}
 		body = appendMessage(body, 2, e.sample(st, c.Series[st.Series]))
 	}
+	for _, sr := range c.Series {
+		body = appendMessage(body, 2, e.seriesSample(sr))
+	}
 	body = append(body, e.locBytes...)
 	body = append(body, e.funcBytes...)
+	comments := e.comments(c)
 	for _, s := range e.stringList {
 		body = appendBytes(body, 6, []byte(s))
 	}
 	body = appendVarintField(body, 9, uint64(start.UnixNano()))
 	body = appendVarintField(body, 10, uint64(end.Sub(start)))
 	body = appendMessage(body, 11, e.valueType("wall", "nanoseconds"))
+	body = appendPacked(body, 13, comments)
+	body = appendVarintField(body, 14, uint64(e.str("wall")))
 	return body
 }
 
@@ -48,6 +65,7 @@ type profileEncoder struct {
 	functions  map[string]uint64
 	locBytes   []byte // encoded Location messages (field 4)
 	funcBytes  []byte // encoded Function messages (field 5)
+	nLocs      uint64
 }
 
 func (e *profileEncoder) str(s string) int64 {
@@ -72,8 +90,15 @@ func (e *profileEncoder) sample(st core.SpanStack, sr core.SpanSeries) []byte {
 		ids = append(ids, e.location(pc))
 	}
 	b := appendPacked(nil, 1, ids)
-	b = appendPacked(b, 2, []uint64{st.Count, uint64(st.Total)})
-	b = appendMessage(b, 3, e.label("span", sr.Name))
+	values := make([]uint64, len(sampleTypes))
+	values[0], values[1] = st.Count, uint64(st.Total)
+	b = appendPacked(b, 2, values)
+	return e.labels(b, sr)
+}
+
+// labels appends the labels of a sample of series sr: span=<name>, then its tags.
+func (e *profileEncoder) labels(b []byte, sr core.SpanSeries) []byte {
+	b = appendMessage(b, 3, e.label("span", SeriesName(sr)))
 	for i := 0; i+1 < len(sr.Tags); i += 2 {
 		b = appendMessage(b, 3, e.label(sr.Tags[i], sr.Tags[i+1]))
 	}
@@ -91,7 +116,8 @@ func (e *profileEncoder) location(pc uintptr) uint64 {
 	if id, ok := e.locations[pc]; ok {
 		return id
 	}
-	id := uint64(len(e.locations) + 1)
+	e.nLocs++
+	id := e.nLocs
 	e.locations[pc] = id
 	b := appendVarintField(nil, 1, id)
 	b = appendVarintField(b, 3, uint64(pc))

@@ -54,9 +54,30 @@ func TestTheCustomProfileIsAFlameGraphOfSpanTimeByStartStack(t *testing.T) {
 	if err := prof.CheckValid(); err != nil {
 		t.Fatal(err)
 	}
-	if len(prof.SampleType) != 2 || prof.SampleType[0].Type != "spans" || prof.SampleType[1].Unit != "nanoseconds" {
-		t.Fatalf("sample types %v, want spans/count and wall/nanoseconds", prof.SampleType)
+	if len(prof.SampleType) != 9 || prof.SampleType[0].Type != "spans" || prof.SampleType[1].Unit != "nanoseconds" ||
+		prof.DefaultSampleType != "wall" {
+		t.Fatalf("sample types %v (default %q), want spans/count and wall/nanoseconds (the default) first, then the seven timings",
+			prof.SampleType, prof.DefaultSampleType)
 	}
+	// The series' timing samples (one per series: checkout, render,
+	// unsampled) are zero in the flame graph's types; the rest are stacks.
+	var stacks []*profile.Sample
+	timings := map[string]bool{}
+	for _, s := range prof.Sample {
+		if s.Value[2] == 0 {
+			stacks = append(stacks, s)
+			continue
+		}
+		fn := s.Location[0].Line[0].Function.Name
+		if s.Value[0] != 0 || s.Value[1] != 0 || len(s.Location) != 1 || !strings.HasPrefix(fn, "span:") {
+			t.Errorf("timing sample %s: values %v", fn, s.Value)
+		}
+		timings[fn] = true
+	}
+	if len(timings) != 3 || !timings["span:checkout{tier=gold}"] || !timings["span:render"] {
+		t.Errorf("timing samples %v, want one for each of checkout{tier=gold}, render and unsampled", timings)
+	}
+	prof.Sample = stacks
 	if prof.TimeNanos != start.UnixNano() || prof.DurationNanos != int64(time.Minute) {
 		t.Fatalf("window %d + %d", prof.TimeNanos, prof.DurationNanos)
 	}
