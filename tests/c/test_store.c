@@ -89,7 +89,7 @@ LTest(store, writes_the_profile_to_root_service_type_start_end_pb_gz) {
 
 LTest(store, each_profile_type_has_its_own_folder) {
     char *dir = scratch_dir();
-    const char *names[] = {"", "cpu", "heap", "goroutine", "mutex", "block"};
+    const char *names[] = {"", "cpu", "heap", "goroutine", "mutex", "block", "custom"};
     for (int t = PPROFIO_PROFILE_CPU; t <= PPROFIO_PROFILE_MAX; t++) {
         char *path = NULL;
         assert_status(pprofio_store_write(dir, "svc", t, START, END, names[t], strlen(names[t]), NULL, &path, NULL),
