@@ -97,6 +97,21 @@
 // within MaxSpanBytes. Without a started Profiler, StartSpan returns ctx
 // as it is and a nil *Span whose End does nothing.
 //
+// Each cycle's spans become its custom profile (type CUSTOM; stored as
+// custom/<window>.pb.gz): a flame graph of where span time is spent, by
+// the stacks where spans started (sample type wall, the default), and,
+// since the ingest contract has no field for them, each name and tag set's
+// timings as the sample types span_count, span_total, span_min, span_max,
+// span_p50, span_p90 and span_p99, one sample per series whose frame is
+// span:<name>{tags}:
+//
+//	go tool pprof -sample_index=span_p99 -top custom.pb.gz
+//
+// The sampled spans go in the batch's spans and in
+// timeline/<window>.jsonl beside the profiles. Spans past the bound are
+// counted in Stats and in the next batch's data_dropped event (reason
+// span_bound).
+//
 // # Bounds
 //
 // The C core holds at most MaxBufferBytes of profile data in memory.
