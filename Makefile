@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo check vet gotest e2e receiver bench bench-cycle bench-delta proto clean
+.PHONY: all deps build demo check vet gotest e2e receiver otel bench bench-cycle bench-delta proto clean
 
 all: build
 
@@ -22,7 +22,7 @@ build: deps
 demo: deps
 	GO=$(GO) bash examples/demo.sh
 
-check: deps ctest vet gotest e2e receiver
+check: deps ctest vet gotest e2e receiver otel
 	@echo "make check: all passed"
 
 vet:
@@ -30,6 +30,7 @@ vet:
 	cd tests && $(GO) vet ./...
 	cd examples/ingest-server && $(GO) vet ./...
 	cd tests/overhead && $(GO) vet ./...
+	cd otel && $(GO) vet ./...
 
 # Unit, build and end-to-end tests of the main module (includes the checks
 # that edits to csrc/ rebuild the core, vendoring, and CGO_ENABLED=0).
@@ -43,6 +44,11 @@ e2e:
 # The reference receiver (its own module).
 receiver:
 	cd examples/ingest-server && $(GO) test -race -count=1 ./...
+
+# The OpenTelemetry bridge (its own module, so the main one does not
+# depend on OpenTelemetry), against the real OpenTelemetry SDK.
+otel:
+	cd otel && $(GO) test -race -count=1 ./...
 
 # pprofio against no profiler and pyroscope-go (tests/overhead, its own
 # module): writes tests/overhead/results/{latest.md,overhead.svg}. Longer and
@@ -59,12 +65,15 @@ bench-cycle: deps
 bench-delta: deps
 	cd tests && $(GO) test -run '^$$' -bench . -benchtime 10x ./deltabench/
 
-# Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto)
-# and of the pprof format (profile.proto), and the reference receiver's Go code. The generated files are committed.
+# Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto),
+# of the pprof format (profile.proto) and of Grafana Pyroscope's push request
+# (pyroscope_push.proto, pyroscope_types.proto), and the reference receiver's
+# Go code. The generated files are committed.
+PROTOS := ingest profile pyroscope_types pyroscope_push
 proto: deps
 	@command -v protoc >/dev/null || { echo "make proto needs protoc (Debian: protobuf-compiler) and protoc-gen-go"; exit 1; }
-	protoc-c --proto_path=csrc/proto --c_out=csrc csrc/proto/ingest.proto csrc/proto/profile.proto
-	sed -i '1i //go:build ignore\n' csrc/ingest.pb-c.c csrc/profile.pb-c.c
+	protoc-c --proto_path=csrc/proto --c_out=csrc $(PROTOS:%=csrc/proto/%.proto)
+	sed -i '1i //go:build ignore\n' $(PROTOS:%=csrc/%.pb-c.c)
 	cd examples/ingest-server && ./generate.sh
 
 clean: ctest-clean fuzz-clean

@@ -45,6 +45,12 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.MaxBufferBytes < MinMaxBufferBytes {
 		return cfg, &ConfigError{"MaxBufferBytes", fmt.Sprintf("%d is under the minimum of %d", cfg.MaxBufferBytes, MinMaxBufferBytes)}
 	}
+	if cfg.MaxSpanBytes == 0 {
+		cfg.MaxSpanBytes = DefaultMaxSpanBytes
+	}
+	if cfg.MaxSpanBytes < MinMaxSpanBytes {
+		return cfg, &ConfigError{"MaxSpanBytes", fmt.Sprintf("%d is under the minimum of %d", cfg.MaxSpanBytes, MinMaxSpanBytes)}
+	}
 	profiles, err := checkProfiles(cfg.Profiles)
 	if err != nil {
 		return cfg, err
