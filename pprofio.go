@@ -119,29 +119,6 @@
 // counted in Stats. pprofio never panics into the program: failures go to
 // Config.Logger and to the counters.
 //
-// # Inside
-//
-// Data flows one way through the C core, and C never calls into Go:
-//
-//	collector goroutine ── asks for its next command ──► agent (the schedule)
-//	   │ runtime/pprof's gzipped bytes
-//	   ▼
-//	intake: inflate into memory reserved first (MaxBufferBytes)
-//	   │ each finished cycle
-//	   ▼
-//	output thread: deltas, leak rule ──► OutputDir files
-//	   │ one batch a cycle, gzipped once
-//	   ▼
-//	delivery thread: SpoolDir ──► HTTPS upload ──► IngestURL
-//
-// Every stage records what it counts, drops and logs in one ledger: the
-// counters are Stats, the losses ride the next batch as a data_dropped
-// event, and log lines reach Config.Logger as commands the collector
-// receives. The schedule has no thread: the collector goroutine, parked
-// in the core between commands, waits there until the next event is due.
-// The core's own threads are the output thread and, with IngestURL, the
-// delivery thread.
-//
 // # Environment
 //
 // Operators can configure a service without touching its code. New fills
@@ -164,6 +141,29 @@
 // An empty variable counts as unset. A bad value is a *ConfigError whose
 // message names the variable. PPROFIO_ENABLED=false turns the agent off:
 // New, Start and Stop then succeed and do nothing.
+//
+// # Inside
+//
+// Data flows one way through the C core, and C never calls into Go:
+//
+//	collector goroutine ── asks for its next command ──► agent (the schedule)
+//	   │ runtime/pprof's gzipped bytes
+//	   ▼
+//	intake: inflate into memory reserved first (MaxBufferBytes)
+//	   │ each finished cycle
+//	   ▼
+//	output thread: deltas, leak rule ──► OutputDir files
+//	   │ one batch a cycle, gzipped once
+//	   ▼
+//	delivery thread: SpoolDir ──► HTTPS upload ──► IngestURL
+//
+// Every stage records what it counts, drops and logs in one ledger: the
+// counters are Stats, the losses ride the next batch as a data_dropped
+// event, and log lines reach Config.Logger as commands the collector
+// receives. The schedule has no thread: the collector goroutine, parked
+// in the core between commands, waits there until the next event is due.
+// The core's own threads are the output thread and, with IngestURL, the
+// delivery thread.
 //
 // # Building and deploying
 //

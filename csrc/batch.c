@@ -71,6 +71,10 @@ typedef struct {
     uint8_t stage[STAGE_SIZE];
     size_t staged;
     int rc;
+    /* with seg: each profile's bytes become a segment of their own */
+    pprofio_profile *const *profiles;
+    size_t n_profiles, next;
+    pprofio_deflated *seg;
 } gz_buffer;
 
 static void gz_run(gz_buffer *b, const uint8_t *in, size_t n, int last) {
@@ -78,8 +82,30 @@ static void gz_run(gz_buffer *b, const uint8_t *in, size_t n, int last) {
         b->rc = pprofio_gzip_add(b->z, in, n, last, b->out);
 }
 
+/* gz_segment deflates one profile's bytes between two full flushes and notes where they went. */
+static void gz_segment(gz_buffer *b, const uint8_t *data, size_t len) {
+    gz_run(b, b->stage, b->staged, 0);
+    b->staged = 0;
+    if (b->rc == PPROFIO_OK)
+        b->rc = pprofio_gzip_flush(b->z, b->out);
+    size_t start = b->out->len;
+    gz_run(b, data, len, 0);
+    if (b->rc == PPROFIO_OK)
+        b->rc = pprofio_gzip_flush(b->z, b->out);
+    if (b->rc == PPROFIO_OK)
+        b->seg[b->next] = (pprofio_deflated){start, b->out->len - start, pprofio_crc32(data, len), (uint32_t)len};
+    b->next++;
+}
+
 static void gz_append(ProtobufCBuffer *base, size_t len, const uint8_t *data) {
     gz_buffer *b = (gz_buffer *)base;
+    while (b->seg && b->next < b->n_profiles && b->profiles[b->next]->raw.len == 0)
+        b->next++; /* an empty bytes field is not packed at all */
+    if (b->seg && b->next < b->n_profiles && len > 0 && data == b->profiles[b->next]->raw.p &&
+        len == b->profiles[b->next]->raw.len) {
+        gz_segment(b, data, len);
+        return;
+    }
     while (len > 0 && b->rc == PPROFIO_OK) {
         if (b->staged == STAGE_SIZE || (b->staged > 0 && len >= STAGE_SIZE)) {
             gz_run(b, b->stage, b->staged, 0);
@@ -100,13 +126,17 @@ static void gz_append(ProtobufCBuffer *base, size_t len, const uint8_t *data) {
     }
 }
 
-/* pack_gzip serializes msg and gzips it into out. */
-static int pack_gzip(const ProtobufCMessage *msg, pprofio_bytes *out) {
+/* pack_gzip serializes msg and gzips it into out (with seg: see pprofio_batch_encode_shared). */
+static int pack_gzip(const ProtobufCMessage *msg, pprofio_bytes *out, pprofio_profile *const *profiles, size_t n,
+                     pprofio_deflated *seg) {
     gz_buffer *b = pprofio_calloc(1, sizeof *b);
     if (!b)
         return PPROFIO_ERR_NOMEM;
     b->base.append = gz_append;
     b->out = out;
+    b->profiles = profiles;
+    b->n_profiles = n;
+    b->seg = seg;
     if (pprofio_gzip_new(&b->z) != PPROFIO_OK) {
         pprofio_free(b);
         return PPROFIO_ERR_NOMEM;
@@ -184,7 +214,16 @@ int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64
                          pprofio_profile *const *profiles, size_t n_profiles,
                          const pprofio_event *events, size_t n_events, pprofio_bytes *out,
                          pprofio_error *err) {
+    return pprofio_batch_encode_shared(src, batch_id, sequence, profiles, n_profiles, events, n_events, out, NULL,
+                                       err);
+}
+
+int pprofio_batch_encode_shared(const pprofio_source *src, const char *batch_id, uint64_t sequence,
+                                pprofio_profile *const *profiles, size_t n_profiles, const pprofio_event *events,
+                                size_t n_events, pprofio_bytes *out, pprofio_deflated *seg, pprofio_error *err) {
     int rc = PPROFIO_ERR_NOMEM;
+    for (size_t i = 0; seg && i < n_profiles; i++)
+        seg[i] = (pprofio_deflated){0};
     size_t n_attrs = 0;
     for (size_t i = 0; i < n_events; i++)
         n_attrs += events[i].n_attrs;
@@ -221,7 +260,7 @@ int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64
     req.n_spans = spans.n_spans;
     req.spans = spans.spans;
     out->len = 0;
-    rc = pack_gzip(&req.base, out);
+    rc = pack_gzip(&req.base, out, profiles, n_profiles, seg);
     pprofio_timeline_pb_free(&spans);
     if (rc != PPROFIO_OK)
         pprofio_set_error(err, rc, "batch: cannot encode: %s", pprofio_strstatus(rc));
@@ -279,7 +318,7 @@ static int pack_part(UploadRequest *req, size_t from, size_t to, int with_events
         part.spans = NULL;
     }
     out->len = 0;
-    int rc = pack_gzip(&part.base, out);
+    int rc = pack_gzip(&part.base, out, NULL, 0, NULL);
     req->batch_id = old_id;
     return rc;
 }

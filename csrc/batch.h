@@ -35,6 +35,17 @@ int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64
                          pprofio_error *err);
 
 /*
+ * pprofio_batch_encode_shared is pprofio_batch_encode that also makes each
+ * profile's bytes a deflate segment of out that inflates on its own:
+ * seg[i] (n_profiles of them; len 0 where it could not) says where profile
+ * i's is, so a local file can be made of it (pprofio_gzip_fd_deflated)
+ * without deflating the profile a second time.
+ */
+int pprofio_batch_encode_shared(const pprofio_source *src, const char *batch_id, uint64_t sequence,
+                                pprofio_profile *const *profiles, size_t n_profiles, const pprofio_event *events,
+                                size_t n_events, pprofio_bytes *out, pprofio_deflated *seg, pprofio_error *err);
+
+/*
  * pprofio_batch_split reads a gzipped UploadRequest and writes two new
  * batches, each with a new batch_id and half of the profiles (the events go
  * with the first). Fails with PPROFIO_ERR_INVALID when the batch holds fewer

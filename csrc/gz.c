@@ -205,29 +205,53 @@ void pprofio_gzip_free(pprofio_gzip *z) {
     pprofio_free(z);
 }
 
-int pprofio_gzip_add(pprofio_gzip *z, const void *in, size_t n, int last, pprofio_bytes *out) {
-    const uint8_t *src = in;
-    int flush;
+/* gzip_run deflates n bytes with flush, appending the output to out. */
+static int gzip_run(pprofio_gzip *z, const uint8_t *src, size_t n, int flush, pprofio_bytes *out) {
+    int last_flush;
     do {
         uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
         z->zs.next_in = (Bytef *)src;
         z->zs.avail_in = take;
         src += take;
         n -= take;
-        flush = last && n == 0 ? Z_FINISH : Z_NO_FLUSH;
+        last_flush = n == 0 ? flush : Z_NO_FLUSH;
         do {
             if (pprofio_bytes_grow(out, GZ_CHUNK, NULL, NULL) != PPROFIO_OK)
                 return PPROFIO_ERR_NOMEM;
             size_t room = out->cap - out->len;
             z->zs.next_out = out->p + out->len;
             z->zs.avail_out = room > UINT32_MAX ? UINT32_MAX : (uInt)room;
-            int zrc = deflate(&z->zs, flush);
+            int zrc = deflate(&z->zs, last_flush);
             out->len += room - z->zs.avail_out;
             if (zrc == Z_STREAM_ERROR)
                 return PPROFIO_ERR_INVALID;
         } while (z->zs.avail_out == 0 || z->zs.avail_in > 0);
     } while (n > 0);
     return PPROFIO_OK;
+}
+
+int pprofio_gzip_add(pprofio_gzip *z, const void *in, size_t n, int last, pprofio_bytes *out) {
+    return gzip_run(z, in, n, last ? Z_FINISH : Z_NO_FLUSH, out);
+}
+
+int pprofio_gzip_flush(pprofio_gzip *z, pprofio_bytes *out) { return gzip_run(z, NULL, 0, Z_FULL_FLUSH, out); }
+
+int pprofio_gzip_fd_deflated(int fd, const uint8_t *seg, const pprofio_deflated *d, size_t *written) {
+    /* A gzip header (no name, no time, Unix), the segment, an empty final block, the trailer. */
+    static const uint8_t head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    uint8_t tail[10] = {0x03, 0x00};
+    for (int i = 0; i < 4; i++) {
+        tail[2 + i] = (uint8_t)(d->crc >> (8 * i));
+        tail[6 + i] = (uint8_t)(d->isize >> (8 * i));
+    }
+    int rc = pprofio_write_all(fd, head, sizeof head);
+    if (rc == 0)
+        rc = pprofio_write_all(fd, seg, d->len);
+    if (rc == 0)
+        rc = pprofio_write_all(fd, tail, sizeof tail);
+    if (rc == 0 && written)
+        *written = sizeof head + d->len + sizeof tail;
+    return rc;
 }
 
 int pprofio_gzip_bytes(const void *in, size_t n, pprofio_bytes *out) {

@@ -87,6 +87,26 @@ void pprofio_gzip_free(pprofio_gzip *z);
  */
 int pprofio_gzip_add(pprofio_gzip *z, const void *in, size_t n, int last, pprofio_bytes *out);
 
+/*
+ * pprofio_gzip_flush ends the blocks so far on a byte boundary and forgets
+ * the window (Z_FULL_FLUSH): what is added next, up to the next flush, is
+ * a deflate segment that inflates on its own.
+ */
+int pprofio_gzip_flush(pprofio_gzip *z, pprofio_bytes *out);
+
+/* A segment of a gzip stream between two flushes: where it is, and its input's CRC-32 and size. */
+typedef struct {
+    size_t offset, len;
+    uint32_t crc, isize;
+} pprofio_deflated;
+
+/*
+ * pprofio_gzip_fd_deflated writes a whole gzip member made of a segment
+ * (seg, d->len bytes) to fd without deflating again: a header, the
+ * segment, an empty final block and the trailer. Returns 0 or -errno.
+ */
+int pprofio_gzip_fd_deflated(int fd, const uint8_t *seg, const pprofio_deflated *d, size_t *written);
+
 /* pprofio_gzip_bytes deflates n bytes into out as one gzip member. */
 int pprofio_gzip_bytes(const void *in, size_t n, pprofio_bytes *out);
 

@@ -240,13 +240,16 @@ static void prepare(pprofio_output *o, pprofio_profile **ps, size_t n) {
 
 /* ---- local files and batches ------------------------------------------ */
 
-/* store_locally writes p under output_dir (and a custom profile's timeline beside it). */
-static void store_locally(pprofio_output *o, pprofio_profile *p) {
+/* store_locally writes p under output_dir: from seg, its bytes deflated already, when there is one. */
+static void store_locally(pprofio_output *o, pprofio_profile *p, const uint8_t *body, const pprofio_deflated *seg) {
     pprofio_error err = {0};
     size_t written = 0;
-    int rc = pprofio_store_write(o->output_dir, o->service, p->type, p->start_ns, p->end_ns, p->raw.p, p->raw.len,
-                                 &written, NULL, &err);
-    if (rc == PPROFIO_OK && p->spans)
+    int rc = seg && seg->len > 0
+                 ? pprofio_store_write_deflated(o->output_dir, o->service, p->type, p->start_ns, p->end_ns,
+                                                body + seg->offset, seg, &written, NULL, &err)
+                 : pprofio_store_write(o->output_dir, o->service, p->type, p->start_ns, p->end_ns, p->raw.p,
+                                       p->raw.len, &written, NULL, &err);
+    if (rc == PPROFIO_OK && p->spans) /* a custom profile's timeline goes beside it */
         rc = pprofio_timeline_write(o->output_dir, o->service, p->start_ns, p->end_ns, p->spans, NULL, NULL, &err);
     if (rc == PPROFIO_OK) {
         pprofio_ledger_add(o->ledger, PPROFIO_STAT(profiles_written), 1);
@@ -266,8 +269,13 @@ static void store_locally(pprofio_output *o, pprofio_profile *p) {
     }
 }
 
-/* make_batch wraps one cycle's profiles and the pending events into a batch for delivery. */
-static void make_batch(pprofio_output *o, pprofio_profile **ps, size_t n) {
+/*
+ * batch_cycle wraps one cycle's profiles and the pending events into a
+ * batch, writes the local files (from the batch's own deflate segments
+ * when there are files to write: each profile is deflated once for both),
+ * and pushes the batch to delivery.
+ */
+static void batch_cycle(pprofio_output *o, pprofio_profile **ps, size_t n) {
     pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
     size_t n_events = pprofio_ledger_take_events(o->ledger, events);
     uint64_t seq = ++o->sequence;
@@ -276,7 +284,11 @@ static void make_batch(pprofio_output *o, pprofio_profile **ps, size_t n) {
     pprofio_batch_id(id);
     pprofio_bytes body = {0};
     pprofio_error err = {0};
-    int rc = pprofio_batch_encode(&o->source.s, id, seq, ps, n, events, n_events, &body, &err);
+    pprofio_deflated seg[OUTPUT_CYCLE_MAX];
+    int rc = pprofio_batch_encode_shared(&o->source.s, id, seq, ps, n, events, n_events, &body,
+                                         o->output_dir ? seg : NULL, &err);
+    for (size_t i = 0; o->output_dir && i < n; i++)
+        store_locally(o, ps[i], body.p, rc == PPROFIO_OK ? &seg[i] : NULL);
     if (rc == PPROFIO_OK) {
         pprofio_delivery_push(o->delivery, id, seq, (uint32_t)n, &body);
         return;
@@ -291,12 +303,12 @@ static void make_batch(pprofio_output *o, pprofio_profile **ps, size_t n) {
 
 /* deliver_cycle writes and batches the profiles of one cycle. */
 static void deliver_cycle(pprofio_output *o, pprofio_profile **ps, size_t n) {
-    for (size_t i = 0; o->output_dir && i < n; i++)
-        store_locally(o, ps[i]);
     if (o->delivery) {
-        make_batch(o, ps, n);
+        batch_cycle(o, ps, n);
         return;
     }
+    for (size_t i = 0; o->output_dir && i < n; i++)
+        store_locally(o, ps[i], NULL, NULL);
     if (o->output_dir || n == 0)
         return;
     for (size_t i = 0; i < n; i++)

@@ -3,8 +3,9 @@
  * profiles from the intake, turns cumulative ones into the window's share
  * (pprof.h) and runs the goroutine leak rule (leak.h) on goroutine
  * snapshots, writes each profile under output_dir (store.h), and wraps the
- * cycle in one batch (batch.h) that it pushes to delivery. Everything it
- * has to say goes to the ledger.
+ * cycle in one batch (batch.h) that it pushes to delivery. With both on,
+ * each profile is deflated once: its file is made of the batch's own
+ * deflate segment. Everything it has to say goes to the ledger.
  */
 #ifndef PPROFIO_OUTPUT_H
 #define PPROFIO_OUTPUT_H

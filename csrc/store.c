@@ -65,8 +65,16 @@ static int place(pprofio_atomic_file *f, const char *dir, const char *stem, char
     return rc;
 }
 
-/* write_file gzips raw into a new file in dir named after the window. */
-static int write_file(const char *dir, int64_t start_ns, int64_t end_ns, const void *raw, size_t n, size_t *written,
+/* What goes into a file: raw bytes to gzip, or (seg) bytes deflated already. */
+typedef struct {
+    const void *raw;
+    size_t n;
+    const uint8_t *seg;
+    const pprofio_deflated *d;
+} store_body;
+
+/* write_file gzips the body into a new file in dir named after the window. */
+static int write_file(const char *dir, int64_t start_ns, int64_t end_ns, const store_body *body, size_t *written,
                       char **path_out, pprofio_error *err) {
     pprofio_atomic_file f;
     int rc = pprofio_atomic_create(&f, dir);
@@ -77,7 +85,10 @@ static int write_file(const char *dir, int64_t start_ns, int64_t end_ns, const v
     }
     size_t w = 0;
     f.step = "write";
-    rc = pprofio_gzip_fd(f.fd, raw, n, &w);
+    if (body->seg)
+        rc = pprofio_gzip_fd_deflated(f.fd, body->seg, body->d, &w);
+    else
+        rc = pprofio_gzip_fd(f.fd, body->raw, body->n, &w);
     if (rc == 0)
         rc = pprofio_atomic_sync(&f);
     if (rc == 0) {
@@ -95,8 +106,8 @@ static int write_file(const char *dir, int64_t start_ns, int64_t end_ns, const v
     return rc;
 }
 
-int pprofio_store_write(const char *root, const char *service, int type, int64_t start_ns, int64_t end_ns,
-                        const void *raw, size_t n, size_t *written, char **path_out, pprofio_error *err) {
+static int store_body_write(const char *root, const char *service, int type, int64_t start_ns, int64_t end_ns,
+                            const store_body *body, size_t *written, char **path_out, pprofio_error *err) {
     if (written)
         *written = 0;
     if (path_out)
@@ -108,7 +119,7 @@ int pprofio_store_write(const char *root, const char *service, int type, int64_t
     if (rc != 0)
         pprofio_set_error(err, PPROFIO_ERR_IO, "store: create %s: %s", dir, strerror(-rc));
     else
-        rc = write_file(dir, start_ns, end_ns, raw, n, written, path_out, err);
+        rc = write_file(dir, start_ns, end_ns, body, written, path_out, err);
     pprofio_free(dir);
     if (rc == 0)
         return PPROFIO_OK;
@@ -116,4 +127,17 @@ int pprofio_store_write(const char *root, const char *service, int type, int64_t
     if (err)
         err->code = code; /* the message says which step; the code must match the return */
     return code;
+}
+
+int pprofio_store_write(const char *root, const char *service, int type, int64_t start_ns, int64_t end_ns,
+                        const void *raw, size_t n, size_t *written, char **path_out, pprofio_error *err) {
+    store_body body = {raw, n, NULL, NULL};
+    return store_body_write(root, service, type, start_ns, end_ns, &body, written, path_out, err);
+}
+
+int pprofio_store_write_deflated(const char *root, const char *service, int type, int64_t start_ns, int64_t end_ns,
+                                 const uint8_t *seg, const pprofio_deflated *d, size_t *written, char **path_out,
+                                 pprofio_error *err) {
+    store_body body = {NULL, 0, seg, d};
+    return store_body_write(root, service, type, start_ns, end_ns, &body, written, path_out, err);
 }

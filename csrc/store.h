@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gz.h"
 #include "pprofio.h"
 
 /* pprofio_store_format_time writes 20261129T214117.123Z (needs 21 bytes). */
@@ -28,5 +29,14 @@ void pprofio_store_format_time(int64_t unix_ns, char *out, size_t n);
 int pprofio_store_write(const char *root, const char *service, int type, int64_t start_ns,
                         int64_t end_ns, const void *raw, size_t n, size_t *written,
                         char **path_out, pprofio_error *err);
+
+/*
+ * pprofio_store_write_deflated is pprofio_store_write for a profile that
+ * is deflated already: seg is a segment of a batch (pprofio_batch_encode_
+ * shared) that becomes the file's body as it is.
+ */
+int pprofio_store_write_deflated(const char *root, const char *service, int type, int64_t start_ns, int64_t end_ns,
+                                 const uint8_t *seg, const pprofio_deflated *d, size_t *written, char **path_out,
+                                 pprofio_error *err);
 
 #endif

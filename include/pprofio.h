@@ -6,7 +6,7 @@
  * off the Go heap. The Go package drives it through this header only:
  *
  *   pprofio_agent_new      validate a config, build an agent (no threads yet)
- *   pprofio_agent_start    start the scheduler and output threads
+ *   pprofio_agent_start    start the output (and, uploading, delivery) threads
  *   pprofio_agent_next     block until the next command for the Go collector
  *   pprofio_profile_*      stream one profile's bytes into C memory
  *   pprofio_agent_stop     end the schedule: the final commands follow
@@ -263,12 +263,17 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err);
  */
 int pprofio_agent_new(const pprofio_config *cfg, pprofio_agent **out, pprofio_error *err);
 
-/* pprofio_agent_start starts the scheduler and output threads, once. */
+/*
+ * pprofio_agent_start starts the schedule and the output thread (and the
+ * delivery thread when uploading), once. The schedule has no thread: it
+ * runs in pprofio_agent_next, where the collector waits.
+ */
 int pprofio_agent_start(pprofio_agent *a, pprofio_error *err);
 
 /*
- * pprofio_agent_next blocks until the next command and copies it to *cmd.
- * After PPROFIO_CMD_EXIT every call returns EXIT at once, except that log
+ * pprofio_agent_next blocks until the next command and copies it to *cmd;
+ * while it waits it keeps the schedule (it sleeps until the next event is
+ * due, or a log line or a stop arrives). After PPROFIO_CMD_EXIT every call returns EXIT at once, except that log
  * lines made later (by close) still come first: call it until EXIT after
  * close to drain them. Only one thread at a time may call it.
  */

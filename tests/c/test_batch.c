@@ -14,6 +14,7 @@
 
 #include "../../csrc/batch.h"
 #include "../../csrc/ingest.pb-c.h"
+#include "../../csrc/store.h"
 #include "../../csrc/buffer.h"
 #include "helpers.h"
 
@@ -264,6 +265,53 @@ LTest(batch, encode_sends_missing_source_strings_as_empty_and_no_tags) {
     assert_i64(req->source->pid, 1);
     expect_profile(req->profiles[0], &s.p[0], 0);
     free_request(req);
+    pprofio_bytes_free(&gz);
+    free_profiles(&s);
+}
+
+/*
+ * With local files on, a batch gives each profile's bytes a deflate
+ * segment of their own, and a file made of that segment (header, segment,
+ * final block, trailer) is a whole gzip member of the profile: the profile
+ * is deflated once for both. The batch itself stays one gzip member that
+ * decodes to the same request.
+ */
+LTest(batch, a_shared_encoding_makes_files_of_the_batchs_own_segments_without_deflating_again) {
+    profile_set s;
+    five_profiles(&s);
+    pprofio_bytes gz = {0};
+    pprofio_error err = {0};
+    pprofio_deflated seg[16];
+    assert_status(pprofio_batch_encode_shared(&the_source, BATCH_ID, 4, s.ptr, s.n, NULL, 0, &gz, seg, &err),
+                  PPROFIO_OK);
+    cr_assert(is_one_gzip_member(&gz));
+    UploadRequest *req = decode_batch(gz.p, gz.len);
+    expect_request(req, BATCH_ID, 4, &the_source, s.ptr, s.n, NULL, 0);
+    free_request(req);
+    char *dir = scratch_dir();
+    for (size_t i = 0; i < s.n; i++) {
+        if (s.p[i].raw.len == 0) { /* nothing to share: the store gzips it itself */
+            assert_i64(seg[i].len, 0);
+            continue;
+        }
+        cr_assert_gt(seg[i].len, 0, "profile %zu has no segment", i);
+        char *path = NULL;
+        size_t written = 0;
+        assert_status(pprofio_store_write_deflated(dir, "svc", s.p[i].type, s.p[i].start_ns, s.p[i].end_ns,
+                                                   gz.p + seg[i].offset, &seg[i], &written, &path, &err),
+                      PPROFIO_OK);
+        size_t n = 0;
+        uint8_t *file = read_file(path, &n);
+        assert_i64(n, written);
+        pprofio_bytes raw = {0};
+        assert_status(pprofio_gunzip_bytes(file, n, &raw), PPROFIO_OK);
+        assert_i64(raw.len, s.p[i].raw.len);
+        cr_assert(memcmp(raw.p, s.p[i].raw.p, raw.len) == 0, "profile %zu's file does not inflate to it", i);
+        pprofio_bytes_free(&raw);
+        free(file);
+        pprofio_free(path);
+    }
+    scratch_remove(dir);
     pprofio_bytes_free(&gz);
     free_profiles(&s);
 }
