@@ -211,6 +211,8 @@ static int pp_check_refs(const pp_decoded *d) {
 
 static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error *err) {
     memset(d, 0, sizeof *d);
+    if (n == 0) /* protobuf-c reads no bytes as a profile with nothing in it */
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: the input is empty (0 bytes)");
     d->mem.limit = n * ARENA_FACTOR + 4 * ARENA_CHUNK;
     ProtobufCAllocator alloc = {pp_arena_alloc, pp_arena_free_one, &d->mem};
     d->p = perftools__profiles__profile__unpack(&alloc, n, raw);

@@ -1631,6 +1631,26 @@ LTest(pprof, an_empty_input_is_refused) {
     blob_free(&base);
 }
 
+LTest(pprof, an_empty_input_is_refused_as_empty_not_as_a_bad_string_index) {
+    blob base = load("mutex_base.pb");
+    pprofio_baseline *b = baseline_of(&base);
+    static const uint8_t nothing[1] = {0};
+    delta_result r = delta(nothing, 0, &b, 1, SIZE_MAX);
+    assert_status(r.rc, PPROFIO_ERR_FORMAT);
+    assert_contains(r.err.msg, "empty");
+    cr_assert_null(strstr(r.err.msg, "string index"), "the error is \"%s\"", r.err.msg);
+    pprofio_bytes_free(&r.out);
+    pprofio_stack_count *sc = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    pprofio_error err = {0};
+    assert_status(pprofio_pprof_stacks(nothing, 0, &sc, &n, &total, &err), PPROFIO_ERR_FORMAT);
+    assert_contains(err.msg, "empty");
+    pprofio_free(sc);
+    pprofio_baseline_free(b);
+    blob_free(&base);
+}
+
 /* append_varint writes v as a protobuf varint; returns the bytes written. */
 static size_t put_varint(uint8_t *p, uint64_t v) {
     size_t n = 0;
