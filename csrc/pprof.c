@@ -252,10 +252,19 @@ int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
 
 /* ---- sample keys ------------------------------------------------------ */
 
+/* pp_cmp_label orders the (key, value, number) triples of a key's labels. */
+static int pp_cmp_label(const void *x, const void *y) {
+    const uint64_t *a = x, *b = y;
+    for (int i = 0; i < 3; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
 /*
  * pp_key_of writes a sample's identity as 64-bit words: for each frame its
  * address (or, without one, its functions' names and lines), then (with
- * labels != 0) its labels. Returns the word count, or 0 when buf is too small.
+ * labels != 0) its labels, sorted. Returns the word count, or 0 when buf is too small.
  */
 static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint64_t *buf, size_t cap) {
     const PbProfile *p = d->p;
@@ -278,6 +287,7 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
         buf[n++] = 0; /* marks a frame known by name */
         buf[n++] = h;
     }
+    size_t first_label = n;
     for (size_t i = 0; labels && i < s->n_label; i++) {
         const PbLabel *lb = s->label[i];
         if (n + 3 > cap)
@@ -287,6 +297,9 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
         buf[n++] = pp_fnv(v, strlen(v) + 1, FNV_INIT);
         buf[n++] = (uint64_t)lb->num;
     }
+    /* Labels are a set (as google/pprof keys them): the order written means nothing. */
+    if (n - first_label > 3)
+        qsort(buf + first_label, (n - first_label) / 3, 3 * sizeof *buf, pp_cmp_label);
     if (n + 1 > cap)
         return 0;
     buf[n++] = s->n_location_id; /* stacks of different depth never collide */

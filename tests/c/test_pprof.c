@@ -814,6 +814,11 @@ typedef struct {
     int64_t lnum;
 } synth_sample;
 
+/* A second string label of a synth_sample, written after its first. */
+typedef struct {
+    const char *key, *str;
+} synth_label;
+
 typedef struct {
     uint64_t id, address; /* address 0: known by its function and line */
     const char *fn;
@@ -834,8 +839,13 @@ static int64_t intern(strtab *t, const char *s) {
     return (int64_t)t->n++;
 }
 
-/* synth builds a mutex-like profile (contentions, delay) from locations and samples. */
-static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size_t ns) {
+/*
+ * synth_at builds a mutex-like profile (contentions, delay) from locations
+ * and samples, taken at time_nanos (0: no time); second (NULL: none) gives
+ * each labelled sample a second label.
+ */
+static blob synth_at(const synth_loc *locs, size_t nl, const synth_sample *ss, size_t ns, const synth_label *second,
+                     int64_t time_nanos) {
     strtab t = {{""}, 1};
     ValueType vt[2] = {PERFTOOLS__PROFILES__VALUE_TYPE__INIT, PERFTOOLS__PROFILES__VALUE_TYPE__INIT};
     vt[0].type = intern(&t, "contentions"), vt[0].unit = intern(&t, "count");
@@ -867,8 +877,8 @@ static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size
     }
     Sample s[8];
     Sample *sp[8];
-    Label lb[8];
-    Label *lbp[8];
+    Label lb[8][2];
+    Label *lbp[8][2];
     cr_assert_leq(ns, 8);
     for (size_t i = 0; i < ns; i++) {
         perftools__profiles__sample__init(&s[i]);
@@ -877,13 +887,20 @@ static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size
         s[i].n_value = 2;
         s[i].value = (int64_t *)ss[i].v;
         if (ss[i].lkey) {
-            perftools__profiles__label__init(&lb[i]);
-            lb[i].key = intern(&t, ss[i].lkey);
-            lb[i].str = ss[i].lstr ? intern(&t, ss[i].lstr) : 0;
-            lb[i].num = ss[i].lnum;
-            lbp[i] = &lb[i];
+            perftools__profiles__label__init(&lb[i][0]);
+            lb[i][0].key = intern(&t, ss[i].lkey);
+            lb[i][0].str = ss[i].lstr ? intern(&t, ss[i].lstr) : 0;
+            lb[i][0].num = ss[i].lnum;
+            lbp[i][0] = &lb[i][0];
             s[i].n_label = 1;
-            s[i].label = &lbp[i];
+            s[i].label = lbp[i];
+        }
+        if (ss[i].lkey && second) {
+            perftools__profiles__label__init(&lb[i][1]);
+            lb[i][1].key = intern(&t, second[i].key);
+            lb[i][1].str = intern(&t, second[i].str);
+            lbp[i][1] = &lb[i][1];
+            s[i].n_label = 2;
         }
         sp[i] = &s[i];
     }
@@ -899,7 +916,12 @@ static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size
     p.n_string_table = t.n;
     p.string_table = (char **)t.s;
     p.period = 1;
+    p.time_nanos = time_nanos;
     return pack(&p);
+}
+
+static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size_t ns) {
+    return synth_at(locs, nl, ss, ns, NULL, 0);
 }
 
 /* synth_delta returns the delta of cur against base, both synthetic. */
@@ -946,6 +968,27 @@ LTest(pprof, samples_of_one_stack_with_different_labels_are_subtracted_apart) {
         assert_i64(s->value[1], want1);
     }
     assert_i64(seen, 7);
+    perftools__profiles__profile__free_unpacked(d, NULL);
+    blob_free(&b);
+    blob_free(&c);
+}
+
+LTest(pprof, labels_are_a_set_so_the_same_labels_written_in_another_order_match) {
+    /* google/pprof keys a sample by its sorted labels; the order they are written in means nothing. */
+    synth_sample bs[] = {{2, {1, 2}, {10, 100}, "worker", "a", 0}, {2, {1, 2}, {4, 40}, "worker", "b", 0}};
+    synth_label bl[] = {{"region", "eu"}, {"region", "eu"}};
+    synth_sample cs[] = {{2, {1, 2}, {15, 150}, "region", "eu", 0}, {2, {1, 2}, {6, 60}, "worker", "b", 0}};
+    synth_label cl[] = {{"worker", "a"}, {"region", "eu"}};
+    blob b = synth_at(two_frames, 2, bs, 2, bl, 0), c = synth_at(two_frames, 2, cs, 2, cl, 0);
+    Prof *d = synth_delta(&b, &c);
+    assert_i64(d->n_sample, 2);
+    for (size_t i = 0; i < d->n_sample; i++) {
+        const Sample *s = d->sample[i];
+        cr_assert_eq(s->n_label, 2);
+        int is_a = !strcmp(str_of(d, s->label[0]->str), "a") || !strcmp(str_of(d, s->label[1]->str), "a");
+        assert_i64(s->value[0], is_a ? 5 : 2);
+        assert_i64(s->value[1], is_a ? 50 : 20);
+    }
     perftools__profiles__profile__free_unpacked(d, NULL);
     blob_free(&b);
     blob_free(&c);
