@@ -319,6 +319,7 @@ typedef struct {
 } pp_entry;
 
 struct pprofio_baseline {
+    int64_t time_nanos; /* when the snapshot it was made from was taken */
     uint64_t types_sig;
     uint32_t cum_mask;
     size_t n_values;
@@ -581,6 +582,7 @@ static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, 
     pprofio_baseline *b = pprofio_calloc(1, sizeof *b);
     if (!b)
         return PPROFIO_ERR_NOMEM;
+    b->time_nanos = d->p->time_nanos;
     b->types_sig = d->types_sig;
     b->cum_mask = d->cum_mask;
     b->n_values = d->n_values;
@@ -608,6 +610,18 @@ static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, 
     }
     *out = b;
     return PPROFIO_OK;
+}
+
+/*
+ * pp_set_window makes a delta's times those of its window: it starts when
+ * the base snapshot was taken and lasts until this one was, so that
+ * `go tool pprof` shows the window's duration. Unknown times are left alone.
+ */
+static void pp_set_window(PbProfile *p, int64_t base_time) {
+    if (base_time <= 0 || p->time_nanos < base_time)
+        return;
+    p->duration_nanos = p->time_nanos - base_time;
+    p->time_nanos = base_time;
 }
 
 int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, int emit,
@@ -638,8 +652,10 @@ int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, i
         rc = pp_subtract(&d, old, fresh, entry_of, &kept, &n_kept);
         if (rc == PPROFIO_OK)
             rc = pp_prune(&d, kept, n_kept);
-        if (rc == PPROFIO_OK)
+        if (rc == PPROFIO_OK) {
+            pp_set_window(d.p, old->time_nanos);
             rc = pp_encode(d.p, out);
+        }
         if (rc != PPROFIO_OK) {
             pprofio_set_error(err, rc, "pprof: out of memory for the delta");
             goto done;

@@ -441,7 +441,9 @@ static void expect_delta_of(const blob *b, const blob *c, const pprofio_bytes *d
         cr_assert_str_eq(str_of(pd, pd->sample_type[i]->unit), str_of(pc, pc->sample_type[i]->unit));
     }
     cr_assert_eq(pd->period, pc->period, "%s: period changed", what);
-    cr_assert_eq(pd->time_nanos, pc->time_nanos, "%s: time changed", what);
+    /* The delta's window runs from the base snapshot to the current one. */
+    cr_assert_eq(pd->time_nanos, pb->time_nanos, "%s: the delta's time is not the base's", what);
+    cr_assert_eq(pd->duration_nanos, pc->time_nanos - pb->time_nanos, "%s: the duration is not the window's", what);
     /* Counts and sizes since the start only grow: no value of a delta of real profiles is negative. */
     for (size_t i = 0; i < pd->n_sample; i++)
         for (size_t k = 0; k < pd->sample[i]->n_value; k++)
@@ -989,6 +991,19 @@ LTest(pprof, labels_are_a_set_so_the_same_labels_written_in_another_order_match)
         assert_i64(s->value[0], is_a ? 5 : 2);
         assert_i64(s->value[1], is_a ? 50 : 20);
     }
+    perftools__profiles__profile__free_unpacked(d, NULL);
+    blob_free(&b);
+    blob_free(&c);
+}
+
+LTest(pprof, a_delta_carries_its_window_start_as_time_and_its_length_as_duration) {
+    const int64_t t1 = INT64_C(1795988000) * SEC + 250 * MS, t2 = t1 + 10 * SEC + 5 * MS;
+    synth_sample bs[] = {{2, {1, 2}, {10, 100}, NULL, NULL, 0}};
+    synth_sample cs[] = {{2, {1, 2}, {12, 130}, NULL, NULL, 0}};
+    blob b = synth_at(two_frames, 2, bs, 1, NULL, t1), c = synth_at(two_frames, 2, cs, 1, NULL, t2);
+    Prof *d = synth_delta(&b, &c);
+    assert_i64(d->time_nanos, t1);
+    assert_i64(d->duration_nanos, t2 - t1);
     perftools__profiles__profile__free_unpacked(d, NULL);
     blob_free(&b);
     blob_free(&c);
