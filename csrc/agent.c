@@ -124,6 +124,7 @@ struct pprofio_agent {
     uint64_t sequence;
     uint64_t rng_up;
     int up_closing;
+    int up_reported; /* closing: the batch of the last losses is made */
     int64_t up_deadline;
     int64_t stop_timeout_ns;
     int up_state;
@@ -800,6 +801,30 @@ static void drop_head(pprofio_agent *a, const pprofio_queue_head *h, int reason,
     pthread_mutex_lock(&a->mu);
 }
 
+/*
+ * drop_keeping_events drops a head batch that is too large even alone
+ * (413), but sends its events (the losses and skips it reports) on as a
+ * part of their own, same sequence, new id (mu held).
+ */
+static void drop_keeping_events(pprofio_agent *a, const pprofio_queue_head *h) {
+    pprofio_bytes part = {0};
+    char id[PPROFIO_BATCH_ID_LEN + 1];
+    size_t n_events = 0;
+    if (h->n_profiles > 0) { /* an events-only part refused too is dropped with them */
+        pthread_mutex_unlock(&a->mu);
+        if (pprofio_batch_events_only(h->payload, h->len, &part, id, &n_events, NULL) != PPROFIO_OK)
+            n_events = 0;
+        pthread_mutex_lock(&a->mu);
+    }
+    drop_head(a, h, LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
+    if (n_events > 0) {
+        pthread_mutex_unlock(&a->mu);
+        pprofio_queue_push(a->queue, id, h->sequence, 0, &part, 1, NULL);
+        pthread_mutex_lock(&a->mu);
+    }
+    pprofio_bytes_free(&part);
+}
+
 /* handle applies the contract's table to one answer (mu held). */
 static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_upload_result *r) {
     int64_t now = a->clock->now_ns(a->clock);
@@ -824,7 +849,7 @@ static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_
             a->stats.batches_split++;
             return;
         }
-        drop_head(a, h, LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
+        drop_keeping_events(a, h);
         return;
     case PPROFIO_UP_AUTH: {
         a->stats.batches_retried++;
@@ -870,12 +895,27 @@ static void take_queue_counts(pprofio_agent *a) {
     a->stats.queued_batches = (int64_t)pprofio_queue_len(a->queue);
 }
 
+/* report_pending says whether losses or events wait for a batch to carry them (mu held). */
+static int report_pending(const pprofio_agent *a) {
+    for (int r = 0; r < LOSS_N; r++)
+        if (a->losses[r].profiles > 0 || a->losses[r].batches > 0)
+            return 1;
+    return a->n_events > 0;
+}
+
 static void *up_main(void *arg) {
     pprofio_agent *a = arg;
     pthread_mutex_lock(&a->mu);
     for (;;) {
         take_queue_counts(a);
         int64_t now = a->clock->now_ns(a->clock);
+        if (a->up_closing && a->stats.queued_batches == 0 && !a->up_reported && now < a->up_deadline &&
+            report_pending(a)) {
+            /* Losses (or events) since the last batch: one more batch says so. */
+            a->up_reported = 1;
+            make_batch(a, NULL, 0);
+            continue;
+        }
         if (a->up_closing && (a->stats.queued_batches == 0 || now >= a->up_deadline))
             break;
         if (a->stats.queued_batches == 0) {

@@ -1431,6 +1431,107 @@ LTest(upload_agent, a_413_on_one_profile_drops_it_counts_logs_and_reports_it_in_
     server_stop(s);
 }
 
+/* dropped_reported sums the "profiles" of the data_dropped events with this reason in the accepted batches. */
+static long long dropped_reported(const batches *acc, const char *reason) {
+    char want[80];
+    snprintf(want, sizeof want, "\"reason\":\"%s\"", reason);
+    long long sum = 0;
+    for (size_t i = 0; i < acc->n; i++)
+        for (const char *p = acc->line[i]; (p = strstr(p, "\"kind\":\"data_dropped\"")) != NULL; p++) {
+            const char *end = strstr(p + 1, "\"kind\":"); /* this event's attributes come before the next */
+            const char *r = strstr(p, want), *n = strstr(p, "\"profiles\":\"");
+            if (r && n && (!end || (r < end && n < end)))
+                sum += strtoll(n + strlen("\"profiles\":\""), NULL, 10);
+        }
+    return sum;
+}
+
+/*
+ * run_by_hand is the collector of cycles 0 and 1 (streaming the prepared
+ * profiles), then the final cycle 2: before HEAP(1), so before cycle 1's
+ * batch is made, it waits until the upload thread has rejected a batch.
+ */
+static void run_by_hand(collector *c) {
+    pprofio_profile_writer *cpu = NULL;
+    for (int i = 0; i < 100; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(c->a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_LOG) {
+            cr_assert_lt(c->nlogs, COLLECTOR_LOGS);
+            c->logs[c->nlogs++] = cmd;
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            return;
+        int type = cmd.op == PPROFIO_CMD_HEAP ? PPROFIO_PROFILE_HEAP : PPROFIO_PROFILE_CPU;
+        collected_profile *p = collector_profile(c, type, cmd.cycle);
+        if (cmd.op == PPROFIO_CMD_CPU_START) {
+            cpu = begin(c, PPROFIO_PROFILE_CPU, &cmd, cmd.at_ns);
+            stream(c, cpu, p, 0, p->gz_len);
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_CPU_STOP) {
+            assert_status(pprofio_profile_finish(cpu, 1, cmd.at_ns), PPROFIO_OK);
+            cpu = NULL;
+            continue;
+        }
+        assert_i64(cmd.op, PPROFIO_CMD_HEAP);
+        if (cmd.cycle == 1)
+            wait_stat(c->a, batches_dropped_rejected, 1);
+        pprofio_profile_writer *w = begin(c, PPROFIO_PROFILE_HEAP, &cmd, cmd.window_start_ns);
+        stream(c, w, p, 0, p->gz_len);
+        assert_status(pprofio_profile_finish(w, 1, cmd.at_ns), PPROFIO_OK);
+        if (cmd.cycle == 1)
+            pprofio_agent_stop(c->a);
+    }
+    cr_assert_fail("no EXIT after 100 commands");
+}
+
+LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_service) {
+    /*
+     * Cycles 0 and 1 each have a CPU profile too large even alone, so each
+     * batch is split and its first part, the CPU profile with the batch's
+     * events, is dropped. Cycle 1's batch carries the data_dropped event of
+     * cycle 0's drop: that event must not go with the profile.
+     */
+    server *s = server_start("", 9000);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, -1);
+    collector_set(&col, PPROFIO_PROFILE_CPU, 0, random_bytes(12 * KiB, 21), 12 * KiB);
+    collector_set(&col, PPROFIO_PROFILE_CPU, 1, random_bytes(12 * KiB, 22), 12 * KiB);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    run_by_hand(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    /* cycles 0, 1 and the final 2; then a batch for cycle 1's drop, which came after the last one */
+    assert_i64(st.batches_queued, 4);
+    assert_i64(st.batches_split, 2);
+    assert_i64(st.profiles_dropped_upload, 2);
+    assert_i64(st.queued_batches, 0);
+    batches acc = batches_load(s);
+    for (size_t i = 0; i < acc.n; i++)
+        cr_log_info("accepted: %s", acc.line[i]);
+    /* every profile dropped for its size is reported, once */
+    assert_i64(dropped_reported(&acc, "too_large"), st.profiles_dropped_upload);
+    /* the events of cycle 1's dropped part arrived as a part of their own: no profile, sequence 2 */
+    record rec = record_load(s);
+    int events_part = 0;
+    for (size_t i = 0; i < rec.n; i++)
+        if (rec.r[i].status == 200 && rec.r[i].profiles <= 0 && rec.r[i].sequence == 2)
+            events_part++;
+    assert_i64(events_part, 1);
+    record_free(&rec);
+    batches_free(&acc);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
 LTest(upload_agent, close_with_a_hanging_server_returns_by_the_stop_timeout_and_keeps_the_batches_spooled) {
     server *s = server_start("hang,hang,hang,hang,hang,hang", 0);
     char *spool = scratch_dir();
