@@ -131,6 +131,7 @@ struct pprofio_agent {
     int up_attempt;
     int64_t up_next_at;
     pprofio_event events[MAX_EVENTS];
+    int64_t event_cycle[MAX_EVENTS]; /* the cycle whose batch carries it; -1: the next batch */
     size_t n_events;
     loss losses[LOSS_N]; /* since the last batch */
 
@@ -374,6 +375,7 @@ static pprofio_event *event_locked(pprofio_agent *a, const char *kind, const cha
         a->stats.events_dropped++;
         return NULL;
     }
+    a->event_cycle[a->n_events] = -1;
     pprofio_event *ev = &a->events[a->n_events++];
     pprofio_event_init(ev, kind, a->clock->now_ns(a->clock), message);
     return ev;
@@ -492,13 +494,31 @@ static void store_locally(pprofio_agent *a, pprofio_profile *p) {
     }
 }
 
+/*
+ * take_events moves into out the pending events that belong in the batch
+ * of `cycle`: those of no cycle and those of this cycle or an earlier one.
+ * An event of a later cycle (a skip reported at a cycle's start, before the
+ * batch of the cycle before it is made) waits for its own (mu held).
+ */
+static size_t take_events(pprofio_agent *a, int64_t cycle, pprofio_event *out) {
+    size_t n = 0, kept = 0;
+    for (size_t i = 0; i < a->n_events; i++) {
+        if (a->event_cycle[i] <= cycle) {
+            out[n++] = a->events[i];
+            continue;
+        }
+        a->event_cycle[kept] = a->event_cycle[i];
+        a->events[kept++] = a->events[i];
+    }
+    a->n_events = kept;
+    return n;
+}
+
 /* make_batch wraps one cycle's profiles and the pending events into a batch (mu held). */
 static void make_batch(pprofio_agent *a, pprofio_profile **ps, size_t n) {
     report_losses(a);
     pprofio_event events[MAX_EVENTS];
-    size_t n_events = a->n_events;
-    memcpy(events, a->events, n_events * sizeof events[0]);
-    a->n_events = 0;
+    size_t n_events = take_events(a, n > 0 ? ps[0]->cycle : INT64_MAX, events);
     uint64_t seq = ++a->sequence;
     a->stats.batches_queued++;
     pthread_mutex_unlock(&a->mu);
@@ -1131,7 +1151,6 @@ void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message
 }
 
 void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason) {
-    (void)cycle;
     pthread_mutex_lock(&a->mu);
     a->stats.profiles_skipped++;
     char msg[300];
@@ -1139,6 +1158,7 @@ void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *r
              reason ? reason : "");
     pprofio_event *ev = event_locked(a, "profile_skipped", msg);
     if (ev) {
+        a->event_cycle[ev - a->events] = cycle; /* it goes in the batch of the cycle it skipped */
         pprofio_event_attr(ev, "type", pprofio_profile_name(type));
         pprofio_event_attr(ev, "reason", reason ? reason : "");
     }

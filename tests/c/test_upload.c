@@ -1532,6 +1532,70 @@ LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_ser
     server_stop(s);
 }
 
+LTest(upload_agent, a_skip_goes_in_the_batch_of_the_cycle_whose_window_was_skipped) {
+    /*
+     * The program holds the CPU profiler in cycle 1. The skip is reported
+     * before cycle 0's batch is made (here: while cycle 0's heap profile is
+     * taken, the widest form of the race at the cycle boundary), and must
+     * still go in cycle 1's batch, not cycle 0's.
+     */
+    server *s = server_start("", 0);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, -1);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    pprofio_profile_writer *cpu = NULL;
+    for (int i = 0; i < 100; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(col.a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_LOG) {
+            col.logs[col.nlogs++] = cmd;
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            break;
+        collected_profile *p = collector_profile(&col, cmd.op == PPROFIO_CMD_HEAP ? PPROFIO_PROFILE_HEAP
+                                                                                 : PPROFIO_PROFILE_CPU, cmd.cycle);
+        if (cmd.op == PPROFIO_CMD_CPU_START && cmd.cycle != 1) {
+            cpu = begin(&col, PPROFIO_PROFILE_CPU, &cmd, cmd.at_ns);
+            stream(&col, cpu, p, 0, p->gz_len);
+        } else if (cmd.op == PPROFIO_CMD_CPU_STOP && cpu) {
+            assert_status(pprofio_profile_finish(cpu, 1, cmd.at_ns), PPROFIO_OK);
+            cpu = NULL;
+        } else if (cmd.op == PPROFIO_CMD_HEAP) {
+            if (cmd.cycle == 0)
+                pprofio_agent_skip(col.a, PPROFIO_PROFILE_CPU, 1, "cpu profiling already in use");
+            pprofio_profile_writer *w = begin(&col, PPROFIO_PROFILE_HEAP, &cmd, cmd.window_start_ns);
+            stream(&col, w, p, 0, p->gz_len);
+            assert_status(pprofio_profile_finish(w, 1, cmd.at_ns), PPROFIO_OK);
+            if (cmd.cycle == 1)
+                pprofio_agent_stop(col.a);
+        }
+    }
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.profiles_skipped, 1);
+    assert_i64(st.batches_sent, 3);
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    for (size_t i = 0; i < rec.n; i++) {
+        cr_log_info("request %zu: %s", i, rec.r[i].text);
+        int has_skip = strstr(rec.r[i].text, "profile_skipped") != NULL;
+        cr_assert_eq(has_skip, rec.r[i].sequence == 2, "batch %lld %s the skip of cycle 1", rec.r[i].sequence,
+                     has_skip ? "carries" : "lacks");
+    }
+    assert_i64(rec.r[1].sequence, 2);
+    assert_contains(rec.r[1].text, "\"profile_types\":[\"heap\"]"); /* cycle 1: its CPU window was skipped */
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
 LTest(upload_agent, close_with_a_hanging_server_returns_by_the_stop_timeout_and_keeps_the_batches_spooled) {
     server *s = server_start("hang,hang,hang,hang,hang,hang", 0);
     char *spool = scratch_dir();
