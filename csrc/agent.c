@@ -130,6 +130,7 @@ struct pprofio_agent {
     int up_state;
     int up_attempt;
     int64_t up_next_at;
+    int up_next_forced; /* up_next_at is a Retry-After or the 401/403 pause, not a backoff */
     pprofio_event events[MAX_EVENTS];
     int64_t event_cycle[MAX_EVENTS]; /* the cycle whose batch carries it; -1: the next batch */
     size_t n_events;
@@ -853,6 +854,7 @@ static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_
         a->stats.batches_sent++;
         a->up_attempt = 0;
         a->up_next_at = 0;
+        a->up_next_forced = 0;
         if (a->up_state != UP_HEALTHY) {
             a->up_state = UP_HEALTHY;
             log_locked(a, PPROFIO_LOG_INFO, "pprofio: uploads are going through again");
@@ -875,6 +877,7 @@ static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_
         a->stats.batches_retried++;
         int64_t wait = pprofio_backoff_ns(a->up_attempt++, &a->rng_up);
         a->up_next_at = now + (wait > AUTH_PAUSE_NS ? wait : AUTH_PAUSE_NS);
+        a->up_next_forced = 1;
         fail_state(a, UP_AUTH, r->detail);
         return;
     }
@@ -883,6 +886,7 @@ static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_
         int64_t wait = r->retry_after_ns >= 0 ? r->retry_after_ns : pprofio_backoff_ns(a->up_attempt, &a->rng_up);
         a->up_attempt++;
         a->up_next_at = now + wait;
+        a->up_next_forced = r->retry_after_ns >= 0;
         if (!r->aborted)
             fail_state(a, UP_FAILING, r->detail);
         return;
@@ -1085,6 +1089,9 @@ int pprofio_agent_close(pprofio_agent *a, pprofio_error *err) {
     pthread_mutex_lock(&a->mu);
     a->up_closing = 1;
     a->up_deadline = deadline;
+    /* A backoff gives way to one more try now; a Retry-After or the 401/403 pause does not. */
+    if (!a->up_next_forced && a->up_next_at > a->clock->now_ns(a->clock))
+        a->up_next_at = a->clock->now_ns(a->clock);
     if (a->uploader)
         pprofio_uploader_abort_at(a->uploader, deadline);
     pthread_cond_broadcast(&a->up_cond);

@@ -1596,6 +1596,144 @@ LTest(upload_agent, a_skip_goes_in_the_batch_of_the_cycle_whose_window_was_skipp
     server_stop(s);
 }
 
+/*
+ * A simulated clock that stands still at `limit`: a wait for a later
+ * deadline lasts until it is signalled. A thread backing off past the
+ * limit stays backing off for as long as the test needs.
+ */
+typedef struct {
+    pprofio_clock base;
+    _Atomic int64_t now, limit;
+} held_clock;
+
+static int64_t held_now(const pprofio_clock *c) { return atomic_load(&((held_clock *)c)->now); }
+
+static void held_wait(const pprofio_clock *c, pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline_ns) {
+    held_clock *h = (held_clock *)c;
+    if (deadline_ns == PPROFIO_FOREVER || deadline_ns > atomic_load(&h->limit)) {
+        pthread_cond_wait(cond, mu);
+        return;
+    }
+    int64_t now = atomic_load(&h->now);
+    while (now < deadline_ns && !atomic_compare_exchange_weak(&h->now, &now, deadline_ns)) {
+    }
+}
+
+static held_clock held;
+
+/* held_config posts to s on the held clock, standing still at the end of cycle 0, with a 1 ms stop timeout. */
+static pprofio_config held_config(const server *s) {
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    held.base.now_ns = held_now;
+    held.base.wait_until = held_wait;
+    atomic_store(&held.now, T0);
+    atomic_store(&held.limit, T0 + PERIOD);
+    cfg.clock = &held.base;
+    cfg.stop_timeout_ns = 1 * MS;
+    return cfg;
+}
+
+/*
+ * run_until_stop_in_backoff is the collector of cycle 0 and the final
+ * cycle 1; it stops the agent at the start of cycle 1, once cycle 0's
+ * batch has been answered and the upload thread waits to retry it.
+ */
+static void run_until_stop_in_backoff(collector *c) {
+    pprofio_profile_writer *cpu = NULL;
+    for (int i = 0; i < 100; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(c->a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_LOG) {
+            if (c->nlogs < COLLECTOR_LOGS)
+                c->logs[c->nlogs++] = cmd;
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            return;
+        int type = cmd.op == PPROFIO_CMD_HEAP ? PPROFIO_PROFILE_HEAP : PPROFIO_PROFILE_CPU;
+        collected_profile *p = collector_profile(c, type, cmd.cycle);
+        if (cmd.op == PPROFIO_CMD_CPU_START) {
+            cpu = begin(c, PPROFIO_PROFILE_CPU, &cmd, cmd.at_ns);
+            stream(c, cpu, p, 0, p->gz_len);
+            if (cmd.cycle == 1) { /* cycle 0's batch was answered: the upload thread waits to retry */
+                wait_stat(c->a, batches_retried, 1);
+                pprofio_agent_stop(c->a);
+            }
+        } else if (cmd.op == PPROFIO_CMD_CPU_STOP) {
+            assert_status(pprofio_profile_finish(cpu, 1, cmd.at_ns), PPROFIO_OK);
+        } else {
+            pprofio_profile_writer *w = begin(c, PPROFIO_PROFILE_HEAP, &cmd, cmd.window_start_ns);
+            stream(c, w, p, 0, p->gz_len);
+            assert_status(pprofio_profile_finish(w, 1, cmd.at_ns), PPROFIO_OK);
+        }
+    }
+    cr_assert_fail("no EXIT after 100 commands");
+}
+
+LTest(upload_agent, a_stop_while_backing_off_tries_once_more_within_the_stop_timeout) {
+    /*
+     * Cycle 0's batch is answered 500; time stands still at the end of
+     * cycle 0, so the upload thread is backing off (up to 1 s) when Stop
+     * comes, with a stop timeout shorter than that. Without a Retry-After
+     * or a 401/403 pause to honour, Stop must try once more: both batches go.
+     */
+    server *s = server_start("500", 0);
+    pprofio_config cfg = held_config(s);
+    collector_init(&col, NULL, -1);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    run_until_stop_in_backoff(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_queued, 2);
+    assert_i64(st.batches_retried, 1);
+    assert_i64(st.batches_sent, 2);
+    assert_i64(st.queued_batches, 0);
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    assert_i64(rec.r[0].status, 500);
+    assert_i64(rec.r[1].status, 200);
+    cr_assert_str_eq(rec.r[1].idem, rec.r[0].idem, "the try at Stop is not the batch that was backing off");
+    assert_i64(rec.r[2].status, 200);
+    assert_i64(rec.r[2].sequence, 2);
+    /* time stood still: the try came at once, not after the backoff */
+    assert_i64(atomic_load(&held.now), T0 + PERIOD);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+LTest(upload_agent, a_stop_during_a_retry_after_keeps_the_batches_for_later) {
+    /* The service asked for 120 s: Stop does not try before then, and the batches stay queued. */
+    server *s = server_start("429/ra=120", 0);
+    pprofio_config cfg = held_config(s);
+    collector_init(&col, NULL, -1);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    run_until_stop_in_backoff(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_queued, 2);
+    assert_i64(st.batches_sent, 0);
+    assert_i64(st.queued_batches, 2);
+    record rec = record_load(s);
+    assert_i64(rec.n, 1);
+    assert_i64(rec.r[0].status, 429);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
 LTest(upload_agent, close_with_a_hanging_server_returns_by_the_stop_timeout_and_keeps_the_batches_spooled) {
     server *s = server_start("hang,hang,hang,hang,hang,hang", 0);
     char *spool = scratch_dir();
