@@ -1325,6 +1325,9 @@ LTest(upload_agent, a_413_splits_a_batch_of_two_profiles_into_two_new_batches) {
     assert_contains(h2->text, "\"profile_types\":[\"heap\"]");
     assert_i64(h1->sequence, 1);
     assert_i64(h2->sequence, 1);
+    /* the receiver counts the halves as the parts of sequence 1, not as duplicates */
+    assert_contains(h1->text, "\"part\":1,");
+    assert_contains(h2->text, "\"part\":2,");
     assert_i64(next->status, 200);
     assert_i64(next->profiles, 2);
     assert_i64(next->sequence, 2);
