@@ -84,6 +84,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, logger *log.Logge
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	httpSrv := newHTTPServer(srv, logger)
+	httpSrv.SetKeepAlivesEnabled(!cfg.noKeepAlive)
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	if err := announce(cfg, url, stdout); err != nil {
