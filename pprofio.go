@@ -273,7 +273,8 @@ type Config struct {
 	LeakMinGrowth        int
 	// OutputDir is where profiles are kept on local disk; see the package
 	// documentation for the layout. At least one of IngestURL and
-	// OutputDir must be set.
+	// OutputDir must be set. New checks that it can be made and written
+	// (it is made at the first write).
 	OutputDir string
 	// MaxBufferBytes bounds the profile data the core holds in memory.
 	// Default 32 MiB, at least 1 MiB.
@@ -301,7 +302,8 @@ type Config struct {
 	// MaxSpoolBytes. Default: <user cache dir>/pprofio/<ServiceName>
 	// (falling back to memory only, with a warning, when that cannot be
 	// used). Processes may share it; each sends only its own batches and
-	// those of processes that have exited.
+	// those of processes that have exited. New makes it, and fails when it
+	// cannot be made or written.
 	SpoolDir string
 	// MaxSpoolBytes bounds SpoolDir; past it the oldest batches go first,
 	// counted and reported. Default 64 MiB, at least 1 MiB.
@@ -772,12 +774,43 @@ func normalize(cfg Config) (Config, error) {
 		if err != nil {
 			return cfg, &ConfigError{"OutputDir", err.Error()}
 		}
-		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-			return cfg, &ConfigError{"OutputDir", dir + " exists and is not a directory"}
+		if err := checkWritableDir(dir); err != nil {
+			return cfg, &ConfigError{"OutputDir", err.Error()}
 		}
 		cfg.OutputDir = dir
 	}
 	return cfg, nil
+}
+
+// checkWritableDir says why files could not be written under dir: the
+// nearest folder on its path that exists (dir itself, or the parent it
+// will be made in) must be a directory that takes a new file. A probe file
+// is created and removed there, since root passes any mode-bit check.
+func checkWritableDir(dir string) error {
+	at := dir
+	for {
+		fi, err := os.Stat(at)
+		if err == nil && fi.IsDir() {
+			break
+		}
+		if err == nil && at == dir {
+			return fmt.Errorf("%s exists and is not a directory", dir)
+		}
+		if err == nil {
+			return fmt.Errorf("cannot create %s: %s is not a directory", dir, at)
+		}
+		if !errors.Is(err, os.ErrNotExist) || filepath.Dir(at) == at {
+			return fmt.Errorf("cannot create %s: %v", dir, err)
+		}
+		at = filepath.Dir(at)
+	}
+	f, err := os.CreateTemp(at, ".pprofio-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %v", at, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 func checkServiceName(s string) error {
