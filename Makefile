@@ -76,7 +76,7 @@ MEMGROWTH_PKGS := zlib libcurl libprotobuf-c
 memgrowth: deps
 	@mkdir -p build
 	cc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Iinclude $$(pkg-config --cflags $(MEMGROWTH_PKGS)) \
-		tests/c/memgrowth.c csrc/*.c -o build/memgrowth $$(pkg-config --libs $(MEMGROWTH_PKGS)) -lpthread
+		tests/c/memgrowth.c csrc/*.c -o build/memgrowth $$(pkg-config --libs $(MEMGROWTH_PKGS)) -ldl -lpthread
 	cd examples/ingest-server && $(GO) build -o ../../build/memgrowth-receiver .
 	./build/memgrowth $(MEMGROWTH_FLAGS)
 	./build/memgrowth $(MEMGROWTH_FLAGS) -server build/memgrowth-receiver
