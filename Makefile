@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo check vet gotest e2e receiver otel bench bench-cycle bench-delta proto clean
+.PHONY: all deps build demo check vet gotest e2e receiver otel bench bench-cycle bench-delta memgrowth proto clean
 
 all: build
 
@@ -64,6 +64,26 @@ bench-cycle: deps
 # The C delta path against github.com/google/pprof's, on 1 MB and 10 MB heap profiles.
 bench-delta: deps
 	cd tests && $(GO) test -run '^$$' -bench . -benchtime 10x ./deltabench/
+
+# C heap kept per cycle (glibc mallinfo2) over many simulated cycles
+# (tests/c/memgrowth.c): without uploads, with HTTPS uploads on one kept
+# connection, with a new TLS connection per batch, the same with glibc's
+# per-thread cache off (mallinfo2 counts the chunks parked there as in
+# use), and over plain HTTP.
+# Longer: make memgrowth MEMGROWTH_FLAGS='-cycles 8000 -warmup 500'
+MEMGROWTH_FLAGS ?= -cycles 2000 -warmup 200
+MEMGROWTH_PKGS := zlib libcurl libprotobuf-c
+memgrowth: deps
+	@mkdir -p build
+	cc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Iinclude $$(pkg-config --cflags $(MEMGROWTH_PKGS)) \
+		tests/c/memgrowth.c csrc/*.c -o build/memgrowth $$(pkg-config --libs $(MEMGROWTH_PKGS)) -ldl -lpthread
+	cd examples/ingest-server && $(GO) build -o ../../build/memgrowth-receiver .
+	./build/memgrowth $(MEMGROWTH_FLAGS)
+	./build/memgrowth $(MEMGROWTH_FLAGS) -server build/memgrowth-receiver
+	./build/memgrowth $(MEMGROWTH_FLAGS) -server build/memgrowth-receiver -new-connections
+	GLIBC_TUNABLES=glibc.malloc.tcache_count=0 ./build/memgrowth $(MEMGROWTH_FLAGS) \
+		-server build/memgrowth-receiver -new-connections
+	./build/memgrowth $(MEMGROWTH_FLAGS) -server build/memgrowth-receiver -new-connections -plain
 
 # Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto),
 # of the pprof format (profile.proto) and of Grafana Pyroscope's push request

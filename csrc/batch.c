@@ -149,6 +149,61 @@ static int pack_gzip(const ProtobufCMessage *msg, pprofio_bytes *out, pprofio_pr
     return rc;
 }
 
+/* ---- the Source, copied -------------------------------------------- */
+
+static char *source_str(const char *s, int *failed) {
+    char *d = pprofio_strdup(s ? s : "");
+    if (!d)
+        *failed = 1;
+    return d;
+}
+
+void pprofio_source_copy_free(pprofio_source_copy *c) {
+    for (size_t i = 0; i < c->s.n_tags; i++) {
+        pprofio_free(c->keys ? c->keys[i] : NULL);
+        pprofio_free(c->values ? c->values[i] : NULL);
+    }
+    pprofio_free(c->keys);
+    pprofio_free(c->values);
+    for (size_t i = 0; i < PPROFIO_SOURCE_STRS; i++)
+        pprofio_free(c->strs[i]);
+    memset(c, 0, sizeof *c);
+}
+
+int pprofio_source_copy_make(pprofio_source_copy *c, const pprofio_source *s, const char *service) {
+    int failed = 0;
+    memset(c, 0, sizeof *c);
+    const char *in[PPROFIO_SOURCE_STRS] = {service, s->hostname, s->instance_id, s->agent_version,
+                                          s->runtime_version, s->os, s->arch};
+    for (size_t i = 0; i < PPROFIO_SOURCE_STRS; i++)
+        c->strs[i] = source_str(in[i], &failed);
+    c->keys = pprofio_calloc(s->n_tags + 1, sizeof *c->keys);
+    c->values = pprofio_calloc(s->n_tags + 1, sizeof *c->values);
+    if (!c->keys || !c->values)
+        failed = 1;
+    for (size_t i = 0; !failed && i < s->n_tags; i++) {
+        c->keys[i] = source_str(s->tag_keys[i], &failed);
+        c->values[i] = source_str(s->tag_values[i], &failed);
+        c->s.n_tags = i + 1;
+    }
+    c->s.service = c->strs[0];
+    c->s.hostname = c->strs[1];
+    c->s.instance_id = c->strs[2];
+    c->s.agent_version = c->strs[3];
+    c->s.runtime_version = c->strs[4];
+    c->s.os = c->strs[5];
+    c->s.arch = c->strs[6];
+    c->s.pid = s->pid;
+    c->s.process_start_ns = s->process_start_ns;
+    c->s.tag_keys = (const char *const *)c->keys;
+    c->s.tag_values = (const char *const *)c->values;
+    if (failed) {
+        pprofio_source_copy_free(c);
+        return PPROFIO_ERR_NOMEM;
+    }
+    return PPROFIO_OK;
+}
+
 /* ---- encoding --------------------------------------------------------- */
 
 static char *nz(const char *s) { return (char *)(s ? s : ""); }
@@ -341,6 +396,22 @@ int pprofio_batch_split(const void *gz, size_t n, pprofio_bytes *first, char fir
         if (rc != PPROFIO_OK)
             pprofio_set_error(err, rc, "batch: cannot encode a part: %s", pprofio_strstatus(rc));
     }
+    if (req)
+        pprofio__ingest__v1__upload_request__free_unpacked(req, &pb_allocator);
+    pprofio_bytes_free(&raw);
+    return rc;
+}
+
+int pprofio_batch_events_only(const void *gz, size_t n, pprofio_bytes *out, char id[33], size_t *n_events,
+                              pprofio_error *err) {
+    pprofio_bytes raw = {0};
+    UploadRequest *req;
+    *n_events = 0;
+    int rc = decode(gz, n, &req, &raw);
+    if (rc != PPROFIO_OK)
+        pprofio_set_error(err, rc, "batch: cannot decode for its events: %s", pprofio_strstatus(rc));
+    else if ((*n_events = req->n_events) > 0 && (rc = pack_part(req, 0, 0, 1, out, id)) != PPROFIO_OK)
+        pprofio_set_error(err, rc, "batch: cannot encode the events: %s", pprofio_strstatus(rc));
     if (req)
         pprofio__ingest__v1__upload_request__free_unpacked(req, &pb_allocator);
     pprofio_bytes_free(&raw);

@@ -18,6 +18,19 @@
 
 #define PPROFIO_BATCH_ID_LEN 32 /* lowercase hex characters */
 
+#define PPROFIO_SOURCE_STRS 7
+
+/* An owned copy of a pprofio_source: the Source of every batch a stage makes. */
+typedef struct {
+    pprofio_source s;
+    char **keys, **values;
+    char *strs[PPROFIO_SOURCE_STRS];
+} pprofio_source_copy;
+
+/* pprofio_source_copy_make copies s, with service as its service name. */
+int pprofio_source_copy_make(pprofio_source_copy *c, const pprofio_source *s, const char *service);
+void pprofio_source_copy_free(pprofio_source_copy *c);
+
 /* pprofio_batch_id fills out (33 bytes) with 32 random lowercase hex characters. */
 void pprofio_batch_id(char out[PPROFIO_BATCH_ID_LEN + 1]);
 
@@ -53,6 +66,14 @@ int pprofio_batch_encode_shared(const pprofio_source *src, const char *batch_id,
  */
 int pprofio_batch_split(const void *gz, size_t n, pprofio_bytes *first, char first_id[33],
                         pprofio_bytes *second, char second_id[33], pprofio_error *err);
+
+/*
+ * pprofio_batch_events_only reads a gzipped UploadRequest and writes, with a
+ * new batch_id into id, a batch of its events alone (no profile), setting
+ * *n_events. With no event, *n_events is 0 and out is left empty.
+ */
+int pprofio_batch_events_only(const void *gz, size_t n, pprofio_bytes *out, char id[33], size_t *n_events,
+                              pprofio_error *err);
 
 /* pprofio_batch_count_profiles decodes a gzipped UploadRequest and counts its profiles. */
 int pprofio_batch_count_profiles(const void *gz, size_t n, size_t *count);

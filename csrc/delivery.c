@@ -21,6 +21,10 @@ struct pprofio_delivery {
     const pprofio_clock *clock;
     pprofio_retry retry; /* the upload thread's own */
     int off;             /* no usable libcurl: nothing is sent */
+    pprofio_source_copy source; /* for the batch that reports the last losses at close */
+    uint64_t last_sequence;     /* of the batches pushed */
+    int close_seen;             /* the thread has applied the close to its backoff */
+    int reported;               /* closing: the batch of the last losses is made */
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* a batch was pushed, or closing */
@@ -50,6 +54,10 @@ int pprofio_delivery_new(const pprofio_config *cfg, uint64_t seed, const pprofio
         return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "agent: out of memory");
     }
     d->sync_ready = 1;
+    if (pprofio_source_copy_make(&d->source, &cfg->source, cfg->service_name) != PPROFIO_OK) {
+        pprofio_delivery_free(d);
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "agent: out of memory");
+    }
     int rc = pprofio_uploader_new(cfg, &d->uploader, err);
     if (rc == PPROFIO_OK)
         rc = pprofio_spool_open(cfg->spool_dir, cfg->source.instance_id, cfg->max_spool_bytes,
@@ -68,6 +76,7 @@ void pprofio_delivery_free(pprofio_delivery *d) {
     pprofio_delivery_close(d, 0);
     pprofio_spool_close(d->spool);
     pprofio_uploader_free(d->uploader);
+    pprofio_source_copy_free(&d->source);
     if (d->sync_ready) {
         pthread_cond_destroy(&d->cond);
         pthread_mutex_destroy(&d->mu);
@@ -107,8 +116,27 @@ void pprofio_delivery_push(pprofio_delivery *d, const char *batch_id, uint64_t s
         pprofio_ledger_log(d->ledger, PPROFIO_LOG_ERROR, "pprofio: %s", err.msg);
     }
     pthread_mutex_lock(&d->mu);
+    if (sequence > d->last_sequence)
+        d->last_sequence = sequence;
     pthread_cond_signal(&d->cond);
     pthread_mutex_unlock(&d->mu);
+}
+
+/*
+ * report_last makes one more batch, of events alone, when losses (or
+ * events) are left at close after the last batch was made: a part dropped
+ * for its size while closing is still reported.
+ */
+static void report_last(pprofio_delivery *d, uint64_t sequence) {
+    pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
+    size_t n_events = pprofio_ledger_take_events(d->ledger, events);
+    char id[PPROFIO_BATCH_ID_LEN + 1];
+    pprofio_batch_id(id);
+    pprofio_bytes body = {0};
+    pprofio_ledger_add(d->ledger, PPROFIO_STAT(batches_queued), 1);
+    if (pprofio_batch_encode(&d->source.s, id, sequence, NULL, 0, events, n_events, &body, NULL) == PPROFIO_OK)
+        pprofio_spool_push(d->spool, id, sequence, 0, &body, 0, NULL);
+    pprofio_bytes_free(&body);
 }
 
 /* drop_head drops the batch just sent and records why. */
@@ -117,6 +145,24 @@ static void drop_head(pprofio_delivery *d, const pprofio_spool_head *h, int reas
     pprofio_ledger_log(d->ledger, PPROFIO_LOG_ERROR, "pprofio: dropped batch %s (%u profile(s)): %s", h->batch_id,
                        h->n_profiles, why);
     pprofio_spool_pop(d->spool);
+}
+
+/*
+ * drop_keeping_events drops a batch too large even alone (413), but sends
+ * its events (the losses and skips it reports) on as a part of their own,
+ * same sequence, new id. An events-only part refused too goes with them.
+ */
+static void drop_keeping_events(pprofio_delivery *d, const pprofio_spool_head *h) {
+    pprofio_bytes part = {0};
+    char id[PPROFIO_BATCH_ID_LEN + 1];
+    size_t n_events = 0;
+    if (h->n_profiles > 0 && pprofio_batch_events_only(h->payload, h->len, &part, id, &n_events, NULL) != PPROFIO_OK)
+        n_events = 0;
+    uint64_t sequence = h->sequence;
+    drop_head(d, h, PPROFIO_LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
+    if (n_events > 0)
+        pprofio_spool_push(d->spool, id, sequence, 0, &part, 1, NULL);
+    pprofio_bytes_free(&part);
 }
 
 /* split_head replaces the batch just sent by its two halves, at the front. */
@@ -168,7 +214,7 @@ static void handle(pprofio_delivery *d, const pprofio_spool_head *h, const pprof
         if (h->n_profiles >= 2 && split_head(d, h) == PPROFIO_OK)
             pprofio_ledger_add(d->ledger, PPROFIO_STAT(batches_split), 1);
         else
-            drop_head(d, h, PPROFIO_LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
+            drop_keeping_events(d, h);
         return;
     default:
         pprofio_ledger_add(d->ledger, PPROFIO_STAT(batches_retried), 1);
@@ -204,6 +250,17 @@ static int ready(pprofio_delivery *d) {
         }
         int64_t now = d->clock->now_ns(d->clock);
         size_t queued = pprofio_spool_len(d->spool);
+        if (d->closing && !d->close_seen) {
+            d->close_seen = 1;
+            pprofio_retry_closing(&d->retry, now);
+        }
+        if (d->closing && queued == 0 && !d->reported && now < d->deadline && pprofio_ledger_pending(d->ledger)) {
+            d->reported = 1;
+            pthread_mutex_unlock(&d->mu);
+            report_last(d, d->last_sequence + 1);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
         if (d->closing && (queued == 0 || now >= d->deadline))
             return 0;
         if (queued == 0) {

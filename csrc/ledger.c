@@ -59,6 +59,7 @@ struct pprofio_ledger {
     pprofio_stats stats;
     ledger_loss losses[PPROFIO_LOSS_N]; /* since the last batch */
     pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
+    int64_t event_cycle[PPROFIO_LEDGER_MAX_EVENTS]; /* the first cycle whose batch may carry it */
     size_t n_events;
     ledger_line logs[LEDGER_LOG_RING];
     size_t log_head, log_len;
@@ -131,7 +132,7 @@ void pprofio_ledger_lose_spans(pprofio_ledger *l, uint64_t spans) {
 
 int64_t pprofio_ledger_now(const pprofio_ledger *l) { return l->clock->now_ns(l->clock); }
 
-/* push_event adds a copy of ev; NULL when full (counted) or when events are off. */
+/* push_event adds a slot for an event of any batch; NULL when full (counted) or when events are off. */
 static pprofio_event *push_event(pprofio_ledger *l) {
     if (!l->events_on)
         return NULL;
@@ -139,15 +140,32 @@ static pprofio_event *push_event(pprofio_ledger *l) {
         l->stats.events_dropped++;
         return NULL;
     }
+    l->event_cycle[l->n_events] = INT64_MIN;
     return &l->events[l->n_events++];
 }
 
-void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev) {
+void pprofio_ledger_event_in(pprofio_ledger *l, const pprofio_event *ev, int64_t cycle) {
     pthread_mutex_lock(&l->mu);
     pprofio_event *slot = push_event(l);
-    if (slot)
+    if (slot) {
         *slot = *ev;
+        l->event_cycle[slot - l->events] = cycle;
+    }
     pthread_mutex_unlock(&l->mu);
+}
+
+void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev) { pprofio_ledger_event_in(l, ev, INT64_MIN); }
+
+int pprofio_ledger_pending(pprofio_ledger *l) {
+    pthread_mutex_lock(&l->mu);
+    int pending = l->n_events > 0;
+    for (int r = 0; r < PPROFIO_LOSS_N; r++) {
+        const ledger_loss *x = &l->losses[r];
+        if (loss_kinds[r].reason && (x->profiles > 0 || x->batches > 0 || x->spans > 0))
+            pending = 1;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return pending;
 }
 
 /* report_losses turns the losses since the last batch into data_dropped events (mu held). */
@@ -179,11 +197,22 @@ static void report_losses(pprofio_ledger *l) {
 }
 
 size_t pprofio_ledger_take_events(pprofio_ledger *l, pprofio_event *out) {
+    return pprofio_ledger_take_events_for(l, INT64_MAX, out);
+}
+
+size_t pprofio_ledger_take_events_for(pprofio_ledger *l, int64_t cycle, pprofio_event *out) {
     pthread_mutex_lock(&l->mu);
     report_losses(l);
-    size_t n = l->n_events;
-    memcpy(out, l->events, n * sizeof out[0]);
-    l->n_events = 0;
+    size_t n = 0, kept = 0;
+    for (size_t i = 0; i < l->n_events; i++) {
+        if (l->event_cycle[i] <= cycle) {
+            out[n++] = l->events[i];
+            continue;
+        }
+        l->event_cycle[kept] = l->event_cycle[i];
+        l->events[kept++] = l->events[i];
+    }
+    l->n_events = kept;
     pthread_mutex_unlock(&l->mu);
     return n;
 }

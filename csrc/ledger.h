@@ -64,6 +64,16 @@ void pprofio_ledger_lose_spans(pprofio_ledger *l, uint64_t spans);
 /* pprofio_ledger_event copies ev into the next batch (when events are on). */
 void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev);
 
+/*
+ * pprofio_ledger_event_in is pprofio_ledger_event for an event that belongs
+ * in the batch of `cycle` or a later one (a profile_skipped event reported
+ * before the batch of the cycle before it is made waits for its own).
+ */
+void pprofio_ledger_event_in(pprofio_ledger *l, const pprofio_event *ev, int64_t cycle);
+
+/* pprofio_ledger_pending says whether losses or events wait for a batch to carry them. */
+int pprofio_ledger_pending(pprofio_ledger *l);
+
 /* pprofio_ledger_now is the ledger's clock, for event times. */
 int64_t pprofio_ledger_now(const pprofio_ledger *l);
 
@@ -73,6 +83,9 @@ int64_t pprofio_ledger_now(const pprofio_ledger *l);
  * for PPROFIO_LEDGER_MAX_EVENTS) and returns how many.
  */
 size_t pprofio_ledger_take_events(pprofio_ledger *l, pprofio_event *out);
+
+/* pprofio_ledger_take_events_for is take_events for the batch of `cycle`: later cycles' events stay. */
+size_t pprofio_ledger_take_events_for(pprofio_ledger *l, int64_t cycle, pprofio_event *out);
 
 /* pprofio_ledger_log queues a log line for Go; when the ring is full it is counted in logs_dropped. */
 void pprofio_ledger_log(pprofio_ledger *l, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

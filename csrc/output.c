@@ -17,14 +17,6 @@
 #include "timeline.h"
 
 #define OUTPUT_CYCLE_MAX 16 /* profiles of one cycle taken at once */
-#define OUTPUT_SOURCE_STRS 7
-
-/* An owned copy of a pprofio_source. */
-typedef struct {
-    pprofio_source s;
-    char **keys, **values;
-    char *strs[OUTPUT_SOURCE_STRS];
-} source_copy;
 
 struct pprofio_output {
     char *service;
@@ -33,7 +25,7 @@ struct pprofio_output {
     pprofio_intake *intake;
     pprofio_delivery *delivery; /* NULL: no upload */
     pprofio_ledger *ledger;
-    source_copy source;
+    pprofio_source_copy source;
     uint64_t sequence;
 
     /* the output thread's own */
@@ -51,59 +43,6 @@ struct pprofio_output {
 
 /* ---- construction ----------------------------------------------------- */
 
-static char *dup_str(const char *s, int *failed) {
-    char *d = pprofio_strdup(s ? s : "");
-    if (!d)
-        *failed = 1;
-    return d;
-}
-
-static void source_free(source_copy *c) {
-    for (size_t i = 0; i < c->s.n_tags; i++) {
-        pprofio_free(c->keys ? c->keys[i] : NULL);
-        pprofio_free(c->values ? c->values[i] : NULL);
-    }
-    pprofio_free(c->keys);
-    pprofio_free(c->values);
-    for (size_t i = 0; i < OUTPUT_SOURCE_STRS; i++)
-        pprofio_free(c->strs[i]);
-    memset(c, 0, sizeof *c);
-}
-
-static int source_dup(source_copy *c, const pprofio_source *s, const char *service) {
-    int failed = 0;
-    memset(c, 0, sizeof *c);
-    const char *in[OUTPUT_SOURCE_STRS] = {service, s->hostname, s->instance_id, s->agent_version,
-                                          s->runtime_version, s->os, s->arch};
-    for (size_t i = 0; i < OUTPUT_SOURCE_STRS; i++)
-        c->strs[i] = dup_str(in[i], &failed);
-    c->keys = pprofio_calloc(s->n_tags + 1, sizeof *c->keys);
-    c->values = pprofio_calloc(s->n_tags + 1, sizeof *c->values);
-    if (!c->keys || !c->values)
-        failed = 1;
-    for (size_t i = 0; !failed && i < s->n_tags; i++) {
-        c->keys[i] = dup_str(s->tag_keys[i], &failed);
-        c->values[i] = dup_str(s->tag_values[i], &failed);
-        c->s.n_tags = i + 1;
-    }
-    c->s.service = c->strs[0];
-    c->s.hostname = c->strs[1];
-    c->s.instance_id = c->strs[2];
-    c->s.agent_version = c->strs[3];
-    c->s.runtime_version = c->strs[4];
-    c->s.os = c->strs[5];
-    c->s.arch = c->strs[6];
-    c->s.pid = s->pid;
-    c->s.process_start_ns = s->process_start_ns;
-    c->s.tag_keys = (const char *const *)c->keys;
-    c->s.tag_values = (const char *const *)c->values;
-    if (failed) {
-        source_free(c);
-        return PPROFIO_ERR_NOMEM;
-    }
-    return PPROFIO_OK;
-}
-
 int pprofio_output_new(const pprofio_config *cfg, pprofio_intake *intake, pprofio_delivery *delivery,
                        pprofio_ledger *ledger, pprofio_output **out) {
     *out = NULL;
@@ -119,7 +58,7 @@ int pprofio_output_new(const pprofio_config *cfg, pprofio_intake *intake, pprofi
     int failed = !o->service;
     if (cfg->output_dir && *cfg->output_dir && !(o->output_dir = pprofio_strdup(cfg->output_dir)))
         failed = 1;
-    if (!failed && delivery && source_dup(&o->source, &cfg->source, cfg->service_name) != PPROFIO_OK)
+    if (!failed && delivery && pprofio_source_copy_make(&o->source, &cfg->source, cfg->service_name) != PPROFIO_OK)
         failed = 1;
     if (failed) {
         pprofio_output_free(o);
@@ -136,7 +75,7 @@ void pprofio_output_free(pprofio_output *o) {
     for (int t = 0; t <= PPROFIO_PROFILE_MAX; t++)
         pprofio_baseline_free(o->baselines[t]);
     pprofio_leak_free(&o->leak);
-    source_free(&o->source);
+    pprofio_source_copy_free(&o->source);
     pprofio_free(o->service);
     pprofio_free(o->output_dir);
     pprofio_free(o);
@@ -277,7 +216,7 @@ static void store_locally(pprofio_output *o, pprofio_profile *p, const uint8_t *
  */
 static void batch_cycle(pprofio_output *o, pprofio_profile **ps, size_t n) {
     pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
-    size_t n_events = pprofio_ledger_take_events(o->ledger, events);
+    size_t n_events = pprofio_ledger_take_events_for(o->ledger, n > 0 ? ps[0]->cycle : INT64_MAX, events);
     uint64_t seq = ++o->sequence;
     pprofio_ledger_add(o->ledger, PPROFIO_STAT(batches_queued), 1);
     char id[PPROFIO_BATCH_ID_LEN + 1];
