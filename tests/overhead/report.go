@@ -22,7 +22,37 @@ type report struct {
 
 	Cadences []string
 	Base     baseRow
-	Rows     map[string][]row // by cadence
+	Rows     map[string][]row    // by cadence
+	Spans    map[string]spansRow // by cadence, when pprofio-spans and pprofio both ran
+}
+
+// spansRow is what a span around every request adds to pprofio: the CPU
+// of pprofio-spans over that of pprofio in the same round (ratio - 1).
+type spansRow struct {
+	CPU   estimate
+	Spans float64 // spans recorded per process (median)
+}
+
+// analyseSpans compares pprofio-spans with pprofio, round by round.
+func analyseSpans(runs []*run, c string) (spansRow, bool) {
+	plain := map[int]*run{}
+	for _, r := range runs {
+		if r.Variant == varPprofio && r.Cadence == c {
+			plain[r.Round] = r
+		}
+	}
+	var cpu, spans []float64
+	for _, r := range runs {
+		p := plain[r.Round]
+		if r.Variant != varPprofioSpans || r.Cadence != c || p == nil {
+			continue
+		}
+		cpu = append(cpu, r.cpu()/p.cpu()-1)
+		if s := r.Worker.Pprofio; s != nil {
+			spans = append(spans, float64(s.SpansRecorded))
+		}
+	}
+	return spansRow{CPU: medianCI(cpu, 0.95), Spans: medianOf(spans)}, len(cpu) > 0
 }
 
 // baseRow is the baseline's absolute figures (medians over rounds).
@@ -80,7 +110,7 @@ func period(variant, cadence string) time.Duration {
 }
 
 func analyse(runs []*run, variants, cadences []string) *report {
-	rep := &report{Cadences: cadences, Rows: map[string][]row{}}
+	rep := &report{Cadences: cadences, Rows: map[string][]row{}, Spans: map[string]spansRow{}}
 	base := map[int]*run{}
 	var bCPU, bWall, bRSS, bHeap, bHeapMax, bAllocs, bAnon, bFile, bThreads, bCores []float64
 	for _, r := range runs {
@@ -114,6 +144,9 @@ func analyse(runs []*run, variants, cadences []string) *report {
 				continue
 			}
 			rep.Rows[c] = append(rep.Rows[c], analyseRow(runs, base, v, c))
+		}
+		if s, ok := analyseSpans(runs, c); ok {
+			rep.Spans[c] = s
 		}
 	}
 	return rep
@@ -374,6 +407,10 @@ func (rep *report) markdown() string {
 					msf(r.CoreUpload), msf(r.CoreTotal))
 			}
 			w("| %s | %s | %s |\n", r.Variant, msec(r.DCPUCycle), core)
+		}
+		if s, ok := rep.Spans[c]; ok {
+			w("\nA span around every request: `pprofio-spans` (pprofio's defaults, every request of the service inside `pprofio.StartSpan`/`End`, %s spans per run) against `pprofio` in the same round: process CPU %s.\n",
+				num(s.Spans), pct(s.CPU))
 		}
 	}
 

@@ -35,9 +35,11 @@ const (
 	varPprofio    = "pprofio"
 	varPprofioAll = "pprofio-all"
 	varPyroscope  = "pyroscope"
+	// pprofio with its defaults and a span around every request.
+	varPprofioSpans = "pprofio-spans"
 )
 
-var allVariants = []string{varBaseline, varPprofio, varPprofioAll, varPyroscope}
+var allVariants = []string{varBaseline, varPprofio, varPprofioAll, varPyroscope, varPprofioSpans}
 
 // The cadences.
 const (
@@ -95,7 +97,7 @@ type workerFlags struct {
 func workerMain(args []string) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	var f workerFlags
-	fs.StringVar(&f.variant, "variant", varBaseline, "baseline, pprofio, pprofio-all or pyroscope")
+	fs.StringVar(&f.variant, "variant", varBaseline, "baseline, pprofio, pprofio-all, pyroscope or pprofio-spans")
 	fs.StringVar(&f.cadence, "cadence", cadCompressed, "default or compressed")
 	fs.IntVar(&f.requests, "requests", 1000, "requests of the fixed work")
 	fs.IntVar(&f.conc, "conc", 8, "client connections")
@@ -142,6 +144,7 @@ func runWorker(f workerFlags) (*workerResult, error) {
 	}
 
 	svc := newService()
+	svc.spans = f.variant == varPprofioSpans
 	if err := svc.start(); err != nil {
 		return nil, err
 	}
@@ -197,7 +200,7 @@ func startProfiler(f workerFlags) (profiler, *pprofio.Profiler, error) {
 	switch f.variant {
 	case varBaseline:
 		return nil, nil, nil
-	case varPprofio, varPprofioAll:
+	case varPprofio, varPprofioAll, varPprofioSpans:
 		cfg := pprofio.Config{
 			ServiceName: "overhead-bench",
 			IngestURL:   f.ingestURL,

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pprofio/pprofio"
 )
 
 const (
@@ -73,6 +75,7 @@ type record struct {
 
 // service is the order service: its cache and its HTTP server.
 type service struct {
+	spans bool // a pprofio span around every request (the pprofio-spans variant)
 	mu    sync.Mutex
 	ring  []*record
 	index map[string]int
@@ -158,7 +161,15 @@ func (s *service) start() error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /orders", s.handleOrder)
+	if s.spans { // every request inside a span, as an instrumented service would be
+		mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
+			ctx, span := pprofio.StartSpan(r.Context(), "order", "route", "/orders")
+			defer span.End()
+			s.handleOrder(w, r.WithContext(ctx))
+		})
+	} else {
+		mux.HandleFunc("POST /orders", s.handleOrder)
+	}
 	s.ln = ln
 	s.url = "http://" + ln.Addr().String() + "/orders"
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
