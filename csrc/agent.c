@@ -15,6 +15,13 @@
  * output (deltas, gzip, fsync: slow work that must not delay a command)
  * and, when uploading, delivery (which blocks on the network). C never
  * calls into Go: log lines reach Go as LOG commands.
+ *
+ * The agent also owns the span recorder (spans.h), which the Go side
+ * records finished spans into. Before sealing a cycle it hands the
+ * collector a SPANS command: the collector takes the cycle's spans
+ * (pprofio_agent_spans_take) and writes them back as the cycle's custom
+ * profile with the cycle attached, so the output stage finds the timeline
+ * with the cycle's other profiles.
  */
 #include <stdatomic.h>
 #include <stdio.h>

@@ -9,6 +9,7 @@
  *   pprofio_agent_start    start the output (and, uploading, delivery) threads
  *   pprofio_agent_next     block until the next command for the Go collector
  *   pprofio_profile_*      stream one profile's bytes into C memory
+ *   pprofio_agent_spans*   the span recorder the agent owns, and a cycle's spans
  *   pprofio_agent_stop     end the schedule: the final commands follow
  *   pprofio_agent_close    wait until every profile is written, join threads
  *   pprofio_agent_free     release everything (NULL is fine)
