@@ -34,7 +34,7 @@ void pprofio_bytes_free(pprofio_bytes *b) {
 
 size_t pprofio_bytes_cap_for(const pprofio_bytes *b, size_t need) {
     if (b->cap - b->len >= need)
-        return b->cap;
+        return b->cap; /* 0 only when need is 0 and b is empty: nothing to grow */
     if (need > SIZE_MAX / 2 - b->len)
         return 0;
     size_t cap = b->cap ? b->cap : 4096;
@@ -53,11 +53,11 @@ int pprofio_bytes_resize(pprofio_bytes *b, size_t cap) {
 }
 
 int pprofio_bytes_grow(pprofio_bytes *b, size_t need, pprofio_reserve_fn reserve, void *ctx) {
+    if (b->cap - b->len >= need)
+        return PPROFIO_OK;
     size_t cap = pprofio_bytes_cap_for(b, need);
     if (cap == 0)
         return PPROFIO_ERR_LIMIT;
-    if (cap == b->cap)
-        return PPROFIO_OK;
     int64_t delta = (int64_t)(cap - b->cap);
     if (reserve && reserve(ctx, delta) != 0)
         return PPROFIO_ERR_LIMIT;

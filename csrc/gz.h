@@ -23,7 +23,8 @@ void pprofio_bytes_free(pprofio_bytes *b);
 
 /*
  * pprofio_bytes_cap_for is the capacity b needs for `need` more bytes (its
- * own if they fit, else doubled from 4096), or 0 when that overflows.
+ * own if they fit, else doubled from 4096); 0 when that overflows (or when
+ * nothing is needed of an empty b: check the fit first).
  */
 size_t pprofio_bytes_cap_for(const pprofio_bytes *b, size_t need);
 

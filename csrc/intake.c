@@ -100,11 +100,11 @@ int pprofio_intake_begin(pprofio_intake *in, int type, int64_t cycle, int64_t st
 /* make_room grows the profile's bytes so that inflating can go on, reserving first. */
 static int make_room(pprofio_profile_writer *w) {
     pprofio_bytes *raw = &w->p->raw;
+    if (raw->cap - raw->len >= PPROFIO_GUNZIP_ROOM)
+        return PPROFIO_OK;
     size_t cap = pprofio_bytes_cap_for(raw, PPROFIO_GUNZIP_ROOM);
     if (cap == 0)
         return PPROFIO_ERR_LIMIT;
-    if (cap == raw->cap)
-        return PPROFIO_OK;
     int64_t delta = (int64_t)(cap - raw->cap);
     if (reserve(w->in, delta, w->p->cycle) != PPROFIO_OK)
         return PPROFIO_ERR_LIMIT;

@@ -1,8 +1,8 @@
 /*
  * scheduler.h: the collection timeline as a pure state machine. It knows no
- * threads and no clock: the agent's scheduler thread asks when the next
- * event is due, sleeps until then, and collects the events. Tests drive it
- * with made-up times and check every event exactly.
+ * threads and no clock: the agent, where the Go collector waits for its next
+ * command, asks when the next event is due, sleeps until then, and collects
+ * the events. Tests drive it with made-up times and check every event exactly.
  *
  * Cycle c starts at S = first + c * period. Its window (CPU, mutex and
  * block, each if on) lasts `cpu`:

@@ -1,5 +1,5 @@
 /*
- * test_agent.c: the agent with its real scheduler and output threads, on a
+ * test_agent.c: the agent with its real schedule and output thread, on a
  * simulated clock (csrc/clock.h), with this thread as the Go collector.
  *
  * The scheduler queues nothing new until the collector has taken what is

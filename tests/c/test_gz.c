@@ -379,3 +379,13 @@ LTest(gz, gzip_fd_reports_the_errno_of_a_failed_write) {
     close(ro);
     free(in);
 }
+
+LTest(gz, growing_by_nothing_succeeds_even_on_an_empty_buffer) {
+    pprofio_bytes b = {0};
+    assert_status(pprofio_bytes_grow(&b, 0, NULL, NULL), PPROFIO_OK);
+    assert_i64(b.cap, 0);
+    assert_status(pprofio_bytes_grow(&b, 1, NULL, NULL), PPROFIO_OK);
+    cr_assert_geq(b.cap, 1);
+    assert_status(pprofio_bytes_grow(&b, SIZE_MAX, NULL, NULL), PPROFIO_ERR_LIMIT);
+    pprofio_bytes_free(&b);
+}

@@ -60,7 +60,7 @@ static void expect_events(const char *when, const pprofio_sched_event *got, size
 
 /*
  * catch_up calls pprofio_sched_due at `now` until nothing more is due, the
- * way the agent's scheduler thread does, appending every event to out.
+ * way the agent does where the collector waits, appending every event to out.
  */
 static size_t catch_up(pprofio_sched *s, int64_t now, pprofio_sched_event *out, size_t max) {
     size_t n = 0;
