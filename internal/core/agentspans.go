@@ -1,5 +1,8 @@
 //go:build cgo
 
+// agentspans.go: the span recorder as the agent owns it, and a cycle's
+// spans on their way back into the core as its custom profile.
+
 package core
 
 /*

@@ -1,3 +1,6 @@
+// aggregates.go: the series' timings in the custom profile, since the
+// ingest contract has no field for them (see EncodeProfile).
+
 package spans
 
 import (
