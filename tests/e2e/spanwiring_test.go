@@ -201,6 +201,7 @@ func TestSpansReachTheBatchAndTheDiskWithTheirTimings(t *testing.T) {
 	cfg := deliveryConfig(in, "e2e-span-wiring", filepath.Join(t.TempDir(), "spool"), logs)
 	cfg.OutputDir = out
 	cfg.SampleRate = 10 * time.Minute // the whole program runs in cycle 0, which Stop ends
+	cfg.StopTimeout = time.Minute     // Stop delivers the one batch, however busy the machine is
 	cfg.Profiles = []pprofio.ProfileType{pprofio.ProfileHeap}
 	p := startProfiler(t, cfg)
 	want, requestID := runKnownSpans()
@@ -368,6 +369,7 @@ func TestSpansPastTheBoundAreCountedAndReported(t *testing.T) {
 	logs := &logCapture{}
 	cfg := deliveryConfig(in, "e2e-span-bound", filepath.Join(t.TempDir(), "spool"), logs)
 	cfg.SampleRate = 10 * time.Minute
+	cfg.StopTimeout = time.Minute
 	cfg.MaxSpanBytes = pprofio.MinMaxSpanBytes
 	cfg.Profiles = []pprofio.ProfileType{pprofio.ProfileHeap}
 	p := startProfiler(t, cfg)
