@@ -38,7 +38,7 @@ static pprofio_profile *unlink_head(pprofio_buffer *s) {
             s->tail = NULL;
         p->next = NULL;
         s->count--;
-        s->queued -= (int64_t)p->raw.cap;
+        s->queued -= pprofio_profile_cost(p);
     }
     return p;
 }
@@ -52,7 +52,7 @@ int pprofio_buffer_reserve(pprofio_buffer *s, int64_t delta, uint64_t *evicted) 
         return PPROFIO_ERR_LIMIT; /* evicting every queued profile would not make room */
     while (s->used + delta > s->limit && s->head) {
         pprofio_profile *old = unlink_head(s);
-        s->used -= (int64_t)old->raw.cap;
+        s->used -= pprofio_profile_cost(old);
         s->evicted_profiles++;
         s->evicted_bytes += old->raw.len;
         if (evicted)
@@ -75,7 +75,7 @@ void pprofio_buffer_push(pprofio_buffer *s, pprofio_profile *p) {
         s->head = p;
     s->tail = p;
     s->count++;
-    s->queued += (int64_t)p->raw.cap;
+    s->queued += pprofio_profile_cost(p);
 }
 
 pprofio_profile *pprofio_buffer_pop(pprofio_buffer *s, int64_t before) {
@@ -93,7 +93,7 @@ void pprofio_buffer_adjust(pprofio_buffer *s, int64_t delta) {
 void pprofio_buffer_done(pprofio_buffer *s, pprofio_profile *p) {
     if (!p)
         return;
-    s->used -= (int64_t)p->raw.cap;
+    s->used -= pprofio_profile_cost(p);
     pprofio_profile_free(p);
 }
 

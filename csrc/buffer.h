@@ -24,7 +24,13 @@ typedef struct pprofio_profile {
     int delta;         /* cumulative values were turned into this window's share */
     int flags;         /* PPROFIO_PROFILE_BASELINE: the base of a window, not sent */
     struct pprofio_spans_cycle *spans; /* custom profiles: the cycle's spans (owned), for the timeline */
+    int64_t spans_bytes;               /* what spans holds, reserved with raw.cap */
 } pprofio_profile;
+
+/* pprofio_profile_cost is what p holds in the buffer's bound: its bytes and its spans. */
+static inline int64_t pprofio_profile_cost(const pprofio_profile *p) {
+    return (int64_t)p->raw.cap + p->spans_bytes;
+}
 
 /* pprofio_profile_new allocates an empty profile; free it with pprofio_profile_free. */
 pprofio_profile *pprofio_profile_new(int type, int64_t cycle, int64_t start_ns);

@@ -118,7 +118,7 @@ static int make_room(pprofio_profile_writer *w) {
 /* drop gives back a failed profile's bytes and records why it was lost. */
 static void drop(pprofio_profile_writer *w, int why) {
     pprofio_intake *in = w->in;
-    reserve(in, -(int64_t)w->p->raw.cap, w->p->cycle);
+    reserve(in, -pprofio_profile_cost(w->p), w->p->cycle);
     const char *name = pprofio_profile_name(w->p->type);
     if (why == PPROFIO_ERR_FORMAT) {
         pprofio_ledger_lose(in->ledger, PPROFIO_LOSS_INVALID, 1, 0, w->p->raw.len);
@@ -165,7 +165,7 @@ int pprofio_intake_finish(pprofio_profile_writer *w, int ok, int64_t end_ns) {
     int rc = w->failed;
     if (rc == PPROFIO_OK && !ok) {
         /* The collector gave up (the runtime refused): nothing to count. */
-        reserve(w->in, -(int64_t)w->p->raw.cap, w->p->cycle);
+        reserve(w->in, -pprofio_profile_cost(w->p), w->p->cycle);
     } else if (rc == PPROFIO_OK) {
         rc = pprofio_gunzip_finish(w->gz);
         if (rc != PPROFIO_OK) {
@@ -183,11 +183,16 @@ int pprofio_intake_finish(pprofio_profile_writer *w, int ok, int64_t end_ns) {
 }
 
 void pprofio_intake_attach_spans(pprofio_profile_writer *w, struct pprofio_spans_cycle *c) {
-    if (!w || !w->p || w->p->spans) {
+    if (!c)
+        return;
+    if (!w || !w->p || w->p->spans || w->failed || reserve(w->in, c->bytes, w->p->cycle) != PPROFIO_OK) {
+        if (w && c->n_samples > 0) /* the timeline does not fit the memory bound */
+            pprofio_ledger_lose_spans(w->in->ledger, c->n_samples);
         pprofio_spans_cycle_free(c);
         return;
     }
     w->p->spans = c;
+    w->p->spans_bytes = c->bytes;
 }
 
 void pprofio_intake_seal(pprofio_intake *in, int64_t cycle) {

@@ -195,6 +195,8 @@ LTest(timeline, a_batch_carries_the_spans_and_a_split_keeps_them_in_the_first_pa
 
 /* ---- the agent's wiring --------------------------------------------------- */
 
+static int64_t attached_bytes; /* what the last cycle attached holds */
+
 /* answer_spans does what the Go collector does on SPANS: take the cycle,
  * write its custom profile, attach the cycle. It returns the spans taken. */
 static uint64_t answer_spans(pprofio_agent *a, const pprofio_command *cmd) {
@@ -203,6 +205,7 @@ static uint64_t answer_spans(pprofio_agent *a, const pprofio_command *cmd) {
     if (!c)
         return 0;
     uint64_t n = c->recorded;
+    attached_bytes = c->bytes;
     pprofio_profile_writer *w = NULL;
     assert_status(pprofio_profile_begin(a, PPROFIO_PROFILE_CUSTOM, cmd->cycle, cmd->window_start_ns, &w), PPROFIO_OK);
     pprofio_bytes gz = gzip_of("custom profile", 14);
@@ -264,6 +267,10 @@ LTest(timeline, the_agent_asks_for_a_cycles_spans_before_its_end_and_writes_them
     assert_i64(st.spans_recorded, 2);
     assert_i64(st.spans_sampled, 2);
     assert_i64(st.spans_overflowed, 0);
+    /* The attached cycle counted in the memory bound while it was held, and was given back. */
+    cr_assert_gt(attached_bytes, 0);
+    cr_assert_geq(st.buffered_bytes_peak, attached_bytes);
+    assert_i64(st.buffered_bytes, 0);
     free(custom);
     free(timeline);
     pprofio_agent_free(a);
