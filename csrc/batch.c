@@ -98,9 +98,9 @@ static void gz_segment(gz_buffer *b, const uint8_t *data, size_t len) {
 
 static void gz_append(ProtobufCBuffer *base, size_t len, const uint8_t *data) {
     gz_buffer *b = (gz_buffer *)base;
-    while (b->seg && b->next < b->n_profiles && b->profiles[b->next]->raw.len == 0)
-        b->next++; /* an empty bytes field is not packed at all */
-    if (b->seg && b->next < b->n_profiles && len > 0 && data == b->profiles[b->next]->raw.p &&
+    while (b->seg && b->next < b->n_profiles && b->profiles[b->next]->raw.len < PPROFIO_BATCH_SHARE_MIN)
+        b->next++; /* small ones are deflated with the rest (an empty one is not packed at all) */
+    if (b->seg && b->next < b->n_profiles && data == b->profiles[b->next]->raw.p &&
         len == b->profiles[b->next]->raw.len) {
         gz_segment(b, data, len);
         return;

@@ -268,9 +268,9 @@ static void store_locally(pprofio_output *o, pprofio_profile *p, const uint8_t *
 
 /*
  * batch_cycle wraps one cycle's profiles and the pending events into a
- * batch, writes the local files (from the batch's own deflate segments
- * when there are files to write: each profile is deflated once for both),
- * and pushes the batch to delivery.
+ * batch, writes the local files (a large profile's from the batch's own
+ * deflate segment: it is deflated once for both; see batch.h), and pushes
+ * the batch to delivery.
  */
 static void batch_cycle(pprofio_output *o, pprofio_profile **ps, size_t n) {
     pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
