@@ -102,8 +102,8 @@ func uploadThrough(t *testing.T, url, caFile string) *pprofio.Profiler {
 		Profiles:    []pprofio.ProfileType{pprofio.ProfileHeap},
 		StartJitter: -1,
 	})
-	waitFor(t, 20*time.Second, "2 batches sent", func() bool { return p.Stats().BatchesSent >= 2 })
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	waitFor(t, "2 batches sent", func() bool { return p.Stats().BatchesSent >= 2 })
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	return p
