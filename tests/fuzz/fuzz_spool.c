@@ -105,18 +105,24 @@ static void make_file(file *f, const uint8_t *p, size_t n, int k, uint8_t flags)
         put32(f->p + 36, pprofio_crc32(f->p, 36) ^ pprofio_crc32(f->p + 40, 32));
 }
 
-/* check_head finds the file h came from (the oldest one not yet delivered with its id) and compares. */
+/* matches: whether h is exactly file f's batch (its payload, length, CRC and header fields). */
+static int matches(const file *f, const pprofio_queue_head *h) {
+    return !f->delivered && strcmp(f->id, h->batch_id) == 0 && f->n >= HEADER_LEN && h->len == f->n - HEADER_LEN &&
+           h->len == get64(f->p + 24) && (h->len == 0 || memcmp(h->payload, f->p + HEADER_LEN, h->len) == 0) &&
+           pprofio_crc32(h->payload, h->len) == get32(f->p + 32) && h->sequence == get64(f->p + 16) &&
+           h->n_profiles == get32(f->p + 12);
+}
+
+/*
+ * check_head finds the file h came from: the oldest one not yet delivered
+ * that it matches exactly (two files may carry one id; the damaged one of
+ * them is skipped by the queue, and so here).
+ */
 static void check_head(file *files, int nf, int *next, const pprofio_queue_head *h) {
     int k = *next;
-    while (k < nf && (files[k].delivered || strcmp(files[k].id, h->batch_id) != 0))
+    while (k < nf && !matches(&files[k], h))
         k++;
     fuzz_require(k < nf);
-    const file *f = &files[k];
-    fuzz_require(f->n >= HEADER_LEN && h->len == f->n - HEADER_LEN);
-    fuzz_require(h->len == get64(f->p + 24));
-    fuzz_require(h->len == 0 || memcmp(h->payload, f->p + HEADER_LEN, h->len) == 0);
-    fuzz_require(pprofio_crc32(h->payload, h->len) == get32(f->p + 32));
-    fuzz_require(h->sequence == get64(f->p + 16) && h->n_profiles == get32(f->p + 12));
     files[k].delivered = 1;
     *next = k + 1;
 }
