@@ -31,7 +31,7 @@ func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.targets = append(p.targets, r.Host)
 	p.mu.Unlock()
-	upstream, err := net.DialTimeout("tcp", r.Host, 5*time.Second)
+	upstream, err := net.DialTimeout("tcp", r.Host, time.Minute)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
