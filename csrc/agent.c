@@ -194,6 +194,8 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
         cfg->leak_min_growth < 0)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID,
                                  "leak rule: windows in [0, %d], growth and percentage >= 0", LEAK_MAX_WINDOWS);
+    if (cfg->stop_timeout_ns < 0 || cfg->stop_timeout_ns > MAX_DURATION_NS) /* close counts on it, uploads or not */
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "stop_timeout_ns: must be in [0, 366 days]");
     if (cfg->output_dir && strlen(cfg->output_dir) > 3072)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "output_dir: path too long");
     if (cfg->ingest_url && *cfg->ingest_url) {
@@ -204,10 +206,9 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
         if (cfg->api_key && strpbrk(cfg->api_key, "\r\n"))
             return pprofio_set_error(err, PPROFIO_ERR_INVALID, "api_key: has a line break");
         if (cfg->connect_timeout_ns < MIN_TIMEOUT_NS || cfg->request_timeout_ns < MIN_TIMEOUT_NS ||
-            cfg->stop_timeout_ns < 0 || cfg->connect_timeout_ns > MAX_DURATION_NS ||
-            cfg->request_timeout_ns > MAX_DURATION_NS || cfg->stop_timeout_ns > MAX_DURATION_NS)
+            cfg->connect_timeout_ns > MAX_DURATION_NS || cfg->request_timeout_ns > MAX_DURATION_NS)
             return pprofio_set_error(err, PPROFIO_ERR_INVALID,
-                                     "timeouts: connect and request must be in [1 ms, 366 days], stop in [0, 366 days]");
+                                     "timeouts: connect and request must be in [1 ms, 366 days]");
         if (cfg->spool_dir && *cfg->spool_dir && cfg->max_spool_bytes < MIN_BUFFER_BYTES)
             return pprofio_set_error(err, PPROFIO_ERR_INVALID, "max_spool_bytes: must be at least %lld",
                                      (long long)MIN_BUFFER_BYTES);

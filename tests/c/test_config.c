@@ -138,16 +138,23 @@ LTest(config, durations_are_at_most_a_year_and_upload_timeouts_at_least_a_millis
     cfg.stop_timeout_ns = 5 * SEC;
     expect_valid(&cfg, "upload timeouts of 10 s, 30 s, 5 s");
     int64_t *fields[] = {&cfg.connect_timeout_ns, &cfg.request_timeout_ns, &cfg.stop_timeout_ns};
+    const char *names[] = {"timeouts", "timeouts", "stop_timeout_ns"};
     for (size_t i = 0; i < 3; i++) {
         int64_t keep = *fields[i];
         *fields[i] = INT64_MAX;
-        expect_invalid(&cfg, "timeouts", "a timeout of INT64_MAX ns");
+        expect_invalid(&cfg, names[i], "a timeout of INT64_MAX ns");
         *fields[i] = year + 1;
-        expect_invalid(&cfg, "timeouts", "a timeout over 366 days");
+        expect_invalid(&cfg, names[i], "a timeout over 366 days");
         *fields[i] = year;
         expect_valid(&cfg, "a timeout of 366 days");
         *fields[i] = keep;
     }
+    /* Without uploads too: close still counts the stop timeout from now (found by the fuzzer again). */
+    pprofio_config local = valid();
+    local.stop_timeout_ns = INT64_MAX;
+    expect_invalid(&local, "stop_timeout_ns", "a stop timeout of INT64_MAX ns without uploads");
+    local.stop_timeout_ns = -1;
+    expect_invalid(&local, "stop_timeout_ns", "a negative stop timeout without uploads");
     cfg.connect_timeout_ns = MS - 1;
     expect_invalid(&cfg, "timeouts", "a connect timeout under 1 ms");
     cfg.connect_timeout_ns = MS;

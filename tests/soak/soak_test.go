@@ -229,6 +229,9 @@ func TestSoak(t *testing.T) {
 		n, warm, time.Since(begin).Round(time.Second), sent, profiles, float64(profiles)/float64(n+warm))
 	t.Logf("soak: per cycle after warm-up: RSS %+.1f B, C heap %+.1f B (%s), Go heap %+.1f B",
 		slope(rss), slope(cHeap), cHeapSource, slope(goHeap))
+	h := len(rss) / 2
+	t.Logf("soak: per cycle, first and second half after warm-up: RSS %+.1f / %+.1f B, C heap %+.1f / %+.1f B, Go heap %+.1f / %+.1f B",
+		slope(rss[:h]), slope(rss[h:]), slope(cHeap[:h]), slope(cHeap[h:]), slope(goHeap[:h]), slope(goHeap[h:]))
 	t.Logf("soak: after warm-up -> end: RSS %d -> %d KiB, C heap %d -> %d B, Go heap %d -> %d B",
 		base.rss/1024, last.rss/1024, base.cHeap, last.cHeap, base.goHeap, last.goHeap)
 	t.Logf("soak: goroutines %d -> %d, fds %d -> %d, threads %d (max in warm-up %d, after %d)",
