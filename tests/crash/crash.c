@@ -21,7 +21,8 @@
  *             what was pushed (each stored profile is compared byte for byte)
  *   lost      completed batches that never arrived
  *   twice     batches accepted (200) more than once: a repeat must get 409
- * and exits 1 unless all three are 0.
+ * and exits 1 unless all three are 0. It also says where the kills landed:
+ * the child marks on the pipe each push and each post it begins and ends.
  *
  *   crash <receiver binary> [kills]
  */
@@ -48,6 +49,11 @@
 #define SEC INT64_C(1000000000)
 #define STRIDE 1000 /* round r pushes batches r * STRIDE + 0, 1, ... */
 #define READY UINT64_MAX
+/* Pipe messages: a completed push is its index alone; these tags mark work begun and ended. */
+#define TAG_SHIFT 56
+#define PUSH_BEGIN (UINT64_C(1) << TAG_SHIFT)
+#define POST_BEGIN (UINT64_C(2) << TAG_SHIFT)
+#define POST_END (UINT64_C(3) << TAG_SHIFT)
 #define KEY "k-crash-5e1d"
 #define BIG (INT64_C(1) << 40)
 #define T0 (INT64_C(1795988000) * SEC)
@@ -127,6 +133,7 @@ typedef struct {
     pprofio_uploader *u;
     atomic_int stop_when_empty;
     uint64_t sent;
+    int fd; /* where to mark posts begun and ended; -1: nowhere */
 } up_state;
 
 /* uploader delivers the queue's head, oldest first, until told to stop on an empty queue. */
@@ -143,7 +150,11 @@ static void *uploader(void *arg) {
         }
         pprofio_upload_result res;
         uint64_t bytes = 0;
+        if (st->fd >= 0 && write_u64(st->fd, POST_BEGIN) != 0)
+            _exit(9);
         pprofio_uploader_post(st->u, h.batch_id, h.payload, h.len, 0, &res, &bytes);
+        if (st->fd >= 0 && write_u64(st->fd, POST_END) != 0)
+            _exit(9);
         if (res.verdict == PPROFIO_UP_DONE) {
             pprofio_queue_pop(st->q);
             st->sent++;
@@ -174,7 +185,7 @@ static void child(const char *instance, uint64_t first, int fd) {
         _exit(2);
     if (write_u64(fd, READY) != 0)
         _exit(3);
-    up_state st = {.q = q, .u = u};
+    up_state st = {.q = q, .u = u, .fd = fd};
     pthread_t t;
     if (pthread_create(&t, NULL, uploader, &st) != 0)
         _exit(3);
@@ -183,6 +194,8 @@ static void child(const char *instance, uint64_t first, int fd) {
         encode(i, instance, &b);
         char id[33];
         id_of(i, id);
+        if (write_u64(fd, PUSH_BEGIN) != 0)
+            _exit(7);
         if (pprofio_queue_push(q, id, i + 1, (uint32_t)nprof_of(i), &b, 0, NULL) != PPROFIO_OK)
             _exit(6);
         if (write_u64(fd, i) != 0)
@@ -197,7 +210,7 @@ static void drain(int fd) {
     pprofio_uploader *u;
     if (open_both("ffffffffffffffffffffffffffffffff", &q, &u) != 0)
         _exit(2);
-    up_state st = {.q = q, .u = u, .stop_when_empty = 1};
+    up_state st = {.q = q, .u = u, .stop_when_empty = 1, .fd = -1};
     uploader(&st);
     pprofio_queue_counts c;
     pprofio_queue_take_counts(q, &c);
@@ -264,10 +277,26 @@ static void wait_killed(pid_t pid, int r) {
 }
 
 typedef struct {
-    int rounds, early;
+    int rounds, early, in_push, in_post, in_both, between;
     int *completed; /* per round: pushes that returned */
     uint64_t total_completed;
 } plan;
+
+/* note reads one message of the child. */
+static void note(uint64_t v, int *ready, int *completed, int *pushing, int *posting) {
+    if (v == READY)
+        *ready = 1;
+    else if (v == PUSH_BEGIN)
+        *pushing = 1;
+    else if (v == POST_BEGIN)
+        *posting = 1;
+    else if (v == POST_END)
+        *posting = 0;
+    else {
+        (*completed)++;
+        *pushing = 0;
+    }
+}
 
 /* round runs one child and kills it after `target` completed pushes plus a little, or while it opens. */
 static void round_once(plan *pl, int r, uint64_t *rng) {
@@ -289,12 +318,9 @@ static void round_once(plan *pl, int r, uint64_t *rng) {
     close(fds[1]);
     int completed = 0, ready = 0;
     uint64_t v;
-    while (completed < target && read(fds[0], &v, sizeof v) == (ssize_t)sizeof v) {
-        if (v == READY)
-            ready = 1;
-        else
-            completed++;
-    }
+    int pushing = 0, posting = 0; /* what the child was doing at the last message read */
+    while (completed < target && read(fds[0], &v, sizeof v) == (ssize_t)sizeof v)
+        note(v, &ready, &completed, &pushing, &posting);
     if (completed < target) {
         fprintf(stderr, "crash: round %d: the child stopped after %d pushes\n", r, completed);
         exit(1);
@@ -303,18 +329,20 @@ static void round_once(plan *pl, int r, uint64_t *rng) {
     kill(pid, SIGKILL);
     wait_killed(pid, r);
     while (read(fds[0], &v, sizeof v) == (ssize_t)sizeof v) {
-        if (v == READY) {
-            ready = 1;
-            continue;
-        }
-        if (v != (uint64_t)r * STRIDE + (uint64_t)completed) {
+        if (v < PUSH_BEGIN && v != (uint64_t)r * STRIDE + (uint64_t)completed) {
             fprintf(stderr, "crash: round %d: reported %llu out of order\n", r, (unsigned long long)v);
             exit(1);
         }
-        completed++;
+        note(v, &ready, &completed, &pushing, &posting);
     }
     close(fds[0]);
-    (void)ready;
+    /* Where the kill landed, as far as the child had said: a push or a post begun and not ended. */
+    if (!early && ready) {
+        pl->in_both += pushing && posting;
+        pl->in_push += pushing && !posting;
+        pl->in_post += posting && !pushing;
+        pl->between += !pushing && !posting;
+    }
     pl->completed[r] = completed;
     pl->total_completed += (uint64_t)completed;
     pl->early += early;
@@ -518,6 +546,9 @@ int main(int argc, char **argv) {
            kills, pl.early, mono_s() - t0, (unsigned long long)pl.total_completed, (unsigned long long)t.accepted,
            (unsigned long long)t.requests, (unsigned long long)t.ok, (unsigned long long)t.conflicts,
            (unsigned long long)t.cut_short, (unsigned long long)adopted, (unsigned long long)drained);
+    printf("crash: the kills (after the child had opened) landed inside a spool write: %d, inside an upload: %d, "
+           "inside both at once: %d, between them: %d\n",
+           pl.in_push, pl.in_post, pl.in_both, pl.between);
     printf("crash: corrupt batches delivered: %llu; completed batches lost: %llu; delivered twice without a 409: "
            "%llu; damaged spool files: %llu; decoded batches refused: %llu; batches never pushed: %llu\n",
            (unsigned long long)t.corrupt, (unsigned long long)t.lost, (unsigned long long)t.twice,
