@@ -277,7 +277,7 @@ static void wait_killed(pid_t pid, int r) {
 }
 
 typedef struct {
-    int rounds, early, in_push, in_post, in_both, between;
+    int rounds, early, opening, in_push, in_post, in_both, between;
     int *completed; /* per round: pushes that returned */
     uint64_t total_completed;
 } plan;
@@ -337,7 +337,8 @@ static void round_once(plan *pl, int r, uint64_t *rng) {
     }
     close(fds[0]);
     /* Where the kill landed, as far as the child had said: a push or a post begun and not ended. */
-    if (!early && ready) {
+    pl->opening += !ready; /* killed before it had opened its spool (and adopted) */
+    if (ready) {
         pl->in_both += pushing && posting;
         pl->in_push += pushing && !posting;
         pl->in_post += posting && !pushing;
@@ -540,15 +541,15 @@ int main(int argc, char **argv) {
     tally t = {.ok_count = calloc((size_t)kills * STRIDE, 1), .acc_count = calloc((size_t)kills * STRIDE, 1)};
     read_record(&pl, &t);
     read_batches(&pl, &t);
-    printf("crash: %d SIGKILLs (%d while opening and adopting) in %.0f s; %llu batches completed, %llu accepted; "
+    printf("crash: %d SIGKILLs (%d aimed at the open, 0-5 ms after fork) in %.0f s; %llu batches completed, %llu accepted; "
            "%llu requests: %llu answered 200, %llu answered 409 (a repeat after a kill), %llu cut short by a kill; "
            "the last process adopted %llu files and sent %llu\n",
            kills, pl.early, mono_s() - t0, (unsigned long long)pl.total_completed, (unsigned long long)t.accepted,
            (unsigned long long)t.requests, (unsigned long long)t.ok, (unsigned long long)t.conflicts,
            (unsigned long long)t.cut_short, (unsigned long long)adopted, (unsigned long long)drained);
-    printf("crash: the kills (after the child had opened) landed inside a spool write: %d, inside an upload: %d, "
-           "inside both at once: %d, between them: %d\n",
-           pl.in_push, pl.in_post, pl.in_both, pl.between);
+    printf("crash: the kills landed while the child opened and adopted: %d; inside a spool write: %d; inside an "
+           "upload: %d; inside both at once: %d; between them: %d\n",
+           pl.opening, pl.in_push, pl.in_post, pl.in_both, pl.between);
     printf("crash: corrupt batches delivered: %llu; completed batches lost: %llu; delivered twice without a 409: "
            "%llu; damaged spool files: %llu; decoded batches refused: %llu; batches never pushed: %llu\n",
            (unsigned long long)t.corrupt, (unsigned long long)t.lost, (unsigned long long)t.twice,
