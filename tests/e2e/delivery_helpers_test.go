@@ -386,15 +386,15 @@ func isolateEnv(tb testing.TB) {
 // uploading to in with its own spool folder.
 func deliveryConfig(in *ingest, service, spool string, logs *logCapture) pprofio.Config {
 	return pprofio.Config{
-		ServiceName:    service,
-		Tags:           map[string]string{"env": "e2e", "suite": "delivery"},
-		IngestURL:      in.URL,
-		CAFile:         in.CAFile,
-		APIKey:         testAPIKey,
-		SpoolDir:       spool,
-		SampleRate:     time.Second,
-		CPUDuration:    250 * time.Millisecond,
-		StartJitter:    -1,
+		ServiceName: service,
+		Tags:        map[string]string{"env": "e2e", "suite": "delivery"},
+		IngestURL:   in.URL,
+		CAFile:      in.CAFile,
+		APIKey:      testAPIKey,
+		SpoolDir:    spool,
+		SampleRate:  time.Second,
+		CPUDuration: 250 * time.Millisecond,
+		StartJitter: -1,
 		// Generous: Stop returns as soon as nothing is left to send, and a
 		// busy machine must not turn a slow answer into a failed test.
 		StopTimeout:    2 * time.Minute,

@@ -349,4 +349,3 @@ func TestBurstyButSteadyServerRaisesNoLeak(t *testing.T) {
 		t.Fatalf("GoroutineLeaks %d (want 0), last count %d (want >= 400)", s.GoroutineLeaks, s.Goroutines)
 	}
 }
-
