@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"testing"
-	"time"
 )
 
 // TestDefaultLoggerOneRecordPerEpisode: with no Logger set, an agent
