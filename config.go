@@ -4,6 +4,7 @@ package pprofio
 // both; the C core checks again only what it relies on itself.
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -81,12 +82,43 @@ func normalize(cfg Config) (Config, error) {
 		if err != nil {
 			return cfg, &ConfigError{"OutputDir", err.Error()}
 		}
-		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-			return cfg, &ConfigError{"OutputDir", dir + " exists and is not a directory"}
+		if err := checkWritableDir(dir); err != nil {
+			return cfg, &ConfigError{"OutputDir", err.Error()}
 		}
 		cfg.OutputDir = dir
 	}
 	return cfg, nil
+}
+
+// checkWritableDir says why files could not be written under dir: the
+// nearest folder on its path that exists (dir itself, or the parent it
+// will be made in) must be a directory that takes a new file. A probe file
+// is created and removed there, since root passes any mode-bit check.
+func checkWritableDir(dir string) error {
+	at := dir
+	for {
+		fi, err := os.Stat(at)
+		if err == nil && fi.IsDir() {
+			break
+		}
+		if err == nil && at == dir {
+			return fmt.Errorf("%s exists and is not a directory", dir)
+		}
+		if err == nil {
+			return fmt.Errorf("cannot create %s: %s is not a directory", dir, at)
+		}
+		if !errors.Is(err, os.ErrNotExist) || filepath.Dir(at) == at {
+			return fmt.Errorf("cannot create %s: %v", dir, err)
+		}
+		at = filepath.Dir(at)
+	}
+	f, err := os.CreateTemp(at, ".pprofio-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %v", at, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 func checkServiceName(s string) error {

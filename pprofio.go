@@ -290,7 +290,8 @@ type Config struct {
 	LeakMinGrowth        int
 	// OutputDir is where profiles are kept on local disk; see the package
 	// documentation for the layout. At least one of IngestURL and
-	// OutputDir must be set.
+	// OutputDir must be set. New checks that it can be made and written
+	// (it is made at the first write).
 	OutputDir string
 	// MaxBufferBytes bounds the profile data the core holds in memory.
 	// Default 32 MiB, at least 1 MiB.
@@ -318,7 +319,8 @@ type Config struct {
 	// MaxSpoolBytes. Default: <user cache dir>/pprofio/<ServiceName>
 	// (falling back to memory only, with a warning, when that cannot be
 	// used). Processes may share it; each sends only its own batches and
-	// those of processes that have exited.
+	// those of processes that have exited. New makes it, and fails when it
+	// cannot be made or written.
 	SpoolDir string
 	// MaxSpoolBytes bounds SpoolDir; past it the oldest batches go first,
 	// counted and reported. Default 64 MiB, at least 1 MiB.

@@ -295,7 +295,6 @@ void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message
 }
 
 void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason) {
-    (void)cycle;
     pprofio_ledger_add(a->ledger, PPROFIO_STAT(profiles_skipped), 1);
     char msg[300];
     const char *name = pprofio_profile_name(type);
@@ -304,7 +303,7 @@ void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *r
     pprofio_event_init(&ev, "profile_skipped", pprofio_ledger_now(a->ledger), msg);
     pprofio_event_attr(&ev, "type", name);
     pprofio_event_attr(&ev, "reason", reason ? reason : "");
-    pprofio_ledger_event(a->ledger, &ev);
+    pprofio_ledger_event_of(a->ledger, &ev, cycle); /* it goes in the batch of the cycle it skipped */
 }
 
 /* ---- profile writers: the intake's ------------------------------------ */

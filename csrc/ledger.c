@@ -58,6 +58,7 @@ struct pprofio_ledger {
     pprofio_stats stats;
     ledger_loss losses[PPROFIO_LOSS_N]; /* since the last batch */
     pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
+    int64_t event_cycle[PPROFIO_LEDGER_MAX_EVENTS]; /* the cycle whose batch carries it; -1: the next batch */
     size_t n_events;
     ledger_line logs[LEDGER_LOG_RING];
     size_t log_head, log_len;
@@ -124,20 +125,23 @@ void pprofio_ledger_lose(pprofio_ledger *l, int reason, uint64_t profiles, uint6
 
 int64_t pprofio_ledger_now(const pprofio_ledger *l) { return l->clock->now_ns(l->clock); }
 
-/* push_event adds a copy of ev; NULL when full (counted) or when events are off. */
-static pprofio_event *push_event(pprofio_ledger *l) {
+/* push_event makes room for an event of `cycle`; NULL when full (counted) or when events are off. */
+static pprofio_event *push_event(pprofio_ledger *l, int64_t cycle) {
     if (!l->events_on)
         return NULL;
     if (l->n_events == PPROFIO_LEDGER_MAX_EVENTS) {
         l->stats.events_dropped++;
         return NULL;
     }
+    l->event_cycle[l->n_events] = cycle;
     return &l->events[l->n_events++];
 }
 
-void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev) {
+void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev) { pprofio_ledger_event_of(l, ev, -1); }
+
+void pprofio_ledger_event_of(pprofio_ledger *l, const pprofio_event *ev, int64_t cycle) {
     pthread_mutex_lock(&l->mu);
-    pprofio_event *slot = push_event(l);
+    pprofio_event *slot = push_event(l, cycle);
     if (slot)
         *slot = *ev;
     pthread_mutex_unlock(&l->mu);
@@ -153,7 +157,7 @@ static void report_losses(pprofio_ledger *l) {
         char msg[160];
         snprintf(msg, sizeof msg, "%llu profile(s) in %llu batch(es) dropped: %s", (unsigned long long)x->profiles,
                  (unsigned long long)x->batches, loss_kinds[r].reason);
-        pprofio_event *ev = push_event(l);
+        pprofio_event *ev = push_event(l, -1);
         if (!ev)
             break;
         pprofio_event_init(ev, "data_dropped", now, msg);
@@ -165,14 +169,30 @@ static void report_losses(pprofio_ledger *l) {
     }
 }
 
-size_t pprofio_ledger_take_events(pprofio_ledger *l, pprofio_event *out) {
+size_t pprofio_ledger_take_events(pprofio_ledger *l, int64_t cycle, pprofio_event *out) {
     pthread_mutex_lock(&l->mu);
     report_losses(l);
-    size_t n = l->n_events;
-    memcpy(out, l->events, n * sizeof out[0]);
-    l->n_events = 0;
+    size_t n = 0, kept = 0;
+    for (size_t i = 0; i < l->n_events; i++) {
+        if (l->event_cycle[i] <= cycle) {
+            out[n++] = l->events[i];
+            continue;
+        }
+        l->event_cycle[kept] = l->event_cycle[i];
+        l->events[kept++] = l->events[i];
+    }
+    l->n_events = kept;
     pthread_mutex_unlock(&l->mu);
     return n;
+}
+
+int pprofio_ledger_pending(pprofio_ledger *l) {
+    pthread_mutex_lock(&l->mu);
+    int pending = l->n_events > 0;
+    for (int r = 0; r < PPROFIO_LOSS_N && !pending; r++)
+        pending = loss_kinds[r].reason && (l->losses[r].profiles > 0 || l->losses[r].batches > 0);
+    pthread_mutex_unlock(&l->mu);
+    return pending;
 }
 
 void pprofio_ledger_log(pprofio_ledger *l, int level, const char *fmt, ...) {

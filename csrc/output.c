@@ -9,21 +9,12 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "batch.h"
 #include "leak.h"
 #include "pprof.h"
 #include "store.h"
 #include "sysio.h"
 
 #define OUTPUT_CYCLE_MAX 16 /* profiles of one cycle taken at once */
-#define OUTPUT_SOURCE_STRS 7
-
-/* An owned copy of a pprofio_source. */
-typedef struct {
-    pprofio_source s;
-    char **keys, **values;
-    char *strs[OUTPUT_SOURCE_STRS];
-} source_copy;
 
 struct pprofio_output {
     char *service;
@@ -32,8 +23,6 @@ struct pprofio_output {
     pprofio_intake *intake;
     pprofio_delivery *delivery; /* NULL: no upload */
     pprofio_ledger *ledger;
-    source_copy source;
-    uint64_t sequence;
 
     /* the output thread's own */
     pprofio_baseline *baselines[PPROFIO_PROFILE_MAX + 1];
@@ -50,59 +39,6 @@ struct pprofio_output {
 
 /* ---- construction ----------------------------------------------------- */
 
-static char *dup_str(const char *s, int *failed) {
-    char *d = pprofio_strdup(s ? s : "");
-    if (!d)
-        *failed = 1;
-    return d;
-}
-
-static void source_free(source_copy *c) {
-    for (size_t i = 0; i < c->s.n_tags; i++) {
-        pprofio_free(c->keys ? c->keys[i] : NULL);
-        pprofio_free(c->values ? c->values[i] : NULL);
-    }
-    pprofio_free(c->keys);
-    pprofio_free(c->values);
-    for (size_t i = 0; i < OUTPUT_SOURCE_STRS; i++)
-        pprofio_free(c->strs[i]);
-    memset(c, 0, sizeof *c);
-}
-
-static int source_dup(source_copy *c, const pprofio_source *s, const char *service) {
-    int failed = 0;
-    memset(c, 0, sizeof *c);
-    const char *in[OUTPUT_SOURCE_STRS] = {service, s->hostname, s->instance_id, s->agent_version,
-                                          s->runtime_version, s->os, s->arch};
-    for (size_t i = 0; i < OUTPUT_SOURCE_STRS; i++)
-        c->strs[i] = dup_str(in[i], &failed);
-    c->keys = pprofio_calloc(s->n_tags + 1, sizeof *c->keys);
-    c->values = pprofio_calloc(s->n_tags + 1, sizeof *c->values);
-    if (!c->keys || !c->values)
-        failed = 1;
-    for (size_t i = 0; !failed && i < s->n_tags; i++) {
-        c->keys[i] = dup_str(s->tag_keys[i], &failed);
-        c->values[i] = dup_str(s->tag_values[i], &failed);
-        c->s.n_tags = i + 1;
-    }
-    c->s.service = c->strs[0];
-    c->s.hostname = c->strs[1];
-    c->s.instance_id = c->strs[2];
-    c->s.agent_version = c->strs[3];
-    c->s.runtime_version = c->strs[4];
-    c->s.os = c->strs[5];
-    c->s.arch = c->strs[6];
-    c->s.pid = s->pid;
-    c->s.process_start_ns = s->process_start_ns;
-    c->s.tag_keys = (const char *const *)c->keys;
-    c->s.tag_values = (const char *const *)c->values;
-    if (failed) {
-        source_free(c);
-        return PPROFIO_ERR_NOMEM;
-    }
-    return PPROFIO_OK;
-}
-
 int pprofio_output_new(const pprofio_config *cfg, pprofio_intake *intake, pprofio_delivery *delivery,
                        pprofio_ledger *ledger, pprofio_output **out) {
     *out = NULL;
@@ -117,8 +53,6 @@ int pprofio_output_new(const pprofio_config *cfg, pprofio_intake *intake, pprofi
     o->service = pprofio_strdup(cfg->service_name);
     int failed = !o->service;
     if (cfg->output_dir && *cfg->output_dir && !(o->output_dir = pprofio_strdup(cfg->output_dir)))
-        failed = 1;
-    if (!failed && delivery && source_dup(&o->source, &cfg->source, cfg->service_name) != PPROFIO_OK)
         failed = 1;
     if (failed) {
         pprofio_output_free(o);
@@ -135,7 +69,6 @@ void pprofio_output_free(pprofio_output *o) {
     for (int t = 0; t <= PPROFIO_PROFILE_MAX; t++)
         pprofio_baseline_free(o->baselines[t]);
     pprofio_leak_free(&o->leak);
-    source_free(&o->source);
     pprofio_free(o->service);
     pprofio_free(o->output_dir);
     pprofio_free(o);
@@ -267,30 +200,21 @@ static void store_locally(pprofio_output *o, pprofio_profile *p, const uint8_t *
 }
 
 /*
- * batch_cycle wraps one cycle's profiles and the pending events into a
- * batch, writes the local files (a large profile's from the batch's own
- * deflate segment: it is deflated once for both; see batch.h), and pushes
- * the batch to delivery.
+ * batch_cycle has delivery make one cycle's batch, writes the local files
+ * (a large profile's from the batch's own deflate segment: it is deflated
+ * once for both; see batch.h), and pushes the batch.
  */
 static void batch_cycle(pprofio_output *o, pprofio_profile **ps, size_t n) {
-    pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
-    size_t n_events = pprofio_ledger_take_events(o->ledger, events);
-    uint64_t seq = ++o->sequence;
-    pprofio_ledger_add(o->ledger, PPROFIO_STAT(batches_queued), 1);
-    char id[PPROFIO_BATCH_ID_LEN + 1];
-    pprofio_batch_id(id);
-    pprofio_bytes body = {0};
-    pprofio_error err = {0};
+    pprofio_delivery_batch b;
     pprofio_deflated seg[OUTPUT_CYCLE_MAX];
-    int rc = pprofio_batch_encode_shared(&o->source.s, id, seq, ps, n, events, n_events, &body,
-                                         o->output_dir ? seg : NULL, &err);
+    pprofio_error err = {0};
+    int rc = pprofio_delivery_make(o->delivery, ps, n, o->output_dir ? seg : NULL, &b, &err);
     for (size_t i = 0; o->output_dir && i < n; i++)
-        store_locally(o, ps[i], body.p, rc == PPROFIO_OK ? &seg[i] : NULL);
+        store_locally(o, ps[i], b.body.p, rc == PPROFIO_OK ? &seg[i] : NULL);
     if (rc == PPROFIO_OK) {
-        pprofio_delivery_push(o->delivery, id, seq, (uint32_t)n, &body);
+        pprofio_delivery_push(o->delivery, &b);
         return;
     }
-    pprofio_bytes_free(&body);
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += ps[i]->raw.len;

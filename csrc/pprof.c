@@ -211,6 +211,8 @@ static int pp_check_refs(const pp_decoded *d) {
 
 static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error *err) {
     memset(d, 0, sizeof *d);
+    if (n == 0) /* protobuf-c reads no bytes as a profile with nothing in it */
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: the input is empty (0 bytes)");
     d->mem.limit = n * ARENA_FACTOR + 4 * ARENA_CHUNK;
     ProtobufCAllocator alloc = {pp_arena_alloc, pp_arena_free_one, &d->mem};
     d->p = perftools__profiles__profile__unpack(&alloc, n, raw);
@@ -250,10 +252,19 @@ int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
 
 /* ---- sample keys ------------------------------------------------------ */
 
+/* pp_cmp_label orders the (key, value, number) triples of a key's labels. */
+static int pp_cmp_label(const void *x, const void *y) {
+    const uint64_t *a = x, *b = y;
+    for (int i = 0; i < 3; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
 /*
  * pp_key_of writes a sample's identity as 64-bit words: for each frame its
  * address (or, without one, its functions' names and lines), then (with
- * labels != 0) its labels. Returns the word count, or 0 when buf is too small.
+ * labels != 0) its labels, sorted. Returns the word count, or 0 when buf is too small.
  */
 static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint64_t *buf, size_t cap) {
     const PbProfile *p = d->p;
@@ -276,6 +287,7 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
         buf[n++] = 0; /* marks a frame known by name */
         buf[n++] = h;
     }
+    size_t first_label = n;
     for (size_t i = 0; labels && i < s->n_label; i++) {
         const PbLabel *lb = s->label[i];
         if (n + 3 > cap)
@@ -285,6 +297,9 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
         buf[n++] = pp_fnv(v, strlen(v) + 1, FNV_INIT);
         buf[n++] = (uint64_t)lb->num;
     }
+    /* Labels are a set (as google/pprof keys them): the order written means nothing. */
+    if (n - first_label > 3)
+        qsort(buf + first_label, (n - first_label) / 3, 3 * sizeof *buf, pp_cmp_label);
     if (n + 1 > cap)
         return 0;
     buf[n++] = s->n_location_id; /* stacks of different depth never collide */
@@ -304,6 +319,7 @@ typedef struct {
 } pp_entry;
 
 struct pprofio_baseline {
+    int64_t time_nanos; /* when the snapshot it was made from was taken */
     uint64_t types_sig;
     uint32_t cum_mask;
     size_t n_values;
@@ -566,6 +582,7 @@ static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, 
     pprofio_baseline *b = pprofio_calloc(1, sizeof *b);
     if (!b)
         return PPROFIO_ERR_NOMEM;
+    b->time_nanos = d->p->time_nanos;
     b->types_sig = d->types_sig;
     b->cum_mask = d->cum_mask;
     b->n_values = d->n_values;
@@ -593,6 +610,18 @@ static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, 
     }
     *out = b;
     return PPROFIO_OK;
+}
+
+/*
+ * pp_set_window makes a delta's times those of its window: it starts when
+ * the base snapshot was taken and lasts until this one was, so that
+ * `go tool pprof` shows the window's duration. Unknown times are left alone.
+ */
+static void pp_set_window(PbProfile *p, int64_t base_time) {
+    if (base_time <= 0 || p->time_nanos < base_time)
+        return;
+    p->duration_nanos = p->time_nanos - base_time;
+    p->time_nanos = base_time;
 }
 
 int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, int emit,
@@ -623,8 +652,10 @@ int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, i
         rc = pp_subtract(&d, old, fresh, entry_of, &kept, &n_kept);
         if (rc == PPROFIO_OK)
             rc = pp_prune(&d, kept, n_kept);
-        if (rc == PPROFIO_OK)
+        if (rc == PPROFIO_OK) {
+            pp_set_window(d.p, old->time_nanos);
             rc = pp_encode(d.p, out);
+        }
         if (rc != PPROFIO_OK) {
             pprofio_set_error(err, rc, "pprof: out of memory for the delta");
             goto done;

@@ -34,6 +34,7 @@ int pprofio_retry_answer(pprofio_retry *r, const pprofio_upload_result *res, int
     case PPROFIO_UP_DONE:
         r->attempt = 0;
         r->next_at = 0;
+        r->forced = 0;
         set_health(r, PPROFIO_HEALTH_OK, health_changed);
         return PPROFIO_RETRY_DONE;
     case PPROFIO_UP_DROP:
@@ -43,6 +44,7 @@ int pprofio_retry_answer(pprofio_retry *r, const pprofio_upload_result *res, int
     case PPROFIO_UP_AUTH: {
         int64_t wait = pprofio_backoff_ns(r->attempt++, &r->rng);
         r->next_at = now + (wait > PPROFIO_AUTH_PAUSE_NS ? wait : PPROFIO_AUTH_PAUSE_NS);
+        r->forced = 1;
         set_health(r, PPROFIO_HEALTH_AUTH, health_changed);
         return PPROFIO_RETRY_WAIT;
     }
@@ -50,11 +52,17 @@ int pprofio_retry_answer(pprofio_retry *r, const pprofio_upload_result *res, int
         int64_t wait = res->retry_after_ns >= 0 ? res->retry_after_ns : pprofio_backoff_ns(r->attempt, &r->rng);
         r->attempt++;
         r->next_at = now + wait;
+        r->forced = res->retry_after_ns >= 0;
         if (!res->aborted) /* cut short by Stop's deadline: not the service's fault */
             set_health(r, PPROFIO_HEALTH_FAILING, health_changed);
         return PPROFIO_RETRY_WAIT;
     }
     }
+}
+
+void pprofio_retry_closing(pprofio_retry *r, int64_t now) {
+    if (!r->forced && r->next_at > now)
+        r->next_at = now;
 }
 
 void pprofio_retry_defer(pprofio_retry *r, int64_t now, int64_t wait_ns) { r->next_at = now + wait_ns; }

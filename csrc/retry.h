@@ -31,6 +31,7 @@ typedef struct {
     int attempt;     /* failed attempts in a row */
     int64_t next_at; /* send nothing before this (Unix ns; 0: at once) */
     int health;
+    int forced;      /* next_at is a Retry-After or the 401/403 pause, not a backoff */
     uint64_t rng;    /* the backoff's jitter (splitmix64 state) */
 } pprofio_retry;
 
@@ -43,6 +44,12 @@ void pprofio_retry_init(pprofio_retry *r, uint64_t seed);
  * set to 1 when r->health changed (0 otherwise).
  */
 int pprofio_retry_answer(pprofio_retry *r, const pprofio_upload_result *res, int64_t now, int *health_changed);
+
+/*
+ * pprofio_retry_closing is called once when Stop begins: a backoff gives
+ * way to one more try now; a Retry-After or the 401/403 pause does not.
+ */
+void pprofio_retry_closing(pprofio_retry *r, int64_t now);
 
 /* pprofio_retry_defer sends nothing for wait_ns from now (a batch that could not be loaded). */
 void pprofio_retry_defer(pprofio_retry *r, int64_t now, int64_t wait_ns);

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pprofio/pprofio"
+	"github.com/pprofio/pprofio/examples/ingest-server/ingestpb"
 )
 
 // The profile types beyond CPU and heap, and the deltas the core computes.
@@ -67,8 +68,8 @@ func TestMutexWindowShowsTheContendedFunction(t *testing.T) {
 	defer stop()
 	cfg, out := windowedConfig(t, pprofio.ProfileMutex)
 	p := startProfiler(t, cfg)
-	waitFor(t, 20*time.Second, "3 cycles", func() bool { return p.Stats().Cycles >= 3 })
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	waitFor(t, "3 cycles", func() bool { return p.Stats().Cycles >= 3 })
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	files := listProfiles(t, out, "types", pprofio.ProfileMutex)
@@ -109,8 +110,8 @@ func TestBlockWindowShowsTheBlockingFunction(t *testing.T) {
 	defer stop()
 	cfg, out := windowedConfig(t, pprofio.ProfileBlock)
 	p := startProfiler(t, cfg)
-	waitFor(t, 20*time.Second, "3 cycles", func() bool { return p.Stats().Cycles >= 3 })
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	waitFor(t, "3 cycles", func() bool { return p.Stats().Cycles >= 3 })
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	files := listProfiles(t, out, "types", pprofio.ProfileBlock)
@@ -146,16 +147,16 @@ func TestHeapDeltaShowsOnlyThisCyclesAllocations(t *testing.T) {
 	stopAlloc := run(1, allocEarly)
 	cfg, out := windowedConfig(t, pprofio.ProfileHeap)
 	p := startProfiler(t, cfg)
-	waitFor(t, 20*time.Second, "2 cycles", func() bool { return p.Stats().Cycles >= 2 })
+	waitFor(t, "2 cycles", func() bool { return p.Stats().Cycles >= 2 })
 	stopAlloc()
 	stoppedAt := p.Stats().Cycles
 	// Heap profiles reflect the last completed GC: force some, then wait
 	// for two whole cycles without allocEarly.
-	waitFor(t, 20*time.Second, "2 more cycles", func() bool {
+	waitFor(t, "2 more cycles", func() bool {
 		runtime.GC()
 		return p.Stats().Cycles >= stoppedAt+3
 	})
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	files := listProfiles(t, out, "types", pprofio.ProfileHeap)
@@ -205,7 +206,7 @@ func TestProgramRatesAreRestoredAfterEachWindowAndStop(t *testing.T) {
 		seen[runtime.SetMutexProfileFraction(-1)]++
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	for v := range seen {
@@ -236,13 +237,15 @@ func TestMutexFractionIsRaisedOnlyDuringTheWindow(t *testing.T) {
 	cfg, _ := windowedConfig(t, pprofio.ProfileMutex)
 	cfg.CPUDuration = 300 * time.Millisecond
 	p := startProfiler(t, cfg)
+	// Watch until both were seen (a window and a gap), however long a busy
+	// machine takes to get there; only a hang meets waitGuard.
 	seen := map[int]int{}
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
+	deadline := time.Now().Add(waitGuard)
+	for (seen[pprofio.DefaultMutexProfileFraction] == 0 || seen[0] == 0) && time.Now().Before(deadline) {
 		seen[runtime.SetMutexProfileFraction(-1)]++
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	if seen[pprofio.DefaultMutexProfileFraction] == 0 || seen[0] == 0 {
@@ -297,8 +300,8 @@ func TestSteadyGoroutineLeakRaisesExactlyOneEvent(t *testing.T) {
 	cfg.LeakMinGrowth = 30
 	cfg.Logger = slog.New(logs)
 	p := startProfiler(t, cfg)
-	waitFor(t, 30*time.Second, "8 cycles", func() bool { return p.Stats().Cycles >= 8 })
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	waitFor(t, "8 cycles", func() bool { return p.Stats().Cycles >= 8 })
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	s := p.Stats()
@@ -339,8 +342,8 @@ func TestBurstyButSteadyServerRaisesNoLeak(t *testing.T) {
 
 	cfg, _ := windowedConfig(t, pprofio.ProfileGoroutine)
 	p := startProfiler(t, cfg)
-	waitFor(t, 60*time.Second, "20 cycles", func() bool { return p.Stats().Cycles >= 20 })
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	waitFor(t, "20 cycles", func() bool { return p.Stats().Cycles >= 20 })
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	if s := p.Stats(); s.GoroutineLeaks != 0 || s.Goroutines < 400 {
@@ -348,3 +351,38 @@ func TestBurstyButSteadyServerRaisesNoLeak(t *testing.T) {
 	}
 }
 
+// A goroutine profile is a snapshot: the contract gives it start == end,
+// the instant it was taken, however long writing it took.
+func TestGoroutineSnapshotStartsWhenItEnds(t *testing.T) {
+	isolateEnv(t)
+	in := newIngest(t, ingestOpts{})
+	logs := &logCapture{}
+	defer dumpOnFailure(t, logs, in)
+	// Enough goroutines that writing their stacks takes a while.
+	stop := run(200, func(s *atomic.Bool) { waitOnChannel(make(chan int), s) })
+	defer stop()
+	cfg := deliveryConfig(in, "e2e-snapshot", t.TempDir(), logs)
+	cfg.Profiles = []pprofio.ProfileType{pprofio.ProfileGoroutine}
+	p := startProfiler(t, cfg)
+	waitFor(t, "three batches at the receiver", func() bool { return len(in.distinctAccepted()) >= 3 })
+	timedStop(t, p)
+	in.settle(t)
+	n := 0
+	for _, e := range in.distinctAccepted() {
+		for _, prof := range e.Req.GetProfiles() {
+			if prof.GetType() != ingestpb.ProfileType_PROFILE_TYPE_GOROUTINE {
+				t.Errorf("batch %d: a %v profile; only goroutine profiles were asked for", e.Req.GetSequence(), prof.GetType())
+				continue
+			}
+			n++
+			if prof.GetStartUnixNano() != prof.GetEndUnixNano() || prof.GetStartUnixNano() == 0 {
+				t.Errorf("batch %d: goroutine snapshot from %d to %d (%v): want start == end, the instant it was taken",
+					e.Req.GetSequence(), prof.GetStartUnixNano(), prof.GetEndUnixNano(),
+					time.Duration(prof.GetEndUnixNano()-prof.GetStartUnixNano()))
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d goroutine profiles arrived, want one per batch", n)
+	}
+}
