@@ -354,7 +354,7 @@ void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *r
     pprofio_event_init(&ev, "profile_skipped", pprofio_ledger_now(a->ledger), msg);
     pprofio_event_attr(&ev, "type", name);
     pprofio_event_attr(&ev, "reason", reason ? reason : "");
-    pprofio_ledger_event_in(a->ledger, &ev, cycle); /* it goes in the batch of the cycle it skipped */
+    pprofio_ledger_event_of(a->ledger, &ev, cycle); /* it goes in the batch of the cycle it skipped */
 }
 
 /* ---- profile writers: the intake's ------------------------------------ */

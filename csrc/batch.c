@@ -99,9 +99,9 @@ static void gz_segment(gz_buffer *b, const uint8_t *data, size_t len) {
 
 static void gz_append(ProtobufCBuffer *base, size_t len, const uint8_t *data) {
     gz_buffer *b = (gz_buffer *)base;
-    while (b->seg && b->next < b->n_profiles && b->profiles[b->next]->raw.len == 0)
-        b->next++; /* an empty bytes field is not packed at all */
-    if (b->seg && b->next < b->n_profiles && len > 0 && data == b->profiles[b->next]->raw.p &&
+    while (b->seg && b->next < b->n_profiles && b->profiles[b->next]->raw.len < PPROFIO_BATCH_SHARE_MIN)
+        b->next++; /* small ones are deflated with the rest (an empty one is not packed at all) */
+    if (b->seg && b->next < b->n_profiles && data == b->profiles[b->next]->raw.p &&
         len == b->profiles[b->next]->raw.len) {
         gz_segment(b, data, len);
         return;
@@ -147,61 +147,6 @@ static int pack_gzip(const ProtobufCMessage *msg, pprofio_bytes *out, pprofio_pr
     pprofio_gzip_free(b->z);
     pprofio_free(b);
     return rc;
-}
-
-/* ---- the Source, copied -------------------------------------------- */
-
-static char *source_str(const char *s, int *failed) {
-    char *d = pprofio_strdup(s ? s : "");
-    if (!d)
-        *failed = 1;
-    return d;
-}
-
-void pprofio_source_copy_free(pprofio_source_copy *c) {
-    for (size_t i = 0; i < c->s.n_tags; i++) {
-        pprofio_free(c->keys ? c->keys[i] : NULL);
-        pprofio_free(c->values ? c->values[i] : NULL);
-    }
-    pprofio_free(c->keys);
-    pprofio_free(c->values);
-    for (size_t i = 0; i < PPROFIO_SOURCE_STRS; i++)
-        pprofio_free(c->strs[i]);
-    memset(c, 0, sizeof *c);
-}
-
-int pprofio_source_copy_make(pprofio_source_copy *c, const pprofio_source *s, const char *service) {
-    int failed = 0;
-    memset(c, 0, sizeof *c);
-    const char *in[PPROFIO_SOURCE_STRS] = {service, s->hostname, s->instance_id, s->agent_version,
-                                          s->runtime_version, s->os, s->arch};
-    for (size_t i = 0; i < PPROFIO_SOURCE_STRS; i++)
-        c->strs[i] = source_str(in[i], &failed);
-    c->keys = pprofio_calloc(s->n_tags + 1, sizeof *c->keys);
-    c->values = pprofio_calloc(s->n_tags + 1, sizeof *c->values);
-    if (!c->keys || !c->values)
-        failed = 1;
-    for (size_t i = 0; !failed && i < s->n_tags; i++) {
-        c->keys[i] = source_str(s->tag_keys[i], &failed);
-        c->values[i] = source_str(s->tag_values[i], &failed);
-        c->s.n_tags = i + 1;
-    }
-    c->s.service = c->strs[0];
-    c->s.hostname = c->strs[1];
-    c->s.instance_id = c->strs[2];
-    c->s.agent_version = c->strs[3];
-    c->s.runtime_version = c->strs[4];
-    c->s.os = c->strs[5];
-    c->s.arch = c->strs[6];
-    c->s.pid = s->pid;
-    c->s.process_start_ns = s->process_start_ns;
-    c->s.tag_keys = (const char *const *)c->keys;
-    c->s.tag_values = (const char *const *)c->values;
-    if (failed) {
-        pprofio_source_copy_free(c);
-        return PPROFIO_ERR_NOMEM;
-    }
-    return PPROFIO_OK;
 }
 
 /* ---- encoding --------------------------------------------------------- */

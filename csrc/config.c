@@ -16,6 +16,9 @@
 #define CONFIG_MAX_SERVICE_NAME 128
 #define CONFIG_LEAK_MAX_WINDOWS 1000
 #define CONFIG_NS_PER_SEC INT64_C(1000000000)
+/* Durations past a year are mistakes, and a deadline of now + INT64_MAX would overflow. */
+#define CONFIG_MAX_DURATION_NS (INT64_C(366) * 24 * 3600 * CONFIG_NS_PER_SEC)
+#define CONFIG_MIN_TIMEOUT_NS INT64_C(1000000) /* libcurl counts in ms, and reads 0 as "no timeout" */
 #define CONFIG_SUPPORTED_TYPES                                                                         \
     (PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP) |                  \
      PPROFIO_TYPE_BIT(PPROFIO_PROFILE_GOROUTINE) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_MUTEX) |           \
@@ -49,8 +52,8 @@ static int check_service(const char *s, pprofio_error *err) {
 
 /* check_timeline: what the scheduler, the memory bound and the leak rule need. */
 static int check_timeline(const pprofio_config *cfg, pprofio_error *err) {
-    if (cfg->period_ns < CONFIG_NS_PER_SEC)
-        return CONFIG_FAIL(PPROFIO_FIELD_PERIOD, "period_ns: must be at least 1 s");
+    if (cfg->period_ns < CONFIG_NS_PER_SEC || cfg->period_ns > CONFIG_MAX_DURATION_NS)
+        return CONFIG_FAIL(PPROFIO_FIELD_PERIOD, "period_ns: must be in [1 s, 366 days]");
     if ((cfg->profile_types & ~CONFIG_SUPPORTED_TYPES) != 0)
         return CONFIG_FAIL(PPROFIO_FIELD_PROFILE_TYPES, "profile_types: unsupported profile type");
     if (cfg->profile_types == 0)
@@ -67,6 +70,9 @@ static int check_timeline(const pprofio_config *cfg, pprofio_error *err) {
         cfg->leak_min_growth < 0)
         return CONFIG_FAIL(PPROFIO_FIELD_LEAK_RULE, "leak rule: windows in [0, %d], growth and percentage >= 0",
                            CONFIG_LEAK_MAX_WINDOWS);
+    /* close counts on the stop timeout, uploads or not */
+    if (cfg->stop_timeout_ns < 0 || cfg->stop_timeout_ns > CONFIG_MAX_DURATION_NS)
+        return CONFIG_FAIL(PPROFIO_FIELD_TIMEOUTS, "stop_timeout_ns: must be in [0, 366 days]");
     if (cfg->output_dir && strlen(cfg->output_dir) > 3072)
         return CONFIG_FAIL(PPROFIO_FIELD_OUTPUT_DIR, "output_dir: path too long");
     return PPROFIO_OK;
@@ -82,8 +88,9 @@ static int check_upload(const pprofio_config *cfg, pprofio_error *err) {
         return CONFIG_FAIL(PPROFIO_FIELD_INGEST_URL, "ingest_url: too long");
     if (cfg->api_key && strpbrk(cfg->api_key, "\r\n"))
         return CONFIG_FAIL(PPROFIO_FIELD_API_KEY, "api_key: has a line break");
-    if (cfg->connect_timeout_ns <= 0 || cfg->request_timeout_ns <= 0 || cfg->stop_timeout_ns < 0)
-        return CONFIG_FAIL(PPROFIO_FIELD_TIMEOUTS, "timeouts: connect and request must be > 0, stop >= 0");
+    if (cfg->connect_timeout_ns < CONFIG_MIN_TIMEOUT_NS || cfg->request_timeout_ns < CONFIG_MIN_TIMEOUT_NS ||
+        cfg->connect_timeout_ns > CONFIG_MAX_DURATION_NS || cfg->request_timeout_ns > CONFIG_MAX_DURATION_NS)
+        return CONFIG_FAIL(PPROFIO_FIELD_TIMEOUTS, "timeouts: connect and request must be in [1 ms, 366 days]");
     if (spooling && cfg->max_spool_bytes < CONFIG_MIN_BYTES)
         return CONFIG_FAIL(PPROFIO_FIELD_MAX_SPOOL_BYTES, "max_spool_bytes: must be at least %lld",
                            (long long)CONFIG_MIN_BYTES);

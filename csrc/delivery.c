@@ -14,17 +14,25 @@
 #include "sysio.h"
 #include "upload.h"
 
+#define DELIVERY_SOURCE_STRS 7
+
+/* An owned copy of a pprofio_source. */
+typedef struct {
+    pprofio_source s;
+    char **keys, **values;
+    char *strs[DELIVERY_SOURCE_STRS];
+} source_copy;
+
 struct pprofio_delivery {
     pprofio_uploader *uploader;
     pprofio_spool *spool;
     pprofio_ledger *ledger;
     const pprofio_clock *clock;
+    source_copy source;  /* who is sending, in every batch */
+    uint64_t sequence;   /* of the last batch made (under mu) */
     pprofio_retry retry; /* the upload thread's own */
     int off;             /* no usable libcurl: nothing is sent */
-    pprofio_source_copy source; /* for the batch that reports the last losses at close */
-    uint64_t last_sequence;     /* of the batches pushed */
-    int close_seen;             /* the thread has applied the close to its backoff */
-    int reported;               /* closing: the batch of the last losses is made */
+    int close_seen, reported; /* the upload thread's own, while closing */
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* a batch was pushed, or closing */
@@ -34,6 +42,59 @@ struct pprofio_delivery {
     pthread_t thread;
     int started;
 };
+
+static char *dup_str(const char *s, int *failed) {
+    char *d = pprofio_strdup(s ? s : "");
+    if (!d)
+        *failed = 1;
+    return d;
+}
+
+static void source_free(source_copy *c) {
+    for (size_t i = 0; i < c->s.n_tags; i++) {
+        pprofio_free(c->keys ? c->keys[i] : NULL);
+        pprofio_free(c->values ? c->values[i] : NULL);
+    }
+    pprofio_free(c->keys);
+    pprofio_free(c->values);
+    for (size_t i = 0; i < DELIVERY_SOURCE_STRS; i++)
+        pprofio_free(c->strs[i]);
+    memset(c, 0, sizeof *c);
+}
+
+static int source_dup(source_copy *c, const pprofio_source *s, const char *service) {
+    int failed = 0;
+    memset(c, 0, sizeof *c);
+    const char *in[DELIVERY_SOURCE_STRS] = {service, s->hostname, s->instance_id, s->agent_version,
+                                          s->runtime_version, s->os, s->arch};
+    for (size_t i = 0; i < DELIVERY_SOURCE_STRS; i++)
+        c->strs[i] = dup_str(in[i], &failed);
+    c->keys = pprofio_calloc(s->n_tags + 1, sizeof *c->keys);
+    c->values = pprofio_calloc(s->n_tags + 1, sizeof *c->values);
+    if (!c->keys || !c->values)
+        failed = 1;
+    for (size_t i = 0; !failed && i < s->n_tags; i++) {
+        c->keys[i] = dup_str(s->tag_keys[i], &failed);
+        c->values[i] = dup_str(s->tag_values[i], &failed);
+        c->s.n_tags = i + 1;
+    }
+    c->s.service = c->strs[0];
+    c->s.hostname = c->strs[1];
+    c->s.instance_id = c->strs[2];
+    c->s.agent_version = c->strs[3];
+    c->s.runtime_version = c->strs[4];
+    c->s.os = c->strs[5];
+    c->s.arch = c->strs[6];
+    c->s.pid = s->pid;
+    c->s.process_start_ns = s->process_start_ns;
+    c->s.tag_keys = (const char *const *)c->keys;
+    c->s.tag_values = (const char *const *)c->values;
+    if (failed) {
+        source_free(c);
+        return PPROFIO_ERR_NOMEM;
+    }
+    return PPROFIO_OK;
+}
 
 int pprofio_delivery_new(const pprofio_config *cfg, uint64_t seed, const pprofio_clock *clock,
                          pprofio_ledger *ledger, pprofio_delivery **out, pprofio_error *err) {
@@ -54,11 +115,12 @@ int pprofio_delivery_new(const pprofio_config *cfg, uint64_t seed, const pprofio
         return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "agent: out of memory");
     }
     d->sync_ready = 1;
-    if (pprofio_source_copy_make(&d->source, &cfg->source, cfg->service_name) != PPROFIO_OK) {
+    int rc = source_dup(&d->source, &cfg->source, cfg->service_name);
+    if (rc != PPROFIO_OK) {
         pprofio_delivery_free(d);
-        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "agent: out of memory");
+        return pprofio_set_error(err, rc, "agent: out of memory");
     }
-    int rc = pprofio_uploader_new(cfg, &d->uploader, err);
+    rc = pprofio_uploader_new(cfg, &d->uploader, err);
     if (rc == PPROFIO_OK)
         rc = pprofio_spool_open(cfg->spool_dir, cfg->source.instance_id, cfg->max_spool_bytes,
                                 cfg->max_buffer_bytes, &d->spool, err);
@@ -76,7 +138,7 @@ void pprofio_delivery_free(pprofio_delivery *d) {
     pprofio_delivery_close(d, 0);
     pprofio_spool_close(d->spool);
     pprofio_uploader_free(d->uploader);
-    pprofio_source_copy_free(&d->source);
+    source_free(&d->source);
     if (d->sync_ready) {
         pthread_cond_destroy(&d->cond);
         pthread_mutex_destroy(&d->mu);
@@ -108,35 +170,44 @@ static void take_spool_counts(pprofio_delivery *d) {
     pprofio_ledger_set(l, PPROFIO_STAT(queued_batches), (int64_t)pprofio_spool_len(d->spool));
 }
 
-void pprofio_delivery_push(pprofio_delivery *d, const char *batch_id, uint64_t sequence, uint32_t n_profiles,
-                           pprofio_bytes *body) {
+int pprofio_delivery_make(pprofio_delivery *d, pprofio_profile **ps, size_t n, pprofio_deflated *seg,
+                          pprofio_delivery_batch *b, pprofio_error *err) {
+    pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
+    size_t n_events = pprofio_ledger_take_events(d->ledger, n > 0 ? ps[0]->cycle : INT64_MAX, events);
+    pthread_mutex_lock(&d->mu);
+    b->sequence = ++d->sequence;
+    pthread_mutex_unlock(&d->mu);
+    pprofio_ledger_add(d->ledger, PPROFIO_STAT(batches_queued), 1);
+    pprofio_batch_id(b->id);
+    b->n_profiles = (uint32_t)n;
+    b->body = (pprofio_bytes){0};
+    int rc = pprofio_batch_encode_shared(&d->source.s, b->id, b->sequence, ps, n, events, n_events, &b->body, seg,
+                                         err);
+    if (rc != PPROFIO_OK)
+        pprofio_bytes_free(&b->body);
+    return rc;
+}
+
+void pprofio_delivery_push(pprofio_delivery *d, pprofio_delivery_batch *b) {
     pprofio_error err = {0};
-    if (pprofio_spool_push(d->spool, batch_id, sequence, n_profiles, body, 0, &err) != PPROFIO_OK) {
+    if (pprofio_spool_push(d->spool, b->id, b->sequence, b->n_profiles, &b->body, 0, &err) != PPROFIO_OK) {
         pprofio_ledger_add(d->ledger, PPROFIO_STAT(spool_errors), 1);
         pprofio_ledger_log(d->ledger, PPROFIO_LOG_ERROR, "pprofio: %s", err.msg);
     }
+    pprofio_bytes_free(&b->body);
     pthread_mutex_lock(&d->mu);
-    if (sequence > d->last_sequence)
-        d->last_sequence = sequence;
     pthread_cond_signal(&d->cond);
     pthread_mutex_unlock(&d->mu);
 }
 
-/*
- * report_last makes one more batch, of events alone, when losses (or
- * events) are left at close after the last batch was made: a part dropped
- * for its size while closing is still reported.
- */
-static void report_last(pprofio_delivery *d, uint64_t sequence) {
-    pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
-    size_t n_events = pprofio_ledger_take_events(d->ledger, events);
-    char id[PPROFIO_BATCH_ID_LEN + 1];
-    pprofio_batch_id(id);
-    pprofio_bytes body = {0};
-    pprofio_ledger_add(d->ledger, PPROFIO_STAT(batches_queued), 1);
-    if (pprofio_batch_encode(&d->source.s, id, sequence, NULL, 0, events, n_events, &body, NULL) == PPROFIO_OK)
-        pprofio_spool_push(d->spool, id, sequence, 0, &body, 0, NULL);
-    pprofio_bytes_free(&body);
+/* report_last makes one more batch, of events only, for the losses and events still waiting at close. */
+static void report_last(pprofio_delivery *d) {
+    pprofio_delivery_batch b;
+    pprofio_error err = {0};
+    if (pprofio_delivery_make(d, NULL, 0, NULL, &b, &err) == PPROFIO_OK)
+        pprofio_delivery_push(d, &b);
+    else
+        pprofio_ledger_log(d->ledger, PPROFIO_LOG_ERROR, "pprofio: cannot report the last losses: %s", err.msg);
 }
 
 /* drop_head drops the batch just sent and records why. */
@@ -145,24 +216,6 @@ static void drop_head(pprofio_delivery *d, const pprofio_spool_head *h, int reas
     pprofio_ledger_log(d->ledger, PPROFIO_LOG_ERROR, "pprofio: dropped batch %s (%u profile(s)): %s", h->batch_id,
                        h->n_profiles, why);
     pprofio_spool_pop(d->spool);
-}
-
-/*
- * drop_keeping_events drops a batch too large even alone (413), but sends
- * its events (the losses and skips it reports) on as a part of their own,
- * same sequence, new id. An events-only part refused too goes with them.
- */
-static void drop_keeping_events(pprofio_delivery *d, const pprofio_spool_head *h) {
-    pprofio_bytes part = {0};
-    char id[PPROFIO_BATCH_ID_LEN + 1];
-    size_t n_events = 0;
-    if (h->n_profiles > 0 && pprofio_batch_events_only(h->payload, h->len, &part, id, &n_events, NULL) != PPROFIO_OK)
-        n_events = 0;
-    uint64_t sequence = h->sequence;
-    drop_head(d, h, PPROFIO_LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
-    if (n_events > 0)
-        pprofio_spool_push(d->spool, id, sequence, 0, &part, 1, NULL);
-    pprofio_bytes_free(&part);
 }
 
 /* split_head replaces the batch just sent by its two halves, at the front. */
@@ -180,6 +233,25 @@ static int split_head(pprofio_delivery *d, const pprofio_spool_head *h) {
     pprofio_bytes_free(&first);
     pprofio_bytes_free(&second);
     return rc;
+}
+
+/*
+ * drop_keeping_events drops a batch that is too large even alone (413),
+ * but sends its events (the losses and skips it reports) on as a part of
+ * their own, same sequence, new id, at the front.
+ */
+static void drop_keeping_events(pprofio_delivery *d, const pprofio_spool_head *h) {
+    pprofio_bytes part = {0};
+    char id[PPROFIO_BATCH_ID_LEN + 1];
+    size_t n_events = 0;
+    uint64_t sequence = h->sequence;
+    if (h->n_profiles > 0 && /* an events-only part refused too is dropped with them */
+        pprofio_batch_events_only(h->payload, h->len, &part, id, &n_events, NULL) != PPROFIO_OK)
+        n_events = 0;
+    drop_head(d, h, PPROFIO_LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
+    if (n_events > 0)
+        pprofio_spool_push(d->spool, id, sequence, 0, &part, 1, NULL);
+    pprofio_bytes_free(&part);
 }
 
 /* log_health says once per change how delivery is doing. */
@@ -255,9 +327,9 @@ static int ready(pprofio_delivery *d) {
             pprofio_retry_closing(&d->retry, now);
         }
         if (d->closing && queued == 0 && !d->reported && now < d->deadline && pprofio_ledger_pending(d->ledger)) {
-            d->reported = 1;
+            d->reported = 1; /* losses (or events) since the last batch: one more batch says so */
             pthread_mutex_unlock(&d->mu);
-            report_last(d, d->last_sequence + 1);
+            report_last(d);
             pthread_mutex_lock(&d->mu);
             continue;
         }

@@ -1,15 +1,19 @@
 /*
- * delivery.h: batches from the spool to the ingest service. It owns the
- * disk spool (spool.h), the HTTPS client (upload.h) and the upload thread,
+ * delivery.h: batches, from their making to the ingest service. It owns
+ * who is sending and the batches' numbering, the disk spool (spool.h),
+ * the HTTPS client (upload.h) and the upload thread,
  * which sends the oldest batch and does what the contract says with the
- * answer (retry.h decides; this applies it: pop, drop, split or wait). The
- * output stage pushes batches in; nothing here calls back up.
+ * answer (retry.h decides; this applies it: pop, drop, split or wait). At
+ * Stop, what the ledger still holds (losses during the last uploads) goes
+ * in one more batch. The output stage has batches made and pushes them;
+ * nothing here calls back up.
  */
 #ifndef PPROFIO_DELIVERY_H
 #define PPROFIO_DELIVERY_H
 
 #include <stdint.h>
 
+#include "buffer.h"
 #include "gz.h"
 #include "ledger.h"
 #include "pprofio.h"
@@ -26,13 +30,29 @@ void pprofio_delivery_free(pprofio_delivery *d);
 /* pprofio_delivery_start starts the upload thread. */
 int pprofio_delivery_start(pprofio_delivery *d);
 
+/* A batch made for delivery: its id, sequence, profile count and gzipped body. */
+typedef struct {
+    char id[33];
+    uint64_t sequence;
+    uint32_t n_profiles;
+    pprofio_bytes body;
+} pprofio_delivery_batch;
+
 /*
- * pprofio_delivery_push queues a batch (taking *body) for upload. A spool
- * write that fails keeps the batch in memory, counted in spool_errors and
- * logged.
+ * pprofio_delivery_make wraps the profiles of one cycle (n of them; none
+ * for a batch of events only) and the events that belong with them into a
+ * batch in *b, numbered in order. With seg, large profiles' bytes get
+ * deflate segments of their own (pprofio_batch_encode_shared).
  */
-void pprofio_delivery_push(pprofio_delivery *d, const char *batch_id, uint64_t sequence, uint32_t n_profiles,
-                           pprofio_bytes *body);
+int pprofio_delivery_make(pprofio_delivery *d, pprofio_profile **ps, size_t n, pprofio_deflated *seg,
+                          pprofio_delivery_batch *b, pprofio_error *err);
+
+/*
+ * pprofio_delivery_push queues a batch made by pprofio_delivery_make (its
+ * body is taken) for upload. A spool write that fails keeps the batch in
+ * memory, counted in spool_errors and logged.
+ */
+void pprofio_delivery_push(pprofio_delivery *d, pprofio_delivery_batch *b);
 
 /*
  * pprofio_delivery_close delivers what is queued until deadline_ns (the

@@ -59,7 +59,7 @@ struct pprofio_ledger {
     pprofio_stats stats;
     ledger_loss losses[PPROFIO_LOSS_N]; /* since the last batch */
     pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
-    int64_t event_cycle[PPROFIO_LEDGER_MAX_EVENTS]; /* the first cycle whose batch may carry it */
+    int64_t event_cycle[PPROFIO_LEDGER_MAX_EVENTS]; /* the cycle whose batch carries it; -1: the next batch */
     size_t n_events;
     ledger_line logs[LEDGER_LOG_RING];
     size_t log_head, log_len;
@@ -132,40 +132,26 @@ void pprofio_ledger_lose_spans(pprofio_ledger *l, uint64_t spans) {
 
 int64_t pprofio_ledger_now(const pprofio_ledger *l) { return l->clock->now_ns(l->clock); }
 
-/* push_event adds a slot for an event of any batch; NULL when full (counted) or when events are off. */
-static pprofio_event *push_event(pprofio_ledger *l) {
+/* push_event makes room for an event of `cycle`; NULL when full (counted) or when events are off. */
+static pprofio_event *push_event(pprofio_ledger *l, int64_t cycle) {
     if (!l->events_on)
         return NULL;
     if (l->n_events == PPROFIO_LEDGER_MAX_EVENTS) {
         l->stats.events_dropped++;
         return NULL;
     }
-    l->event_cycle[l->n_events] = INT64_MIN;
+    l->event_cycle[l->n_events] = cycle;
     return &l->events[l->n_events++];
 }
 
-void pprofio_ledger_event_in(pprofio_ledger *l, const pprofio_event *ev, int64_t cycle) {
+void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev) { pprofio_ledger_event_of(l, ev, -1); }
+
+void pprofio_ledger_event_of(pprofio_ledger *l, const pprofio_event *ev, int64_t cycle) {
     pthread_mutex_lock(&l->mu);
-    pprofio_event *slot = push_event(l);
-    if (slot) {
+    pprofio_event *slot = push_event(l, cycle);
+    if (slot)
         *slot = *ev;
-        l->event_cycle[slot - l->events] = cycle;
-    }
     pthread_mutex_unlock(&l->mu);
-}
-
-void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev) { pprofio_ledger_event_in(l, ev, INT64_MIN); }
-
-int pprofio_ledger_pending(pprofio_ledger *l) {
-    pthread_mutex_lock(&l->mu);
-    int pending = l->n_events > 0;
-    for (int r = 0; r < PPROFIO_LOSS_N; r++) {
-        const ledger_loss *x = &l->losses[r];
-        if (loss_kinds[r].reason && (x->profiles > 0 || x->batches > 0 || x->spans > 0))
-            pending = 1;
-    }
-    pthread_mutex_unlock(&l->mu);
-    return pending;
 }
 
 /* report_losses turns the losses since the last batch into data_dropped events (mu held). */
@@ -182,7 +168,7 @@ static void report_losses(pprofio_ledger *l) {
         else
             snprintf(msg, sizeof msg, "%llu profile(s) in %llu batch(es) dropped: %s",
                      (unsigned long long)x->profiles, (unsigned long long)x->batches, loss_kinds[r].reason);
-        pprofio_event *ev = push_event(l);
+        pprofio_event *ev = push_event(l, -1);
         if (!ev)
             break;
         pprofio_event_init(ev, "data_dropped", now, msg);
@@ -196,11 +182,7 @@ static void report_losses(pprofio_ledger *l) {
     }
 }
 
-size_t pprofio_ledger_take_events(pprofio_ledger *l, pprofio_event *out) {
-    return pprofio_ledger_take_events_for(l, INT64_MAX, out);
-}
-
-size_t pprofio_ledger_take_events_for(pprofio_ledger *l, int64_t cycle, pprofio_event *out) {
+size_t pprofio_ledger_take_events(pprofio_ledger *l, int64_t cycle, pprofio_event *out) {
     pthread_mutex_lock(&l->mu);
     report_losses(l);
     size_t n = 0, kept = 0;
@@ -215,6 +197,16 @@ size_t pprofio_ledger_take_events_for(pprofio_ledger *l, int64_t cycle, pprofio_
     l->n_events = kept;
     pthread_mutex_unlock(&l->mu);
     return n;
+}
+
+int pprofio_ledger_pending(pprofio_ledger *l) {
+    pthread_mutex_lock(&l->mu);
+    int pending = l->n_events > 0;
+    for (int r = 0; r < PPROFIO_LOSS_N && !pending; r++)
+        pending = loss_kinds[r].reason &&
+                  (l->losses[r].profiles > 0 || l->losses[r].batches > 0 || l->losses[r].spans > 0);
+    pthread_mutex_unlock(&l->mu);
+    return pending;
 }
 
 void pprofio_ledger_log(pprofio_ledger *l, int level, const char *fmt, ...) {

@@ -64,28 +64,24 @@ void pprofio_ledger_lose_spans(pprofio_ledger *l, uint64_t spans);
 /* pprofio_ledger_event copies ev into the next batch (when events are on). */
 void pprofio_ledger_event(pprofio_ledger *l, const pprofio_event *ev);
 
-/*
- * pprofio_ledger_event_in is pprofio_ledger_event for an event that belongs
- * in the batch of `cycle` or a later one (a profile_skipped event reported
- * before the batch of the cycle before it is made waits for its own).
- */
-void pprofio_ledger_event_in(pprofio_ledger *l, const pprofio_event *ev, int64_t cycle);
-
-/* pprofio_ledger_pending says whether losses or events wait for a batch to carry them. */
-int pprofio_ledger_pending(pprofio_ledger *l);
+/* pprofio_ledger_event_of copies ev into the batch of `cycle` (or a later one). */
+void pprofio_ledger_event_of(pprofio_ledger *l, const pprofio_event *ev, int64_t cycle);
 
 /* pprofio_ledger_now is the ledger's clock, for event times. */
 int64_t pprofio_ledger_now(const pprofio_ledger *l);
 
 /*
  * pprofio_ledger_take_events turns the losses recorded since the last call
- * into data_dropped events, then moves every pending event into out (room
- * for PPROFIO_LEDGER_MAX_EVENTS) and returns how many.
+ * into data_dropped events, then moves the pending events that belong in
+ * the batch of `cycle` (those of no cycle, and of this cycle or an earlier
+ * one) into out (room for PPROFIO_LEDGER_MAX_EVENTS) and returns how many.
+ * An event of a later cycle (a skip reported at a cycle's start, before the
+ * batch of the cycle before it is made) waits for its own.
  */
-size_t pprofio_ledger_take_events(pprofio_ledger *l, pprofio_event *out);
+size_t pprofio_ledger_take_events(pprofio_ledger *l, int64_t cycle, pprofio_event *out);
 
-/* pprofio_ledger_take_events_for is take_events for the batch of `cycle`: later cycles' events stay. */
-size_t pprofio_ledger_take_events_for(pprofio_ledger *l, int64_t cycle, pprofio_event *out);
+/* pprofio_ledger_pending says whether losses or events wait for a batch to carry them. */
+int pprofio_ledger_pending(pprofio_ledger *l);
 
 /* pprofio_ledger_log queues a log line for Go; when the ring is full it is counted in logs_dropped. */
 void pprofio_ledger_log(pprofio_ledger *l, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "batch.h"
 #include "leak.h"
 #include "pprof.h"
 #include "store.h"
@@ -25,8 +24,6 @@ struct pprofio_output {
     pprofio_intake *intake;
     pprofio_delivery *delivery; /* NULL: no upload */
     pprofio_ledger *ledger;
-    pprofio_source_copy source;
-    uint64_t sequence;
 
     /* the output thread's own */
     pprofio_baseline *baselines[PPROFIO_PROFILE_MAX + 1];
@@ -58,8 +55,6 @@ int pprofio_output_new(const pprofio_config *cfg, pprofio_intake *intake, pprofi
     int failed = !o->service;
     if (cfg->output_dir && *cfg->output_dir && !(o->output_dir = pprofio_strdup(cfg->output_dir)))
         failed = 1;
-    if (!failed && delivery && pprofio_source_copy_make(&o->source, &cfg->source, cfg->service_name) != PPROFIO_OK)
-        failed = 1;
     if (failed) {
         pprofio_output_free(o);
         return PPROFIO_ERR_NOMEM;
@@ -75,7 +70,6 @@ void pprofio_output_free(pprofio_output *o) {
     for (int t = 0; t <= PPROFIO_PROFILE_MAX; t++)
         pprofio_baseline_free(o->baselines[t]);
     pprofio_leak_free(&o->leak);
-    pprofio_source_copy_free(&o->source);
     pprofio_free(o->service);
     pprofio_free(o->output_dir);
     pprofio_free(o);
@@ -209,30 +203,21 @@ static void store_locally(pprofio_output *o, pprofio_profile *p, const uint8_t *
 }
 
 /*
- * batch_cycle wraps one cycle's profiles and the pending events into a
- * batch, writes the local files (from the batch's own deflate segments
- * when there are files to write: each profile is deflated once for both),
- * and pushes the batch to delivery.
+ * batch_cycle has delivery make one cycle's batch, writes the local files
+ * (a large profile's from the batch's own deflate segment: it is deflated
+ * once for both; see batch.h), and pushes the batch.
  */
 static void batch_cycle(pprofio_output *o, pprofio_profile **ps, size_t n) {
-    pprofio_event events[PPROFIO_LEDGER_MAX_EVENTS];
-    size_t n_events = pprofio_ledger_take_events_for(o->ledger, n > 0 ? ps[0]->cycle : INT64_MAX, events);
-    uint64_t seq = ++o->sequence;
-    pprofio_ledger_add(o->ledger, PPROFIO_STAT(batches_queued), 1);
-    char id[PPROFIO_BATCH_ID_LEN + 1];
-    pprofio_batch_id(id);
-    pprofio_bytes body = {0};
-    pprofio_error err = {0};
+    pprofio_delivery_batch b;
     pprofio_deflated seg[OUTPUT_CYCLE_MAX];
-    int rc = pprofio_batch_encode_shared(&o->source.s, id, seq, ps, n, events, n_events, &body,
-                                         o->output_dir ? seg : NULL, &err);
+    pprofio_error err = {0};
+    int rc = pprofio_delivery_make(o->delivery, ps, n, o->output_dir ? seg : NULL, &b, &err);
     for (size_t i = 0; o->output_dir && i < n; i++)
-        store_locally(o, ps[i], body.p, rc == PPROFIO_OK ? &seg[i] : NULL);
+        store_locally(o, ps[i], b.body.p, rc == PPROFIO_OK ? &seg[i] : NULL);
     if (rc == PPROFIO_OK) {
-        pprofio_delivery_push(o->delivery, id, seq, (uint32_t)n, &body);
+        pprofio_delivery_push(o->delivery, &b);
         return;
     }
-    pprofio_bytes_free(&body);
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += ps[i]->raw.len;

@@ -4,7 +4,7 @@
  * (pprof.h) and runs the goroutine leak rule (leak.h) on goroutine
  * snapshots, writes each profile under output_dir (store.h), and wraps the
  * cycle in one batch (batch.h) that it pushes to delivery. With both on,
- * each profile is deflated once: its file is made of the batch's own
+ * a large profile is deflated once: its file is made of the batch's own
  * deflate segment. Everything it has to say goes to the ledger.
  */
 #ifndef PPROFIO_OUTPUT_H

@@ -30,8 +30,8 @@ enum { PPROFIO_HEALTH_OK = 0, PPROFIO_HEALTH_FAILING = 1, PPROFIO_HEALTH_AUTH = 
 typedef struct {
     int attempt;     /* failed attempts in a row */
     int64_t next_at; /* send nothing before this (Unix ns; 0: at once) */
-    int forced;      /* next_at is a Retry-After or the 401/403 pause, not a backoff */
     int health;
+    int forced;      /* next_at is a Retry-After or the 401/403 pause, not a backoff */
     uint64_t rng;    /* the backoff's jitter (splitmix64 state) */
 } pprofio_retry;
 
@@ -46,8 +46,8 @@ void pprofio_retry_init(pprofio_retry *r, uint64_t seed);
 int pprofio_retry_answer(pprofio_retry *r, const pprofio_upload_result *res, int64_t now, int *health_changed);
 
 /*
- * pprofio_retry_closing is for Stop: a backoff gives way to one more try
- * at now; a Retry-After or the 401/403 pause does not.
+ * pprofio_retry_closing is called once when Stop begins: a backoff gives
+ * way to one more try now; a Retry-After or the 401/403 pause does not.
  */
 void pprofio_retry_closing(pprofio_retry *r, int64_t now);
 

@@ -18,7 +18,7 @@
 #include "../../csrc/buffer.h"
 #include "helpers.h"
 
-TestSuite(batch, .timeout = 60, .fini = scratch_cleanup);
+TestSuite(batch, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 typedef Pprofio__Ingest__V1__UploadRequest UploadRequest;
 typedef Pprofio__Ingest__V1__Source Source;
@@ -270,7 +270,7 @@ LTest(batch, encode_sends_missing_source_strings_as_empty_and_no_tags) {
 }
 
 /*
- * With local files on, a batch gives each profile's bytes a deflate
+ * With local files on, a batch gives each large profile's bytes a deflate
  * segment of their own, and a file made of that segment (header, segment,
  * final block, trailer) is a whole gzip member of the profile: the profile
  * is deflated once for both. The batch itself stays one gzip member that
@@ -290,7 +290,7 @@ LTest(batch, a_shared_encoding_makes_files_of_the_batchs_own_segments_without_de
     free_request(req);
     char *dir = scratch_dir();
     for (size_t i = 0; i < s.n; i++) {
-        if (s.p[i].raw.len == 0) { /* nothing to share: the store gzips it itself */
+        if (s.p[i].raw.len < PPROFIO_BATCH_SHARE_MIN) { /* deflated with the batch: the store gzips it */
             assert_i64(seg[i].len, 0);
             continue;
         }
@@ -316,6 +316,26 @@ LTest(batch, a_shared_encoding_makes_files_of_the_batchs_own_segments_without_de
     free_profiles(&s);
 }
 
+/* Small profiles share the batch's window: sharing changes nothing on the wire. */
+LTest(batch, small_profiles_are_deflated_with_the_batch_and_the_bytes_sent_do_not_change) {
+    profile_set s = {0};
+    add_profile(&s, PPROFIO_PROFILE_CPU, T0, T0 + 10 * SEC, 9 * KiB, 0, 0, 1);
+    add_profile(&s, PPROFIO_PROFILE_HEAP, T0, T0 + 60 * SEC, 12 * KiB, 0, 1, 2);
+    pprofio_bytes plain = {0}, shared = {0};
+    pprofio_error err = {0};
+    pprofio_deflated seg[16];
+    assert_status(pprofio_batch_encode(&the_source, BATCH_ID, 5, s.ptr, s.n, NULL, 0, &plain, &err), PPROFIO_OK);
+    assert_status(pprofio_batch_encode_shared(&the_source, BATCH_ID, 5, s.ptr, s.n, NULL, 0, &shared, seg, &err),
+                  PPROFIO_OK);
+    assert_i64(seg[0].len, 0);
+    assert_i64(seg[1].len, 0);
+    assert_i64(shared.len, plain.len);
+    cr_assert(memcmp(shared.p, plain.p, plain.len) == 0);
+    pprofio_bytes_free(&plain);
+    pprofio_bytes_free(&shared);
+    free_profiles(&s);
+}
+
 LTest(batch, encode_replaces_what_the_output_buffer_held) {
     profile_set s;
     five_profiles(&s);
@@ -333,7 +353,7 @@ LTest(batch, encode_replaces_what_the_output_buffer_held) {
     free_profiles(&s);
 }
 
-LTest(batch, large_profiles_of_random_and_compressible_bytes_round_trip, .timeout = 120) {
+LTest(batch, large_profiles_of_random_and_compressible_bytes_round_trip) {
     profile_set s = {0};
     /* One profile of 3 MiB random then 3 MiB text, one of 5 MiB text, and a small one. */
     const size_t half = 3 * MiB + 11;
@@ -642,7 +662,7 @@ static int disarm(long n) {
     return pprofio_alloc_calls() - armed_at > n;
 }
 
-LTest(batch, encode_fails_cleanly_at_every_allocation, .timeout = 120) {
+LTest(batch, encode_fails_cleanly_at_every_allocation) {
     profile_set s;
     five_profiles(&s);
     add_profile(&s, PPROFIO_PROFILE_CPU, T0, T0 + SEC, 700 * KiB, 0, 0, 31); /* the output grows several times */
@@ -676,7 +696,7 @@ LTest(batch, encode_fails_cleanly_at_every_allocation, .timeout = 120) {
     free_profiles(&s);
 }
 
-LTest(batch, split_and_count_fail_cleanly_at_every_allocation, .timeout = 120) {
+LTest(batch, split_and_count_fail_cleanly_at_every_allocation) {
     profile_set s;
     five_profiles(&s);
     add_profile(&s, PPROFIO_PROFILE_CPU, T0, T0 + SEC, 500 * KiB, 0, 0, 32);

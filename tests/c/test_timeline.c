@@ -310,7 +310,7 @@ LTest(timeline, spans_past_the_bound_ride_the_next_batch_as_a_span_bound_data_dr
     pprofio_ledger_lose_spans(l, 40);
     pprofio_ledger_lose_spans(l, 2);
     static pprofio_event evs[PPROFIO_LEDGER_MAX_EVENTS];
-    size_t n = pprofio_ledger_take_events(l, evs);
+    size_t n = pprofio_ledger_take_events(l, INT64_MAX, evs);
     assert_i64(n, 1);
     cr_assert_str_eq(evs[0].kind, "data_dropped");
     int found = 0;
@@ -322,6 +322,6 @@ LTest(timeline, spans_past_the_bound_ride_the_next_batch_as_a_span_bound_data_dr
     }
     assert_i64(found, 2);
     assert_contains(evs[0].message, "42 span(s)");
-    assert_i64(pprofio_ledger_take_events(l, evs), 0); /* reported once */
+    assert_i64(pprofio_ledger_take_events(l, INT64_MAX, evs), 0); /* reported once */
     pprofio_ledger_free(l);
 }

@@ -205,7 +205,7 @@ func TestSpansReachTheBatchAndTheDiskWithTheirTimings(t *testing.T) {
 	cfg.Profiles = []pprofio.ProfileType{pprofio.ProfileHeap}
 	p := startProfiler(t, cfg)
 	want, requestID := runKnownSpans()
-	if err := stopWithin(t, p, 2*time.Minute); err != nil {
+	if err := stopWithin(t, p); err != nil {
 		t.Fatal(err)
 	}
 	dumpOnFailure(t, logs, in)
@@ -378,7 +378,7 @@ func TestSpansPastTheBoundAreCountedAndReported(t *testing.T) {
 		_, span := pprofio.StartSpan(context.Background(), fmt.Sprintf("op-%d", i))
 		span.End()
 	}
-	if err := stopWithin(t, p, 2*time.Minute); err != nil {
+	if err := stopWithin(t, p); err != nil {
 		t.Fatal(err)
 	}
 	dumpOnFailure(t, logs, in)
