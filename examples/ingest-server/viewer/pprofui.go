@@ -119,6 +119,12 @@ func (u *pprofUI) serve(w http.ResponseWriter, r *http.Request) {
 		u.v.problem(w, http.StatusNotFound, "Not found", "pprof has no view named "+strconv.Quote(r.PathValue("view"))+".")
 		return
 	}
+	// pprof's handlers start from one configuration shared by every UI
+	// of the process; the sample type must come with each request.
+	if q := r.URL.Query(); q.Get("si") == "" {
+		q.Set("si", defaultSampleIndex[typ])
+		r.URL.RawQuery = q.Encode()
+	}
 	h.ServeHTTP(w, r)
 }
 
@@ -161,15 +167,11 @@ func (u *pprofUI) touch(key string) {
 }
 
 // defaultSampleIndex is the sample type pprof shows first, per type.
-var defaultSampleIndex = map[string]string{"heap": "alloc_space", "mutex": "delay", "block": "delay", "cpu": "cpu"}
+var defaultSampleIndex = map[string]string{"heap": "alloc_space", "mutex": "delay", "block": "delay", "cpu": "cpu", "goroutine": "goroutine"}
 
 // build runs pprof's driver on p and returns the web UI's handlers.
 func (u *pprofUI) build(p *profile.Profile, typ string) (map[string]http.Handler, error) {
-	args := []string{"-http=localhost:1", "-no_browser", "-symbolize=none"}
-	if si := defaultSampleIndex[typ]; si != "" {
-		args = append(args, "-sample_index="+si)
-	}
-	args = append(args, typ)
+	args := []string{"-http=localhost:1", "-no_browser", "-symbolize=none", "-sample_index=" + defaultSampleIndex[typ], typ}
 	var handlers map[string]http.Handler
 	ui := &quietUI{v: u.v}
 	u.driverMu.Lock()

@@ -104,7 +104,9 @@ func scanReceived(ix *index, src Source) (*batch, error) {
 		}
 		addBatch(b, src, &bl)
 	}
-	b.progress[src.Name] = off
+	if off != ix.progress(src.Name) {
+		b.progress[src.Name] = off
+	}
 	return b, nil
 }
 
