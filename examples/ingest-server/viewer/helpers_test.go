@@ -215,7 +215,7 @@ func testBatch(tb testing.TB, svc string, i int, events []*ingestpb.Event, withS
 // leakEvent is the agent's goroutine_leak event in cycle i.
 func leakEvent(i int) *ingestpb.Event {
 	return &ingestpb.Event{Kind: "goroutine_leak", TimeUnixNano: t0.Add(time.Duration(i+1) * cycle).UnixNano(),
-		Message: "goroutines grew from 20 to 60 over 4 cycles; top growing: main.leakFunc +40",
+		Message:    "goroutines grew from 20 to 60 over 4 cycles; top growing: main.leakFunc +40",
 		Attributes: map[string]string{"count": fmt.Sprint(10*(i+1) + 4), "growth": "40", "windows": "4"}}
 }
 

@@ -145,9 +145,15 @@ func (v *Viewer) sourceOf(name string) (Source, bool) {
 
 // bounds returns the time range and cycle count of a service.
 func (v *Viewer) bounds(source, service string) (first, last, cycles, profiles int64) {
+	var cfirst, clast int64
 	_ = v.ix.db.QueryRow(`SELECT coalesce(min(start_ns),0), coalesce(max(end_ns),0), count(*) FROM profiles WHERE source = ? AND service = ?`,
 		source, service).Scan(&first, &last, &profiles)
-	_ = v.ix.db.QueryRow(`SELECT count(*) FROM cycles WHERE source = ? AND service = ?`, source, service).Scan(&cycles)
+	_ = v.ix.db.QueryRow(`SELECT coalesce(min(start_ns),0), coalesce(max(end_ns),0), count(*) FROM cycles WHERE source = ? AND service = ?`,
+		source, service).Scan(&cfirst, &clast, &cycles)
+	if cycles > 0 && (profiles == 0 || cfirst < first) {
+		first = cfirst
+	}
+	last = max(last, clast)
 	return
 }
 

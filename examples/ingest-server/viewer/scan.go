@@ -126,22 +126,28 @@ func addBatch(b *batch, src Source, bl *batchLine) {
 		readProfile(src.Dir, &row)
 		b.profiles = append(b.profiles, row)
 	}
+	var stats []spanStatRow
+	if bl.SpansFile != "" {
+		var first, last int64
+		var err error
+		stats, first, last, err = spanStatsOf(src.Dir, bl.SpansFile)
+		if err != nil {
+			b.problems = append(b.problems, [4]string{src.Name, service, bl.SpansFile, err.Error()})
+		}
+		if c.StartNS == 0 && err == nil {
+			c.StartNS, c.EndNS = first, last
+		}
+	}
 	if c.StartNS == 0 {
 		c.StartNS, c.EndNS = c.ReceivedNS, c.ReceivedNS
+	}
+	for _, s := range stats {
+		s.Source, s.Service, s.CycleKey, s.TimeNS = src.Name, service, bl.BatchID, c.StartNS
+		b.spanStats = append(b.spanStats, s)
 	}
 	for _, e := range bl.Events {
 		b.events = append(b.events, eventRow{Source: src.Name, Service: service, CycleKey: bl.BatchID,
 			Instance: bl.Source.InstanceID, Kind: e.Kind, TimeNS: e.TimeUnixNano, Message: e.Message, Attrs: e.Attributes})
-	}
-	if bl.SpansFile != "" {
-		stats, err := spanStatsOf(src.Dir, bl.SpansFile)
-		if err != nil {
-			b.problems = append(b.problems, [4]string{src.Name, service, bl.SpansFile, err.Error()})
-		}
-		for _, s := range stats {
-			s.Source, s.Service, s.CycleKey, s.TimeNS = src.Name, service, bl.BatchID, c.StartNS
-			b.spanStats = append(b.spanStats, s)
-		}
 	}
 	b.cycles = append(b.cycles, c)
 }
@@ -213,15 +219,19 @@ func readSpans(dir, rel string) (*ingestpb.UploadRequest, error) {
 }
 
 // spanStatsOf computes the latency percentiles of each span name in a
-// spans file.
-func spanStatsOf(dir, rel string) ([]spanStatRow, error) {
+// spans file, and the time its spans cover.
+func spanStatsOf(dir, rel string) (stats []spanStatRow, first, last int64, err error) {
 	req, err := readSpans(dir, rel)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	byName := make(map[string][]int64)
-	for _, s := range req.GetSpans() {
+	for i, s := range req.GetSpans() {
 		byName[s.GetName()] = append(byName[s.GetName()], s.GetDurationNanos())
+		if i == 0 || s.GetStartUnixNano() < first {
+			first = s.GetStartUnixNano()
+		}
+		last = max(last, s.GetStartUnixNano()+s.GetDurationNanos())
 	}
 	names := make([]string, 0, len(byName))
 	for n := range byName {
@@ -235,7 +245,7 @@ func spanStatsOf(dir, rel string) ([]spanStatRow, error) {
 		out = append(out, spanStatRow{Name: n, Count: int64(len(d)), P50: percentile(d, 50),
 			P90: percentile(d, 90), P99: percentile(d, 99), Max: d[len(d)-1]})
 	}
-	return out, nil
+	return out, first, last, nil
 }
 
 // percentile returns the p-th percentile (nearest rank) of sorted values.

@@ -125,7 +125,7 @@ func waterfall(spans []*ingestpb.Span) template.HTML {
 		x := labelW + barW*float64(s.GetStartUnixNano()-t0)/span
 		w := max(barW*float64(s.GetDurationNanos())/span, barMinPix)
 		name := template.HTMLEscapeString(s.GetName())
-		fmt.Fprintf(&b, `<g class="span" data-name="%s"><text x="%.0f" y="%.1f" class="flab">%s%s</text><rect fill="%s" x="%.1f" y="%.1f" width="%.1f" height="%.0f"><title>%s: %s at +%s%s</title></rect><text x="%.1f" y="%.1f" class="vlab">%s</text></g>`,
+		fmt.Fprintf(&b, `<g class="span" data-name="%s"><text x="%.0f" y="%.1f" class="wlab">%s%s</text><rect fill="%s" x="%.1f" y="%.1f" width="%.1f" height="%.0f"><title>%s: %s at +%s%s</title></rect><text x="%.1f" y="%.1f" class="vlab">%s</text></g>`,
 			name, 8+12*float64(o.depth), y+13, "", name, color(o.depth), x, y+2, w, rowH-5, name,
 			formatValue(float64(s.GetDurationNanos()), unitNanos), formatValue(float64(s.GetStartUnixNano()-t0), unitNanos), tagText(s.GetTags()),
 			x+w+4, y+13, formatValue(float64(s.GetDurationNanos()), unitNanos))

@@ -1,0 +1,204 @@
+package viewer
+
+// Page times over a synthetic week: 10,080 cycles of 60 s of one service,
+// every profile type in each, in the receiver's layout, indexed once.
+//
+//	go test -run '^$' -bench Week -benchtime 10x ./viewer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// weekCycles is a week of 60 s cycles.
+const weekCycles = 7 * 24 * 60
+
+var week struct {
+	once sync.Once
+	dir  string
+	v    *Viewer
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if week.v != nil {
+		week.v.Close()
+	}
+	if week.dir != "" {
+		os.RemoveAll(week.dir)
+	}
+	os.Exit(code)
+}
+
+// weekViewer builds (once per process) the synthetic week and its index.
+func weekViewer(b *testing.B) *Viewer {
+	week.once.Do(func() {
+		week.dir, week.err = os.MkdirTemp("", "viewer-week-")
+		if week.err != nil {
+			return
+		}
+		start := time.Now()
+		if week.err = writeWeek(b, filepath.Join(week.dir, "data")); week.err != nil {
+			return
+		}
+		wrote := time.Since(start)
+		start = time.Now()
+		week.v, week.err = New(Options{IndexPath: filepath.Join(week.dir, "index.db"),
+			Sources: []Source{{Name: "received", Dir: filepath.Join(week.dir, "data"), Kind: KindReceived}}})
+		if week.err == nil {
+			week.err = week.v.Refresh()
+		}
+		fi, _ := os.Stat(filepath.Join(week.dir, "index.db"))
+		b.Logf("synthetic week: %d cycles written in %v, indexed in %v (index %d MB)", weekCycles, wrote.Round(time.Second),
+			time.Since(start).Round(time.Second), fi.Size()>>20)
+	})
+	if week.err != nil {
+		b.Fatal(week.err)
+	}
+	return week.v
+}
+
+// weekFuncs is the pool of function names stacks are drawn from.
+var weekFuncs = func() []string {
+	var out []string
+	for i := 0; i < 400; i++ {
+		out = append(out, fmt.Sprintf("example.com/shop/pkg%d.(*Type%d).Method%d", i%23, i%7, i))
+	}
+	return out
+}()
+
+// weekStacks draws n stacks of depth 6..15 with values from vals.
+func weekStacks(r *rand.Rand, n int, vals func() []int64) []stack {
+	out := make([]stack, 0, n)
+	for i := 0; i < n; i++ {
+		depth := 6 + r.Intn(10)
+		fs := make([]string, depth)
+		for d := range fs {
+			fs[d] = weekFuncs[(r.Intn(40)+d*37)%len(weekFuncs)]
+		}
+		out = append(out, stack{frames: fs, values: vals()})
+	}
+	return out
+}
+
+// writeWeek writes the week as the receiver would have stored it.
+func writeWeek(b *testing.B, dir string) error {
+	r := rand.New(rand.NewSource(1))
+	var all bytes.Buffer
+	for i := 0; i < weekCycles; i++ {
+		line := weekCycle(b, r, dir, i)
+		all.Write(line)
+		all.WriteByte('\n')
+	}
+	return writeFileB(filepath.Join(dir, batchesFile), all.Bytes())
+}
+
+// weekCycle writes cycle i's files and returns its batches.jsonl line.
+func weekCycle(b *testing.B, r *rand.Rand, dir string, i int) []byte {
+	id := fmt.Sprintf("%032x", i+1)
+	base := t0.Add(time.Duration(i) * time.Minute)
+	goroutines := 200 + (i%1440)/10 // a daily ramp
+	stacks := map[string][]stack{
+		"cpu": weekStacks(r, 200, func() []int64 { n := int64(1 + r.Intn(20)); return []int64{n, n * 1e7} }),
+		"heap": weekStacks(r, 150, func() []int64 {
+			n := int64(1 + r.Intn(100))
+			return []int64{n, n * 512, n / 4, n * 128}
+		}),
+		"goroutine": weekStacks(r, 60, func() []int64 { return []int64{int64(goroutines / 60)} }),
+		"mutex":     weekStacks(r, 30, func() []int64 { n := int64(1 + r.Intn(10)); return []int64{n, n * 1e5} }),
+		"block":     weekStacks(r, 30, func() []int64 { n := int64(1 + r.Intn(10)); return []int64{n, n * 1e6} }),
+	}
+	entry := map[string]any{"batch_id": id, "sequence": i + 1, "received": base.Add(time.Minute),
+		"source": map[string]any{"service": "week", "instance_id": "b", "hostname": "h", "tags": map[string]string{"env": "bench"}}}
+	var profiles []map[string]any
+	for _, typ := range profileTypes {
+		start, end := base, base.Add(10*time.Second)
+		if typ == "heap" {
+			end = base.Add(time.Minute)
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(buildProfile(b, typ, start, stacks[typ]))
+		zw.Close()
+		rel := filepath.Join("week", typ, fmt.Sprintf("%s_%s_%s.pb.gz", start.Format(fileTimeLayout), end.Format(fileTimeLayout), id[:8]))
+		if err := writeFileB(filepath.Join(dir, rel), gz.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+		profiles = append(profiles, map[string]any{"type": typ, "start_unix_nano": start.UnixNano(), "end_unix_nano": end.UnixNano(), "file": rel})
+	}
+	entry["profiles"] = profiles
+	if i%1440 == 1000 {
+		entry["events"] = []map[string]any{{"kind": "goroutine_leak", "time_unix_nano": base.UnixNano(), "message": "daily ramp",
+			"attributes": map[string]string{"count": fmt.Sprint(goroutines)}}}
+	}
+	line, _ := json.Marshal(entry)
+	return line
+}
+
+func writeFileB(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+// benchPage times GETs of one page; fresh runs pprof's UI cache out first.
+func benchPage(b *testing.B, path string, fresh bool, want string) {
+	v := weekViewer(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if fresh {
+			v.pprof.mu.Lock()
+			v.pprof.cache, v.pprof.order = map[string]*uiEntry{}, nil
+			v.pprof.mu.Unlock()
+		}
+		rec := httptest.NewRecorder()
+		v.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(want)) {
+			b.Fatalf("GET %s: %d, %d bytes, no %q", path, rec.Code, rec.Body.Len(), want)
+		}
+		b.ReportMetric(float64(rec.Body.Len()), "bytes/page")
+	}
+}
+
+func BenchmarkWeekServicesList(b *testing.B) {
+	benchPage(b, "/", false, "10080")
+}
+
+func BenchmarkWeekServicePage(b *testing.B) {
+	benchPage(b, "/s/received/week/", false, "10080 cycles")
+}
+
+func BenchmarkWeekGoroutineChart(b *testing.B) {
+	benchPage(b, "/s/received/week/goroutines", false, `id="goroutine-chart"`)
+}
+
+func BenchmarkWeekCPUPage(b *testing.B) {
+	benchPage(b, "/s/received/week/cpu", false, `id="cpu-chart"`)
+}
+
+func BenchmarkWeekMemoryPage(b *testing.B) {
+	benchPage(b, "/s/received/week/memory", false, `id="inuse-chart"`)
+}
+
+// The flame graph of one day (1,440 CPU profiles merged), built anew each
+// time (no cache), and then served from the cache.
+func BenchmarkWeekCPUFlameGraphOneDay(b *testing.B) {
+	day := &selection{Source: "received", Service: "week", From: t0.Add(48 * time.Hour).UnixNano(), To: t0.Add(72*time.Hour).UnixNano() - 1}
+	benchPage(b, pprofLink(day, "cpu", "flamegraph"), true, "Method")
+}
+
+func BenchmarkWeekCPUFlameGraphOneDayCached(b *testing.B) {
+	day := &selection{Source: "received", Service: "week", From: t0.Add(48 * time.Hour).UnixNano(), To: t0.Add(72*time.Hour).UnixNano() - 1}
+	benchPage(b, pprofLink(day, "cpu", "flamegraph"), false, "Method")
+}
