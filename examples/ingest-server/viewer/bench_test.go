@@ -3,7 +3,10 @@ package viewer
 // Page times over a synthetic week: 10,080 cycles of 60 s of one service,
 // every profile type in each, in the receiver's layout, indexed once.
 //
-//	go test -run '^$' -bench Week -benchtime 10x ./viewer
+//	go test -run '^$' -bench Week -benchtime 5x ./viewer
+//
+// Writing the week takes minutes; VIEWER_WEEK_DIR=<folder> keeps it (and
+// its index) there for the next run.
 
 import (
 	"bytes"
@@ -24,7 +27,8 @@ const weekCycles = 7 * 24 * 60
 
 var week struct {
 	once sync.Once
-	dir  string
+	keep string // the week's folder
+	dir  string // the same, when it is to be removed at the end
 	v    *Viewer
 	err  error
 }
@@ -43,24 +47,34 @@ func TestMain(m *testing.M) {
 // weekViewer builds (once per process) the synthetic week and its index.
 func weekViewer(b *testing.B) *Viewer {
 	week.once.Do(func() {
-		week.dir, week.err = os.MkdirTemp("", "viewer-week-")
-		if week.err != nil {
-			return
-		}
 		start := time.Now()
-		if week.err = writeWeek(b, filepath.Join(week.dir, "data")); week.err != nil {
+		if keep := os.Getenv("VIEWER_WEEK_DIR"); keep != "" {
+			week.keep = keep
+			if _, err := os.Stat(filepath.Join(keep, "data", batchesFile)); err != nil {
+				week.err = writeWeek(b, filepath.Join(keep, "data"))
+			}
+		} else if week.keep, week.err = os.MkdirTemp("", "viewer-week-"); week.err == nil {
+			week.dir = week.keep // removed at the end
+			week.err = writeWeek(b, filepath.Join(week.dir, "data"))
+		}
+		if week.err != nil {
 			return
 		}
 		wrote := time.Since(start)
 		start = time.Now()
-		week.v, week.err = New(Options{IndexPath: filepath.Join(week.dir, "index.db"),
-			Sources: []Source{{Name: "received", Dir: filepath.Join(week.dir, "data"), Kind: KindReceived}}})
+		week.v, week.err = New(Options{IndexPath: filepath.Join(week.keep, "index.db"),
+			Sources: []Source{{Name: "received", Dir: filepath.Join(week.keep, "data"), Kind: KindReceived}}})
 		if week.err == nil {
 			week.err = week.v.Refresh()
 		}
-		fi, _ := os.Stat(filepath.Join(week.dir, "index.db"))
-		b.Logf("synthetic week: %d cycles written in %v, indexed in %v (index %d MB)", weekCycles, wrote.Round(time.Second),
-			time.Since(start).Round(time.Second), fi.Size()>>20)
+		indexed := time.Since(start)
+		start = time.Now()
+		for n := rollupsPerRound; week.err == nil && n == rollupsPerRound; {
+			n, week.err = week.v.BuildRollups()
+		}
+		fi, _ := os.Stat(filepath.Join(week.keep, "index.db"))
+		b.Logf("synthetic week: %d cycles written in %v, indexed in %v, hourly rollups in %v (index %d MB)", weekCycles,
+			wrote.Round(time.Second), indexed.Round(time.Second), time.Since(start).Round(time.Second), fi.Size()>>20)
 	})
 	if week.err != nil {
 		b.Fatal(week.err)
@@ -77,16 +91,33 @@ var weekFuncs = func() []string {
 	return out
 }()
 
-// weekStacks draws n stacks of depth 6..15 with values from vals.
-func weekStacks(r *rand.Rand, n int, vals func() []int64) []stack {
-	out := make([]stack, 0, n)
-	for i := 0; i < n; i++ {
+// weekPool is a service's distinct stacks: a program has a few thousand,
+// and each cycle samples some of them, the hot ones most often.
+var weekPool = func() [][]string {
+	r := rand.New(rand.NewSource(2))
+	pool := make([][]string, 3000)
+	for i := range pool {
 		depth := 6 + r.Intn(10)
 		fs := make([]string, depth)
 		for d := range fs {
 			fs[d] = weekFuncs[(r.Intn(40)+d*37)%len(weekFuncs)]
 		}
-		out = append(out, stack{frames: fs, values: vals()})
+		pool[i] = fs
+	}
+	return pool
+}()
+
+// weekStacks draws n stacks from the pool (skewed to its start) with
+// values from vals.
+func weekStacks(r *rand.Rand, n int, vals func() []int64) []stack {
+	out := make([]stack, 0, n)
+	seen := map[int]bool{}
+	for len(out) < n {
+		i := int(r.ExpFloat64()*300) % len(weekPool)
+		if !seen[i] {
+			seen[i] = true
+			out = append(out, stack{frames: weekPool[i], values: vals()})
+		}
 	}
 	return out
 }

@@ -196,7 +196,9 @@ func stackedBars(id string, xs []int64, layers []series, unit string) template.H
 		}
 	}
 	f := frame{x0: xs[0], x1: xs[len(xs)-1], ymax: niceMax(maxOf(totals)), unit: unit}
-	if f.x1 == f.x0 {
+	if step := (f.x1 - f.x0) / int64(max(len(xs)-1, 1)); step > 0 {
+		f.x0, f.x1 = f.x0-step/2, f.x1+step/2 // room for the first and last bars
+	} else {
 		f.x0, f.x1 = f.x0-int64(time.Minute), f.x1+int64(time.Minute)
 	}
 	w := math.Max(barMinPix, plotW/float64(len(xs))*0.7)
@@ -323,6 +325,8 @@ func durationRound(v float64) time.Duration {
 	switch {
 	case v >= 10e9:
 		return 100 * time.Millisecond
+	case v >= 1e9:
+		return 10 * time.Millisecond
 	case v >= 1e6:
 		return 10 * time.Microsecond
 	}

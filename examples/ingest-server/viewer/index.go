@@ -18,7 +18,7 @@ import (
 
 // schemaVersion changes whenever the tables below change; an index of
 // another version is dropped and rebuilt from the files.
-const schemaVersion = "3"
+const schemaVersion = "4"
 
 var schema = []string{
 	`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -58,6 +58,9 @@ var schema = []string{
 	`CREATE INDEX span_stats_time ON span_stats (source, service, time_ns)`,
 	// Files whose content could not be indexed at all (not a profile).
 	`CREATE TABLE problems (source TEXT NOT NULL, service TEXT NOT NULL, file TEXT NOT NULL, message TEXT NOT NULL, UNIQUE (source, file))`,
+	// The merge of each hour's readable profiles of a type (rollup.go).
+	`CREATE TABLE rollups (source TEXT NOT NULL, service TEXT NOT NULL, type TEXT NOT NULL, hour_ns INTEGER NOT NULL,
+		profiles INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (source, service, type, hour_ns))`,
 	// How far each source has been read (batches file offset).
 	`CREATE TABLE progress (source TEXT PRIMARY KEY, offset INTEGER NOT NULL)`,
 }
@@ -290,7 +293,8 @@ func (ix *index) knownFiles(source string) (map[string]bool, error) {
 	return known, nil
 }
 
-// dump returns every row of the index (ids and read offsets left out) as
+// dump returns every row of the index (ids, read offsets and rollups,
+// which are caches, left out) as
 // sorted text lines: two indexes of the same files dump the same.
 func (ix *index) dump() ([]string, error) {
 	queries := map[string]string{

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,45 +242,31 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// merge reads and merges the selection's profiles of a type, keeping the
-// samples that carry the selection's label. Damaged files are skipped
-// (their rows already say why); a selection with nothing readable is an error.
+// merge merges the selection's readable profiles of a type (see
+// mergeRange), keeping the samples that carry the selection's label.
+// Damaged files are skipped (their rows already say why); a selection
+// with nothing readable is an error.
 func (v *Viewer) merge(s *selection, typ string) (*profile.Profile, error) {
 	src, ok := v.sourceOf(s.Source)
 	if !ok {
 		return nil, fmt.Errorf("there is no source named %q", s.Source)
 	}
-	pts, err := v.points(s, typ)
+	ps, stored, err := v.mergeRange(src, s, typ)
 	if err != nil {
 		return nil, err
 	}
-	var ps []*profile.Profile
-	for _, pt := range pts {
-		if pt.Status != "" {
-			continue
-		}
-		data, err := readLimited(filepath.Join(src.Dir, pt.File))
-		if err != nil {
-			continue
-		}
-		p, err := profile.ParseData(data)
-		if err != nil {
-			continue
-		}
-		if s.Label[0] != "" {
-			p.FilterSamplesByTag(func(smp *profile.Sample) bool { return hasLabel(smp, s.Label) }, nil)
-		}
-		ps = append(ps, p)
-	}
 	if len(ps) == 0 {
-		return nil, fmt.Errorf("no readable %s profile of %s in this range (%d stored, none readable)", typ, s.Service, len(pts))
+		return nil, fmt.Errorf("no readable %s profile of %s in this range (%d stored, none readable)", typ, s.Service, stored)
 	}
 	merged, err := profile.Merge(ps)
 	if err != nil {
 		return nil, fmt.Errorf("the %s profiles of this range cannot be merged: %v", typ, err)
 	}
-	if len(merged.Sample) == 0 && s.Label[0] != "" {
-		return nil, fmt.Errorf("no %s sample carries the label %s=%s in this range", typ, s.Label[0], s.Label[1])
+	if s.Label[0] != "" {
+		merged.FilterSamplesByTag(func(smp *profile.Sample) bool { return hasLabel(smp, s.Label) }, nil)
+		if len(merged.Sample) == 0 {
+			return nil, fmt.Errorf("no %s sample carries the label %s=%s in this range", typ, s.Label[0], s.Label[1])
+		}
 	}
 	return merged, nil
 }

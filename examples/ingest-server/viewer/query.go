@@ -209,41 +209,6 @@ func (v *Viewer) topFunctions(s *selection, typ string, limit int) ([]funcValue,
 	return out, rows.Err()
 }
 
-// funcSeries returns, per profile id, the V0 of each of the named
-// functions, the rest summed under otherFunc.
-func (v *Viewer) funcSeries(s *selection, typ string, names []string) (map[int64]map[string]int64, error) {
-	tc, targs := s.tagClause()
-	args := append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)
-	rows, err := v.ix.db.Query(`SELECT p.id, f.func, f.v0 FROM profiles p JOIN funcs f ON f.profile_id = p.id
-		WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	out := map[int64]map[string]int64{}
-	for rows.Next() {
-		var id, v0 int64
-		var name string
-		if err := rows.Scan(&id, &name, &v0); err != nil {
-			return nil, err
-		}
-		if !want[name] {
-			name = otherFunc
-		}
-		m := out[id]
-		if m == nil {
-			m = map[string]int64{}
-			out[id] = m
-		}
-		m[name] += v0
-	}
-	return out, rows.Err()
-}
-
 // event is a row of the events list.
 type event struct {
 	Kind, Instance, CycleKey string

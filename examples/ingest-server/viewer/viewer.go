@@ -50,6 +50,7 @@ type Viewer struct {
 	scanMu sync.Mutex
 	known  map[string]map[string]bool // per local source: files indexed
 	gen    atomic.Int64               // bumped each time the index grows
+	rolled int64                      // the gen whose rollups are built (Run's)
 }
 
 var sourceName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
@@ -131,6 +132,15 @@ func (v *Viewer) Run(ctx context.Context, period time.Duration) {
 		if err := v.Refresh(); err != nil {
 			v.opts.Logger.Printf("viewer: indexing: %v", err)
 		}
+		if gen := v.gen.Load(); gen != v.rolled {
+			n, err := v.BuildRollups()
+			if err != nil {
+				v.opts.Logger.Printf("viewer: rollups: %v", err)
+			}
+			if n < rollupsPerRound {
+				v.rolled = gen // done for this state of the index
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -151,7 +161,15 @@ func Rebuild(opts Options) error {
 		return err
 	}
 	defer v.Close()
-	return v.Refresh()
+	if err := v.Refresh(); err != nil {
+		return err
+	}
+	for {
+		n, err := v.BuildRollups()
+		if err != nil || n < rollupsPerRound {
+			return err
+		}
+	}
 }
 
 func removeIfExists(path string) error {

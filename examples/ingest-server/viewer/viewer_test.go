@@ -290,3 +290,34 @@ func TestIndexOfAnotherVersionIsRebuilt(t *testing.T) {
 	v.Refresh()
 	mustGet(t, v, "/s/received/shop/", 200, "6 cycles")
 }
+
+// A range of whole hours merges their rollups, and gives the totals of
+// the files; a profile arriving late in an hour already rolled up counts.
+func TestHourlyRollupsGiveTheTotalsOfTheFiles(t *testing.T) {
+	local := filepath.Join(t.TempDir(), "out")
+	for i := 0; i < 130; i++ {
+		if i != 70 {
+			writeLocal(t, local, "basic", i)
+		}
+	}
+	v := newTestViewer(t, filepath.Join(t.TempDir(), "none"), local)
+	n, err := v.BuildRollups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 10 { // hours 12:00 and 13:00 of five types; 14:00 is not over
+		t.Fatalf("BuildRollups made %d rollups, want 10", n)
+	}
+	all := &selection{Source: "local", Service: "basic", From: t0.UnixNano(), To: t0.Add(3 * time.Hour).UnixNano()}
+	mustGet(t, v, pprofLink(all, "cpu", "top"), 200, `"Name":"main.hotFunc","InlineLabel":"","Flat":116100000000`) // 129 × 900 ms
+	writeLocal(t, local, "basic", 70)
+	if err := v.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, v, pprofLink(all, "cpu", "top"), 200, `"Name":"main.hotFunc","InlineLabel":"","Flat":117000000000`) // 130 × 900 ms
+	var rebuilt int64
+	v.ix.db.QueryRow(`SELECT profiles FROM rollups WHERE type = 'cpu' AND hour_ns = ?`, t0.Add(time.Hour).UnixNano()).Scan(&rebuilt)
+	if rebuilt != 60 {
+		t.Fatalf("the 13:00 cpu rollup merged %d profiles after the late one, want 60", rebuilt)
+	}
+}

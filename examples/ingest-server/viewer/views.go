@@ -20,22 +20,6 @@ func valueIndex(sampleTypes, name string) int {
 	return -1
 }
 
-// valueSeries takes one sample type of each readable point.
-func valueSeries(pts []point, name string) ([]int64, []float64) {
-	var xs []int64
-	var ys []float64
-	for _, p := range pts {
-		if p.Status != "" {
-			continue
-		}
-		if i := valueIndex(p.SampleTypes, name); i >= 0 {
-			xs = append(xs, p.StartNS)
-			ys = append(ys, float64(p.V[i]))
-		}
-	}
-	return xs, ys
-}
-
 // pprofLinks are the links to pprof's views of a type over the selection.
 func pprofLinks(s *selection, typ string) []link {
 	return []link{
@@ -48,20 +32,15 @@ func pprofLinks(s *selection, typ string) []link {
 func overviewPage(v *Viewer, d *pageData) error {
 	t := &table{Head: []string{"profile type", "profiles in range", "unreadable", "first", "last", "page"}}
 	pageOf := map[string]string{"cpu": "cpu", "heap": "memory", "goroutine": "goroutines", "mutex": "mutex", "block": "block"}
+	counts, err := v.countTypes(d.Sel)
+	if err != nil {
+		return err
+	}
 	for _, typ := range profileTypes {
-		pts, err := v.points(d.Sel, typ)
-		if err != nil {
-			return err
-		}
-		bad := 0
-		for _, p := range pts {
-			if p.Status != "" {
-				bad++
-			}
-		}
-		row := []cell{{Text: typ}, {Text: strconv.Itoa(len(pts))}, {Text: strconv.Itoa(bad)}, {}, {}, {Text: "open", Href: d.href(pageOf[typ], nil)}}
-		if len(pts) > 0 {
-			row[3].Text, row[4].Text = formatTime(pts[0].StartNS), formatTime(pts[len(pts)-1].StartNS)
+		c := counts[typ]
+		row := []cell{{Text: typ}, {Text: strconv.FormatInt(c.Profiles, 10)}, {Text: strconv.FormatInt(c.Unreadable, 10)}, {}, {}, {Text: "open", Href: d.href(pageOf[typ], nil)}}
+		if c.Profiles > 0 {
+			row[3].Text, row[4].Text = formatTime(c.First), formatTime(c.Last)
 		}
 		t.Rows = append(t.Rows, row)
 	}
@@ -76,36 +55,60 @@ func overviewPage(v *Viewer, d *pageData) error {
 		note = fmt.Sprintf("%d goroutine leak alert(s) open: the goroutine count has not come back under the count they reported.", len(alerts))
 	}
 	d.Sections = append(d.Sections, section{ID: "alerts", Title: "Open alerts", Note: note, Table: at})
+	return overviewCharts(v, d)
+}
+
+// overviewCharts are the trend of each type's main value over the range.
+func overviewCharts(v *Viewer, d *pageData) error {
+	for _, c := range []struct{ typ, value, xcol, title, unit string }{
+		{"cpu", "cpu", "start_ns", "CPU time per window", unitNanos},
+		{"heap", "inuse_space", "end_ns", "In-use heap at each cycle's end", unitBytes},
+		{"goroutine", "goroutine", "start_ns", "Goroutines", unitCount},
+	} {
+		xs, ys, err := v.valueSeries(d.Sel, c.typ, c.value, c.xcol)
+		if err != nil {
+			return err
+		}
+		if len(xs) > 0 {
+			d.Sections = append(d.Sections, section{ID: "trend-" + c.typ, Title: c.title,
+				Chart: lineChart("trend-"+c.typ+"-chart", xs, []series{{c.value, ys}}, c.unit, nil)})
+		}
+	}
 	return nil
 }
 
 func cpuPage(v *Viewer, d *pageData) error {
-	pts, err := v.points(d.Sel, "cpu")
+	counts, err := v.countTypes(d.Sel)
 	if err != nil {
 		return err
 	}
+	n := counts["cpu"].Profiles
 	d.ShowLabels = true
 	d.Labels, _ = v.labelValues(d.Sel, "cpu")
-	xs, ys := valueSeries(pts, "cpu")
+	xs, ys, err := v.valueSeries(d.Sel, "cpu", "cpu", "start_ns")
+	if err != nil {
+		return err
+	}
 	d.Sections = append(d.Sections, section{ID: "cpu-time", Title: "CPU time per window",
 		Chart: lineChart("cpu-chart", xs, []series{{"CPU time", ys}}, unitNanos, nil)})
-	title := fmt.Sprintf("Flame graph: merge of %d windows", len(pts))
+	title := fmt.Sprintf("Flame graph: merge of %d windows", n)
 	if d.Sel.Label[0] != "" {
 		title += fmt.Sprintf(", samples labelled %s=%s", d.Sel.Label[0], d.Sel.Label[1])
 	}
-	if len(pts) > 0 {
+	if n > 0 {
 		d.Sections = append(d.Sections, section{ID: "flame", Title: title, Frame: pprofLink(d.Sel, "cpu", "flamegraph"), Links: pprofLinks(d.Sel, "cpu")})
 	}
+	last, err := v.lastPoints(d.Sel, "cpu", 20)
+	if err != nil {
+		return err
+	}
 	wt := &table{Head: []string{"window start", "end", "CPU time", "flame graph of this window"}}
-	for i := len(pts) - 1; i >= 0 && i >= len(pts)-20; i-- {
-		p := pts[i]
+	for _, p := range last {
 		one := *d.Sel
 		one.From, one.To = p.StartNS, p.StartNS
 		val := p.Status
-		if val == "" {
-			if j := valueIndex(p.SampleTypes, "cpu"); j >= 0 {
-				val = formatValue(float64(p.V[j]), unitNanos)
-			}
+		if j := valueIndex(p.SampleTypes, "cpu"); val == "" && j >= 0 {
+			val = formatValue(float64(p.V[j]), unitNanos)
 		}
 		wt.Rows = append(wt.Rows, []cell{{Text: formatTime(p.StartNS)}, {Text: formatTime(p.EndNS)}, {Text: val},
 			{Text: "open", Href: pprofLink(&one, "cpu", "flamegraph")}})
@@ -115,22 +118,21 @@ func cpuPage(v *Viewer, d *pageData) error {
 }
 
 func memoryPage(v *Viewer, d *pageData) error {
-	pts, err := v.points(d.Sel, "heap")
+	xs, bytes, err := v.valueSeries(d.Sel, "heap", "alloc_space", "start_ns")
 	if err != nil {
 		return err
 	}
-	xs, bytes := valueSeries(pts, "alloc_space")
-	_, objs := valueSeries(pts, "alloc_objects")
-	ixs, inuse := valueSeries(pts, "inuse_space")
-	ends := make([]int64, 0, len(ixs))
-	for _, p := range pts {
-		if p.Status == "" && valueIndex(p.SampleTypes, "inuse_space") >= 0 {
-			ends = append(ends, p.EndNS)
-		}
+	oxs, objs, err := v.valueSeries(d.Sel, "heap", "alloc_objects", "start_ns")
+	if err != nil {
+		return err
+	}
+	ends, inuse, err := v.valueSeries(d.Sel, "heap", "inuse_space", "end_ns")
+	if err != nil {
+		return err
 	}
 	d.Sections = append(d.Sections,
 		section{ID: "alloc-bytes", Title: "Bytes allocated per cycle", Chart: lineChart("alloc-bytes-chart", xs, []series{{"alloc_space", bytes}}, unitBytes, nil)},
-		section{ID: "alloc-objects", Title: "Objects allocated per cycle", Chart: lineChart("alloc-objects-chart", xs, []series{{"alloc_objects", objs}}, unitCount, nil)},
+		section{ID: "alloc-objects", Title: "Objects allocated per cycle", Chart: lineChart("alloc-objects-chart", oxs, []series{{"alloc_objects", objs}}, unitCount, nil)},
 		section{ID: "inuse", Title: "In-use heap at each cycle's end", Chart: lineChart("inuse-chart", ends, []series{{"inuse_space", inuse}}, unitBytes, nil)})
 	top, err := v.topFunctions(d.Sel, "heap", 15)
 	if err != nil {
@@ -141,43 +143,30 @@ func memoryPage(v *Viewer, d *pageData) error {
 		t.Rows = append(t.Rows, []cell{{Text: f.Name}, {Text: formatValue(float64(f.V0), unitBytes)}, {Text: strconv.FormatInt(f.V1, 10)}})
 	}
 	d.Sections = append(d.Sections, section{ID: "top-alloc", Title: "Top allocating functions", Chart: hbars("top-alloc-chart", top, unitBytes), Table: t})
-	if len(pts) > 0 {
+	if len(xs) > 0 {
 		d.Sections = append(d.Sections, section{ID: "flame", Title: "Allocation flame graph (alloc_space)", Frame: pprofLink(d.Sel, "heap", "flamegraph"), Links: pprofLinks(d.Sel, "heap")})
 	}
 	return nil
 }
 
-func goroutinesPage(v *Viewer, d *pageData) error {
-	pts, err := v.points(d.Sel, "goroutine")
+// layersByFunc charts a type's value per point stacked by its top functions.
+func layersByFunc(v *Viewer, d *pageData, typ string) ([]funcValue, []int64, []series, error) {
+	top, err := v.topFunctions(d.Sel, typ, 9)
 	if err != nil {
-		return err
-	}
-	top, err := v.topFunctions(d.Sel, "goroutine", 9)
-	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	names := topNames(top)
 	if len(names) > 8 {
 		names = names[:8]
 	}
-	per, err := v.funcSeries(d.Sel, "goroutine", names)
+	xs, layers, err := v.funcLayers(d.Sel, typ, names)
+	return top, xs, layers, err
+}
+
+func goroutinesPage(v *Viewer, d *pageData) error {
+	_, xs, layers, err := layersByFunc(v, d, "goroutine")
 	if err != nil {
 		return err
-	}
-	layers := make([]series, len(names)+1)
-	for i, n := range names {
-		layers[i].Name = n
-	}
-	layers[len(names)].Name = otherFunc
-	var xs []int64
-	for _, p := range pts {
-		if p.Status != "" {
-			continue
-		}
-		xs = append(xs, p.StartNS)
-		for i := range layers {
-			layers[i].Y = append(layers[i].Y, float64(per[p.ID][layers[i].Name]))
-		}
 	}
 	leaks, err := v.events(d.Sel, "goroutine_leak")
 	if err != nil {
@@ -189,14 +178,17 @@ func goroutinesPage(v *Viewer, d *pageData) error {
 		marks = append(marks, marker{T: e.TimeNS, Label: "goroutine_leak: " + e.Message, Class: "leak"})
 		lt.Rows = append(lt.Rows, []cell{{Text: formatTime(e.TimeNS)}, {Text: e.Instance}, {Text: e.Attrs["count"]}, {Text: e.Attrs["growth"]}, {Text: e.Message, Class: "msg"}})
 	}
-	d.Sections = append(d.Sections, section{ID: "goroutines", Title: fmt.Sprintf("Goroutines per cycle (%d cycles), by entry function", len(xs)),
-		Chart: stackedArea("goroutine-chart", xs, layers, unitCount, marks)})
+	title := fmt.Sprintf("Goroutines per cycle (%d cycles), by entry function", len(xs))
+	if n, _ := v.countTypes(d.Sel); n["goroutine"].Profiles > int64(len(xs)) {
+		title = fmt.Sprintf("Goroutines per cycle (%d cycles, averaged into %d points), by entry function", n["goroutine"].Profiles, len(xs))
+	}
+	d.Sections = append(d.Sections, section{ID: "goroutines", Title: title, Chart: stackedArea("goroutine-chart", xs, layers, unitCount, marks)})
 	note := "No goroutine_leak event in this range."
 	if len(leaks) > 0 {
 		note = fmt.Sprintf("%d goroutine_leak event(s) in this range, marked ▲ on the chart.", len(leaks))
 	}
 	d.Sections = append(d.Sections, section{ID: "leaks", Title: "Leak alerts", Note: note, Table: lt})
-	if len(pts) > 0 {
+	if len(xs) > 0 {
 		d.Sections = append(d.Sections, section{ID: "stacks", Title: "Goroutine stacks (merged)", Links: pprofLinks(d.Sel, "goroutine")})
 	}
 	return nil
@@ -213,38 +205,13 @@ func mutexPage(v *Viewer, d *pageData) error {
 }
 
 func blockPage(v *Viewer, d *pageData) error {
-	top, err := v.topFunctions(d.Sel, "block", 9)
+	top, xs, layers, err := layersByFunc(v, d, "block")
 	if err != nil {
 		return err
 	}
-	d.Sections = append(d.Sections, section{ID: "share", Title: "Share of blocking by function (delay in range)", Chart: hbars("block-share-chart", top, unitNanos)})
-	names := topNames(top)
-	if len(names) > 8 {
-		names = names[:8]
-	}
-	pts, err := v.points(d.Sel, "block")
-	if err != nil {
-		return err
-	}
-	per, err := v.funcSeries(d.Sel, "block", names)
-	if err != nil {
-		return err
-	}
-	layers := make([]series, len(names)+1)
-	for i, n := range names {
-		layers[i].Name = n
-	}
-	layers[len(names)].Name = otherFunc
-	var xs []int64
-	for _, p := range pts {
-		if p.Status == "" {
-			xs = append(xs, p.StartNS)
-			for i := range layers {
-				layers[i].Y = append(layers[i].Y, float64(per[p.ID][layers[i].Name]))
-			}
-		}
-	}
-	d.Sections = append(d.Sections, section{ID: "timeline", Title: "Blocking per cycle", Chart: stackedBars("block-timeline-chart", xs, layers, unitNanos), Links: pprofLinks(d.Sel, "block")})
+	d.Sections = append(d.Sections,
+		section{ID: "share", Title: "Share of blocking by function (delay in range)", Chart: hbars("block-share-chart", top, unitNanos)},
+		section{ID: "timeline", Title: "Blocking per cycle", Chart: stackedBars("block-timeline-chart", xs, layers, unitNanos), Links: pprofLinks(d.Sel, "block")})
 	return nil
 }
 

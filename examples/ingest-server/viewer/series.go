@@ -1,0 +1,178 @@
+package viewer
+
+// Chart series computed by SQLite: one point per profile while a range
+// holds at most maxPoints of them, else averages over maxPoints buckets of
+// equal time, so that a week's chart moves a few thousand rows, not the
+// week's.
+
+import (
+	"fmt"
+	"strings"
+)
+
+// grouping returns the GROUP BY expression of the selection's profiles of
+// a type: the profile itself, or its time bucket.
+func (v *Viewer) grouping(s *selection, typ, xcol string) (string, error) {
+	tc, targs := s.tagClause()
+	var n int64
+	err := v.ix.db.QueryRow(`SELECT count(*) FROM profiles p WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc,
+		append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)...).Scan(&n)
+	if err != nil {
+		return "", err
+	}
+	if n <= maxPoints {
+		return "p.id", nil
+	}
+	width := (s.To-s.From)/maxPoints + 1
+	return fmt.Sprintf("(p.%s - %d) / %d", xcol, s.From, width), nil
+}
+
+// valueColumn returns the column (v0..v3) of a sample type in a type's
+// profiles, or "".
+func (v *Viewer) valueColumn(s *selection, typ, name string) string {
+	var types string
+	if v.ix.db.QueryRow(`SELECT sample_types FROM profiles WHERE source = ? AND service = ? AND type = ? AND status = '' ORDER BY start_ns DESC LIMIT 1`,
+		s.Source, s.Service, typ).Scan(&types) != nil {
+		return ""
+	}
+	if i := valueIndex(types, name); i >= 0 {
+		return fmt.Sprintf("v%d", i)
+	}
+	return ""
+}
+
+// valueSeries returns one sample type's totals of the readable profiles,
+// at each profile's xcol (start_ns or end_ns), bucketed past maxPoints.
+func (v *Viewer) valueSeries(s *selection, typ, name, xcol string) ([]int64, []float64, error) {
+	col := v.valueColumn(s, typ, name)
+	if col == "" {
+		return nil, nil, nil
+	}
+	group, err := v.grouping(s, typ, xcol)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, targs := s.tagClause()
+	rows, err := v.ix.db.Query(`SELECT CAST(avg(p.`+xcol+`) AS INTEGER), avg(p.`+col+`) FROM profiles p
+		WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ? AND p.status = ''`+tc+`
+		GROUP BY `+group+` ORDER BY 1`, append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var xs []int64
+	var ys []float64
+	for rows.Next() {
+		var x int64
+		var y float64
+		if err := rows.Scan(&x, &y); err != nil {
+			return nil, nil, err
+		}
+		xs, ys = append(xs, x), append(ys, y)
+	}
+	return xs, ys, rows.Err()
+}
+
+// funcLayers returns, per point, the V0 of each named function (the rest
+// under otherFunc), averaged per profile over a bucket.
+func (v *Viewer) funcLayers(s *selection, typ string, names []string) ([]int64, []series, error) {
+	group, err := v.grouping(s, typ, "start_ns")
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, targs := s.tagClause()
+	base := append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)
+	where := ` WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ? AND p.status = ''` + tc
+	rows, err := v.ix.db.Query(`SELECT `+group+`, CAST(avg(p.start_ns) AS INTEGER), count(*) FROM profiles p`+where+` GROUP BY 1 ORDER BY 2`, base...)
+	if err != nil {
+		return nil, nil, err
+	}
+	var xs []int64
+	pos, count := map[int64]int{}, map[int64]float64{}
+	for rows.Next() {
+		var g, x, n int64
+		if err := rows.Scan(&g, &x, &n); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		pos[g], count[g] = len(xs), float64(n)
+		xs = append(xs, x)
+	}
+	rows.Close()
+	layers := make([]series, len(names)+1)
+	index := map[string]int{}
+	for i, n := range append(append([]string{}, names...), otherFunc) {
+		layers[i] = series{Name: n, Y: make([]float64, len(xs))}
+		index[n] = i
+	}
+	class := "'" + strings.ReplaceAll(otherFunc, "'", "''") + "'"
+	args := base
+	if len(names) > 0 {
+		class = `CASE WHEN f.func IN (?` + strings.Repeat(",?", len(names)-1) + `) THEN f.func ELSE ` + class + ` END`
+		args = nil
+		for _, n := range names {
+			args = append(args, n)
+		}
+		args = append(args, base...)
+	}
+	rows, err = v.ix.db.Query(`SELECT `+group+`, `+class+`, sum(f.v0) FROM profiles p JOIN funcs f ON f.profile_id = p.id`+where+` GROUP BY 1, 2`, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var g, sum int64
+		var name string
+		if err := rows.Scan(&g, &name, &sum); err != nil {
+			return nil, nil, err
+		}
+		if i, ok := pos[g]; ok {
+			layers[index[name]].Y[i] = float64(sum) / count[g]
+		}
+	}
+	return xs, layers, rows.Err()
+}
+
+// typeCounts is a line of the overview's table.
+type typeCounts struct {
+	Profiles, Unreadable int64
+	First, Last          int64
+}
+
+// countTypes counts the selection's profiles of each type.
+func (v *Viewer) countTypes(s *selection) (map[string]typeCounts, error) {
+	tc, targs := s.tagClause()
+	out := map[string]typeCounts{}
+	for _, typ := range profileTypes {
+		var c typeCounts
+		err := v.ix.db.QueryRow(`SELECT count(*), coalesce(sum(p.status != ''), 0), coalesce(min(p.start_ns), 0), coalesce(max(p.start_ns), 0) FROM profiles p
+			WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc,
+			append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)...).Scan(&c.Profiles, &c.Unreadable, &c.First, &c.Last)
+		if err != nil {
+			return nil, err
+		}
+		out[typ] = c
+	}
+	return out, nil
+}
+
+// lastPoints returns the selection's n latest profiles of a type, newest first.
+func (v *Viewer) lastPoints(s *selection, typ string, n int) ([]point, error) {
+	tc, targs := s.tagClause()
+	rows, err := v.ix.db.Query(`SELECT p.id, p.start_ns, p.end_ns, p.v0, p.v1, p.v2, p.v3, p.status, p.file, p.sample_types
+		FROM profiles p WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc+` ORDER BY p.start_ns DESC LIMIT ?`,
+		append(append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...), n)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []point
+	for rows.Next() {
+		var p point
+		if err := rows.Scan(&p.ID, &p.StartNS, &p.EndNS, &p.V[0], &p.V[1], &p.V[2], &p.V[3], &p.Status, &p.File, &p.SampleTypes); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
