@@ -92,19 +92,22 @@ func (v *Viewer) addCycleTotals(byKey map[[2]string]*serviceInfo, out *[]*servic
 		}
 		return si
 	}
-	rows, err := v.ix.db.Query(`SELECT source, service, count(*), max(received_ns) FROM cycles GROUP BY source, service`)
+	rows, err := v.ix.db.Query(`SELECT source, service, count(*), max(received_ns), min(start_ns), max(end_ns) FROM cycles GROUP BY source, service`)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
 		var src, svc string
-		var n, last int64
-		if err := rows.Scan(&src, &svc, &n, &last); err != nil {
+		var n, last, first, end int64
+		if err := rows.Scan(&src, &svc, &n, &last, &first, &end); err != nil {
 			rows.Close()
 			return err
 		}
 		si := get(src, svc)
 		si.Cycles, si.LastBatchNS = n, last
+		if si.Profiles == 0 {
+			si.FirstNS, si.LastNS = first, end
+		}
 	}
 	rows.Close()
 	rows, err = v.ix.db.Query(`SELECT source, service, count(*) FROM problems WHERE service != '' GROUP BY source, service`)
