@@ -254,6 +254,12 @@ func TestPagesInABrowserShowARealRun(t *testing.T) {
 		t.Errorf("the CPU flame graph draws no box for examples/basic's hot function main.burnCPU")
 	}
 
+	localFiles, _ := filepath.Glob(filepath.Join(out, "basic", "goroutine", "*.pb.gz"))
+	localGoroutines := br.dom(t, ui.URL+"/s/local/basic/goroutines")
+	if n := strings.Count(localGoroutines, `class="pt"`); n != len(localFiles) {
+		t.Errorf("OutputDir goroutine chart: %d points for %d goroutine files", n, len(localFiles))
+	}
+
 	spans := br.dom(t, ui.URL+"/s/received/checkout/spans")
 	if n := strings.Count(spans, `<g class="span"`); n != 18 || !strings.Contains(spans, "POST /checkout: latency percentiles (36 spans)") {
 		t.Errorf("spans page: %d spans in the waterfall, want the last cycle's 18, and the percentiles of 36 checkout spans", n)
@@ -263,11 +269,10 @@ func TestPagesInABrowserShowARealRun(t *testing.T) {
 		path, name string
 		height     int
 	}{
-		{"/s/received/basic/", "overview", 620}, {"/s/received/basic/cpu", "cpu", 1250},
+		{"/s/received/basic/", "overview", 1250}, {"/s/received/basic/cpu", "cpu", 1250},
 		{"/s/received/basic/memory", "memory", 1500}, {"/s/received/basic/goroutines", "goroutines", 720},
 		{"/s/received/basic/mutex", "mutex", 420}, {"/s/received/basic/block", "block", 820},
 		{"/s/received/checkout/spans", "spans", 1500}, {"/s/received/basic/events", "events", 520},
-		{"/s/local/basic/cpu", "local-cpu", 1250},
 	} {
 		br.screenshot(t, ui.URL+p.path, p.name, p.height)
 	}

@@ -202,24 +202,29 @@ func benchPage(b *testing.B, path string, fresh bool, want string) {
 	}
 }
 
+// weekRange selects the whole week.
+func weekRange() *selection {
+	return &selection{From: t0.UnixNano(), To: t0.Add(weekCycles * time.Minute).UnixNano()}
+}
+
 func BenchmarkWeekServicesList(b *testing.B) {
 	benchPage(b, "/", false, "10080")
 }
 
 func BenchmarkWeekServicePage(b *testing.B) {
-	benchPage(b, "/s/received/week/", false, "10080 cycles")
+	benchPage(b, "/s/received/week/?"+selectionQuery(weekRange()), false, "10080 cycles")
 }
 
 func BenchmarkWeekGoroutineChart(b *testing.B) {
-	benchPage(b, "/s/received/week/goroutines", false, `id="goroutine-chart"`)
+	benchPage(b, "/s/received/week/goroutines?"+selectionQuery(weekRange()), false, `id="goroutine-chart"`)
 }
 
 func BenchmarkWeekCPUPage(b *testing.B) {
-	benchPage(b, "/s/received/week/cpu", false, `id="cpu-chart"`)
+	benchPage(b, "/s/received/week/cpu?"+selectionQuery(weekRange()), false, `id="cpu-chart"`)
 }
 
 func BenchmarkWeekMemoryPage(b *testing.B) {
-	benchPage(b, "/s/received/week/memory", false, `id="inuse-chart"`)
+	benchPage(b, "/s/received/week/memory?"+selectionQuery(weekRange()), false, `id="inuse-chart"`)
 }
 
 // The flame graph of one day (1,440 CPU profiles merged), built anew each
@@ -232,4 +237,12 @@ func BenchmarkWeekCPUFlameGraphOneDay(b *testing.B) {
 func BenchmarkWeekCPUFlameGraphOneDayCached(b *testing.B) {
 	day := &selection{Source: "received", Service: "week", From: t0.Add(48 * time.Hour).UnixNano(), To: t0.Add(72*time.Hour).UnixNano() - 1}
 	benchPage(b, pprofLink(day, "cpu", "flamegraph"), false, "Method")
+}
+
+// The same day with a tag filter, which rollups cannot answer: 1,440
+// files parsed and merged.
+func BenchmarkWeekCPUFlameGraphOneDayFromFiles(b *testing.B) {
+	day := &selection{Source: "received", Service: "week", From: t0.Add(48 * time.Hour).UnixNano(), To: t0.Add(72*time.Hour).UnixNano() - 1,
+		Tag: [2]string{"env", "bench"}}
+	benchPage(b, pprofLink(day, "cpu", "flamegraph"), true, "Method")
 }

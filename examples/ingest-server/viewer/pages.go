@@ -230,11 +230,14 @@ func (v *Viewer) tabLinks(d *pageData) []link {
 	return out
 }
 
+// defaultSpan is the range a page shows first: the last day, or less.
+const defaultSpan = int64(24 * time.Hour)
+
 // parseSelection reads from, to, tag and label. Times are Unix
 // nanoseconds or UTC date-times (2006-01-02T15:04[:05]); the default is
-// the service's whole span.
+// the service's last day (all of it when it is shorter).
 func parseSelection(r *http.Request, source, service string, first, last int64) (*selection, error) {
-	s := &selection{Source: source, Service: service, From: first, To: last}
+	s := &selection{Source: source, Service: service, From: max(first, last-defaultSpan), To: last}
 	q := r.URL.Query()
 	var err error
 	if f := q.Get("from"); f != "" {
