@@ -172,6 +172,7 @@ type batch struct {
 	spanStats []spanStatRow
 	problems  [][4]string // source, service, file, message
 	progress  map[string]int64
+	full      bool // the scan stopped at its bound: more is waiting
 }
 
 func (b *batch) empty() bool {

@@ -38,6 +38,13 @@ const fileTimeLayout = "20060102T150405.000Z"
 // maxFileBytes bounds what is read of one stored file.
 const maxFileBytes = 256 << 20
 
+// scanBatches and scanFiles bound what one scan step indexes (and holds
+// in memory), in batches of a received source and files of a local one.
+var (
+	scanBatches = 500
+	scanFiles   = 2500
+)
+
 // Source is a folder the viewer shows.
 type Source struct {
 	Name string // in URLs and on pages; letters, digits, '-', '_', '.'
@@ -89,7 +96,11 @@ func scanReceived(ix *index, src Source) (*batch, error) {
 		return nil, err
 	}
 	r := bufio.NewReaderSize(f, 1<<16)
-	for {
+	for n := 0; ; n++ {
+		if n == scanBatches {
+			b.full = true
+			break
+		}
 		line, err := r.ReadBytes('\n')
 		if err != nil { // EOF or a partial last line: read it next time
 			break
@@ -274,6 +285,9 @@ func scanLocal(ix *index, src Source, known map[string]bool) (*batch, error) {
 		if err := scanLocalService(b, src, svc.Name(), known); err != nil {
 			return nil, err
 		}
+		if b.full {
+			break
+		}
 	}
 	return b, nil
 }
@@ -302,6 +316,10 @@ func scanLocalService(b *batch, src Source, service string, known map[string]boo
 			return err
 		}
 		for _, f := range files {
+			if len(b.profiles)+len(b.problems) >= scanFiles {
+				b.full = true
+				return nil
+			}
 			name := f.Name()
 			if f.IsDir() || !strings.HasSuffix(name, ".pb.gz") || strings.HasPrefix(name, ".") || known[filepath.Join(rel, name)] {
 				continue

@@ -93,16 +93,21 @@ func (v *Viewer) Refresh() error {
 	defer v.scanMu.Unlock()
 	var errs []error
 	for _, src := range v.opts.Sources {
-		b, err := v.scan(src)
-		if err == nil {
-			err = v.ix.write(b)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("source %s: %w", src.Name, err))
-			continue
-		}
-		if !b.empty() {
-			v.gen.Add(1)
+		for { // a step at a time: a backlog is indexed in bounded transactions
+			b, err := v.scan(src)
+			if err == nil {
+				err = v.ix.write(b)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("source %s: %w", src.Name, err))
+				break
+			}
+			if !b.empty() {
+				v.gen.Add(1)
+			}
+			if !b.full {
+				break
+			}
 		}
 	}
 	return errors.Join(errs...)

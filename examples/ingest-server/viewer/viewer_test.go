@@ -321,3 +321,22 @@ func TestHourlyRollupsGiveTheTotalsOfTheFiles(t *testing.T) {
 		t.Fatalf("the 13:00 cpu rollup merged %d profiles after the late one, want 60", rebuilt)
 	}
 }
+
+// A backlog larger than one scan step is indexed whole, step by step.
+func TestBacklogIsIndexedInSteps(t *testing.T) {
+	defer func(b, f int) { scanBatches, scanFiles = b, f }(scanBatches, scanFiles)
+	scanBatches, scanFiles = 4, 20
+	in := newIngest(t)
+	local := filepath.Join(t.TempDir(), "out")
+	for i := 0; i < 11; i++ {
+		in.send(t, testBatch(t, "shop", i, nil, false))
+		writeLocal(t, local, "basic", i) // 55 files
+	}
+	v := newTestViewer(t, in.dir, local)
+	if _, _, cycles, profiles := v.bounds("local", "basic"); cycles != 11 || profiles != 55 {
+		t.Fatalf("local: indexed %d cycles, %d profiles; want 11, 55", cycles, profiles)
+	}
+	if _, _, cycles, profiles := v.bounds("received", "shop"); cycles != 11 || profiles != 55 {
+		t.Fatalf("received: indexed %d cycles, %d profiles; want 11, 55", cycles, profiles)
+	}
+}
