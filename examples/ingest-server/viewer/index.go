@@ -18,7 +18,7 @@ import (
 
 // schemaVersion changes whenever the tables below change; an index of
 // another version is dropped and rebuilt from the files.
-const schemaVersion = "4"
+const schemaVersion = "6"
 
 var schema = []string{
 	`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -38,10 +38,14 @@ var schema = []string{
 		bytes INTEGER NOT NULL, status TEXT NOT NULL, sample_types TEXT NOT NULL,
 		v0 INTEGER NOT NULL, v1 INTEGER NOT NULL, v2 INTEGER NOT NULL, v3 INTEGER NOT NULL,
 		UNIQUE (source, file))`,
-	`CREATE INDEX profiles_time ON profiles (source, service, type, start_ns)`,
-	// The functions a profile's value is attributed to (its top ones).
-	`CREATE TABLE funcs (profile_id INTEGER NOT NULL, func TEXT NOT NULL, v0 INTEGER NOT NULL, v1 INTEGER NOT NULL)`,
-	`CREATE INDEX funcs_profile ON funcs (profile_id)`,
+	// Covering the charts' questions, so that they never visit the table.
+	`CREATE INDEX profiles_time ON profiles (source, service, type, start_ns, status, end_ns, v0, v1, v2, v3, instance)`,
+	// The functions a profile's value is attributed to (its top ones),
+	// stored in profile order so that a range reads them in one sweep.
+	`CREATE TABLE funcs (profile_id INTEGER NOT NULL, func_id INTEGER NOT NULL, v0 INTEGER NOT NULL, v1 INTEGER NOT NULL,
+		PRIMARY KEY (profile_id, func_id)) WITHOUT ROWID`,
+	// Function names, once each: funcs groups and sorts by number.
+	`CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
 	// The pprof labels present in a profile (filters of the CPU page).
 	`CREATE TABLE labels (profile_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL)`,
 	`CREATE INDEX labels_profile ON labels (profile_id)`,
@@ -97,7 +101,8 @@ func openIndex(path string) (*index, error) {
 }
 
 func openIndexFile(path string) (*index, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=cache_size(-32768)&_pragma=mmap_size(1073741824)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -198,9 +203,16 @@ func (ix *index) write(b *batch) error {
 			return err
 		}
 	}
-	for i := range b.profiles {
-		if err := writeProfile(tx, &b.profiles[i]); err != nil {
+	if len(b.profiles) > 0 {
+		st, err := prepareProfileStmts(tx)
+		if err != nil {
 			return err
+		}
+		defer st.close()
+		for i := range b.profiles {
+			if err := st.write(&b.profiles[i]); err != nil {
+				return err
+			}
 		}
 	}
 	for _, e := range b.events {
@@ -229,16 +241,72 @@ func (ix *index) write(b *batch) error {
 	return tx.Commit()
 }
 
-// writeProfile inserts one profile with its functions and labels.
-func writeProfile(tx *sql.Tx, p *profileRow) error {
+// profileStmts are the prepared inserts of a profile and its rows.
+type profileStmts struct {
+	profile, fn, label, name, nameID *sql.Stmt
+	ids                              map[string]int64
+}
+
+func prepareProfileStmts(tx *sql.Tx) (*profileStmts, error) {
+	var st profileStmts
+	var err error
+	if st.profile, err = tx.Prepare(`INSERT OR IGNORE INTO profiles (source, service, type, cycle_key, instance, start_ns, end_ns, file, bytes, status, sample_types, v0, v1, v2, v3)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		return nil, err
+	}
+	if st.fn, err = tx.Prepare(`INSERT INTO funcs (profile_id, func_id, v0, v1) VALUES (?,?,?,?)`); err != nil {
+		st.close()
+		return nil, err
+	}
+	if st.label, err = tx.Prepare(`INSERT INTO labels (profile_id, key, value) VALUES (?,?,?)`); err != nil {
+		st.close()
+		return nil, err
+	}
+	if st.name, err = tx.Prepare(`INSERT OR IGNORE INTO names (name) VALUES (?)`); err != nil {
+		st.close()
+		return nil, err
+	}
+	if st.nameID, err = tx.Prepare(`SELECT id FROM names WHERE name = ?`); err != nil {
+		st.close()
+		return nil, err
+	}
+	st.ids = map[string]int64{}
+	return &st, nil
+}
+
+func (st *profileStmts) close() {
+	for _, s := range []*sql.Stmt{st.profile, st.fn, st.label, st.name, st.nameID} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// nameOf returns the id of a function name, adding it if new.
+func (st *profileStmts) nameOf(name string) (int64, error) {
+	if id, ok := st.ids[name]; ok {
+		return id, nil
+	}
+	if _, err := st.name.Exec(name); err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := st.nameID.QueryRow(name).Scan(&id); err != nil {
+		return 0, err
+	}
+	st.ids[name] = id
+	return id, nil
+}
+
+// write inserts one profile with its functions and labels.
+func (st *profileStmts) write(p *profileRow) error {
 	s := p.Summary
 	if s == nil {
 		s = &summary{}
 	}
 	var v [4]int64
 	copy(v[:], s.Totals)
-	res, err := tx.Exec(`INSERT OR IGNORE INTO profiles (source, service, type, cycle_key, instance, start_ns, end_ns, file, bytes, status, sample_types, v0, v1, v2, v3)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, p.Source, p.Service, p.Type, p.CycleKey, p.Instance, p.StartNS, p.EndNS,
+	res, err := st.profile.Exec(p.Source, p.Service, p.Type, p.CycleKey, p.Instance, p.StartNS, p.EndNS,
 		p.File, p.Bytes, p.Status, strings.Join(s.SampleTypes, " "), v[0], v[1], v[2], v[3])
 	if err != nil {
 		return err
@@ -251,12 +319,16 @@ func writeProfile(tx *sql.Tx, p *profileRow) error {
 		return err
 	}
 	for _, f := range s.Funcs {
-		if _, err := tx.Exec(`INSERT INTO funcs (profile_id, func, v0, v1) VALUES (?,?,?,?)`, id, f.Name, f.V0, f.V1); err != nil {
+		fid, err := st.nameOf(f.Name)
+		if err != nil {
+			return err
+		}
+		if _, err := st.fn.Exec(id, fid, f.V0, f.V1); err != nil {
 			return err
 		}
 	}
 	for _, l := range s.Labels {
-		if _, err := tx.Exec(`INSERT INTO labels (profile_id, key, value) VALUES (?,?,?)`, id, l[0], l[1]); err != nil {
+		if _, err := st.label.Exec(id, l[0], l[1]); err != nil {
 			return err
 		}
 	}
@@ -301,7 +373,7 @@ func (ix *index) dump() ([]string, error) {
 	queries := map[string]string{
 		"cycle":   `SELECT source, service, key, instance, hostname, seq, start_ns, end_ns, received_ns, tags, spans_file FROM cycles`,
 		"profile": `SELECT source, service, type, cycle_key, instance, start_ns, end_ns, file, bytes, status, sample_types, v0, v1, v2, v3 FROM profiles`,
-		"func":    `SELECT p.file, f.func, f.v0, f.v1 FROM funcs f JOIN profiles p ON p.id = f.profile_id`,
+		"func":    `SELECT p.file, n.name, f.v0, f.v1 FROM funcs f JOIN profiles p ON p.id = f.profile_id JOIN names n ON n.id = f.func_id`,
 		"label":   `SELECT p.file, l.key, l.value FROM labels l JOIN profiles p ON p.id = l.profile_id`,
 		"event":   `SELECT source, service, cycle_key, instance, kind, time_ns, message, attrs FROM events`,
 		"span":    `SELECT source, service, cycle_key, time_ns, name, count, p50, p90, p99, max FROM span_stats`,

@@ -194,9 +194,10 @@ func (v *Viewer) points(s *selection, typ string) ([]point, error) {
 func (v *Viewer) topFunctions(s *selection, typ string, limit int) ([]funcValue, error) {
 	tc, targs := s.tagClause()
 	args := append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)
-	rows, err := v.ix.db.Query(`SELECT f.func, sum(f.v0), sum(f.v1) FROM profiles p JOIN funcs f ON f.profile_id = p.id
+	rows, err := v.ix.db.Query(`SELECT n.name, t.v0, t.v1 FROM (SELECT f.func_id, sum(f.v0) AS v0, sum(f.v1) AS v1
+		FROM profiles p JOIN funcs f ON f.profile_id = p.id
 		WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc+`
-		GROUP BY f.func ORDER BY sum(f.v0) DESC, f.func LIMIT `+strconv.Itoa(limit), args...)
+		GROUP BY f.func_id) t JOIN names n ON n.id = t.func_id ORDER BY t.v0 DESC, n.name LIMIT `+strconv.Itoa(limit), args...)
 	if err != nil {
 		return nil, err
 	}

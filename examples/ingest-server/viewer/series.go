@@ -105,29 +105,46 @@ func (v *Viewer) funcLayers(s *selection, typ string, names []string) ([]int64, 
 		layers[i] = series{Name: n, Y: make([]float64, len(xs))}
 		index[n] = i
 	}
-	class := "'" + strings.ReplaceAll(otherFunc, "'", "''") + "'"
-	args := base
+	// Each function's id, and -1 for the rest.
+	ids := map[int64]string{-1: otherFunc}
+	class := "-1"
 	if len(names) > 0 {
-		class = `CASE WHEN f.func IN (?` + strings.Repeat(",?", len(names)-1) + `) THEN f.func ELSE ` + class + ` END`
-		args = nil
-		for _, n := range names {
-			args = append(args, n)
+		nargs := make([]any, len(names))
+		for i, n := range names {
+			nargs[i] = n
 		}
-		args = append(args, base...)
+		nrows, err := v.ix.db.Query(`SELECT id, name FROM names WHERE name IN (?`+strings.Repeat(",?", len(names)-1)+`)`, nargs...)
+		if err != nil {
+			return nil, nil, err
+		}
+		var list []string
+		for nrows.Next() {
+			var id int64
+			var name string
+			if err := nrows.Scan(&id, &name); err != nil {
+				nrows.Close()
+				return nil, nil, err
+			}
+			ids[id] = name
+			list = append(list, fmt.Sprint(id))
+		}
+		nrows.Close()
+		if len(list) > 0 {
+			class = `CASE WHEN f.func_id IN (` + strings.Join(list, ",") + `) THEN f.func_id ELSE -1 END`
+		}
 	}
-	rows, err = v.ix.db.Query(`SELECT `+group+`, `+class+`, sum(f.v0) FROM profiles p JOIN funcs f ON f.profile_id = p.id`+where+` GROUP BY 1, 2`, args...)
+	rows, err = v.ix.db.Query(`SELECT `+group+`, `+class+`, sum(f.v0) FROM profiles p JOIN funcs f ON f.profile_id = p.id`+where+` GROUP BY 1, 2`, base...)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var g, sum int64
-		var name string
-		if err := rows.Scan(&g, &name, &sum); err != nil {
+		var g, id, sum int64
+		if err := rows.Scan(&g, &id, &sum); err != nil {
 			return nil, nil, err
 		}
 		if i, ok := pos[g]; ok {
-			layers[index[name]].Y[i] = float64(sum) / count[g]
+			layers[index[ids[id]]].Y[i] = float64(sum) / count[g]
 		}
 	}
 	return xs, layers, rows.Err()
