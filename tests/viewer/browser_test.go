@@ -232,7 +232,6 @@ func TestPagesInABrowserShowARealRun(t *testing.T) {
 	if !regexp.MustCompile(`href="/s/received/basic/"`).MatchString(services) || !strings.Contains(services, `<td class="alert">1</td>`) {
 		t.Fatalf("services page: no basic service with its open leak alert:\n%s", services)
 	}
-	br.screenshot(t, ui.URL+"/", "services", 420)
 
 	base := ui.URL + "/s/received/basic/"
 	goroutines := br.dom(t, base+"goroutines")
@@ -265,15 +264,20 @@ func TestPagesInABrowserShowARealRun(t *testing.T) {
 		t.Errorf("spans page: %d spans in the waterfall, want the last cycle's 18, and the percentiles of 36 checkout spans", n)
 	}
 
+	screenshots(t, br, ui.URL)
+}
+
+// screenshots saves a PNG of each page.
+func screenshots(t *testing.T, br *browser, base string) {
 	for _, p := range []struct {
 		path, name string
 		height     int
 	}{
-		{"/s/received/basic/", "overview", 1250}, {"/s/received/basic/cpu", "cpu", 1250},
+		{"/", "services", 420}, {"/s/received/basic/", "overview", 1250}, {"/s/received/basic/cpu", "cpu", 1250},
 		{"/s/received/basic/memory", "memory", 1500}, {"/s/received/basic/goroutines", "goroutines", 720},
 		{"/s/received/basic/mutex", "mutex", 420}, {"/s/received/basic/block", "block", 820},
 		{"/s/received/checkout/spans", "spans", 1500}, {"/s/received/basic/events", "events", 520},
 	} {
-		br.screenshot(t, ui.URL+p.path, p.name, p.height)
+		br.screenshot(t, base+p.path, p.name, p.height)
 	}
 }

@@ -105,33 +105,9 @@ func (v *Viewer) funcLayers(s *selection, typ string, names []string) ([]int64, 
 		layers[i] = series{Name: n, Y: make([]float64, len(xs))}
 		index[n] = i
 	}
-	// Each function's id, and -1 for the rest.
-	ids := map[int64]string{-1: otherFunc}
-	class := "-1"
-	if len(names) > 0 {
-		nargs := make([]any, len(names))
-		for i, n := range names {
-			nargs[i] = n
-		}
-		nrows, err := v.ix.db.Query(`SELECT id, name FROM names WHERE name IN (?`+strings.Repeat(",?", len(names)-1)+`)`, nargs...)
-		if err != nil {
-			return nil, nil, err
-		}
-		var list []string
-		for nrows.Next() {
-			var id int64
-			var name string
-			if err := nrows.Scan(&id, &name); err != nil {
-				nrows.Close()
-				return nil, nil, err
-			}
-			ids[id] = name
-			list = append(list, fmt.Sprint(id))
-		}
-		nrows.Close()
-		if len(list) > 0 {
-			class = `CASE WHEN f.func_id IN (` + strings.Join(list, ",") + `) THEN f.func_id ELSE -1 END`
-		}
+	ids, class, err := v.funcClasses(names)
+	if err != nil {
+		return nil, nil, err
 	}
 	rows, err = v.ix.db.Query(`SELECT `+group+`, `+class+`, sum(f.v0) FROM profiles p JOIN funcs f ON f.profile_id = p.id`+where+` GROUP BY 1, 2`, base...)
 	if err != nil {
@@ -148,6 +124,38 @@ func (v *Viewer) funcLayers(s *selection, typ string, names []string) ([]int64, 
 		}
 	}
 	return xs, layers, rows.Err()
+}
+
+// funcClasses maps the named functions' ids to their names (-1 to
+// otherFunc) and returns the SQL expression that classes f.func_id so.
+func (v *Viewer) funcClasses(names []string) (map[int64]string, string, error) {
+	ids := map[int64]string{-1: otherFunc}
+	if len(names) == 0 {
+		return ids, "-1", nil
+	}
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	rows, err := v.ix.db.Query(`SELECT id, name FROM names WHERE name IN (?`+strings.Repeat(",?", len(names)-1)+`)`, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var list []string
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, "", err
+		}
+		ids[id] = name
+		list = append(list, fmt.Sprint(id))
+	}
+	if len(list) == 0 {
+		return ids, "-1", rows.Err()
+	}
+	return ids, `CASE WHEN f.func_id IN (` + strings.Join(list, ",") + `) THEN f.func_id ELSE -1 END`, rows.Err()
 }
 
 // typeCounts is a line of the overview's table.
