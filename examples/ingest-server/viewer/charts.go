@@ -17,6 +17,10 @@ import (
 // points are averaged into buckets of equal time.
 const maxPoints = 1500
 
+// maxMarkers bounds the points drawn as markers with a tooltip; past it a
+// chart is its lines and areas only.
+const maxMarkers = 500
+
 const (
 	chartW, chartH          = 960.0, 220.0
 	padL, padR, padT, padB  = 74.0, 16.0, 10.0, 26.0
@@ -141,6 +145,9 @@ func stackedArea(id string, xs []int64, layers []series, unit string, marks []ma
 		}
 	}
 	for i, x := range xs {
+		if len(xs) > maxMarkers {
+			break
+		}
 		fmt.Fprintf(&b, `<circle class="pt" data-t="%d" data-v="%g" cx="%.1f" cy="%.1f" r="%.1f"><title>%s: %s</title></circle>`,
 			x, totals[i], f.x(x), f.y(totals[i]), markerRadius, formatTime(x), formatValue(totals[i], unit))
 	}
@@ -172,7 +179,7 @@ func lineChart(id string, xs []int64, lines []series, unit string, marks []marke
 		}
 		fmt.Fprintf(&b, `<polyline class="line" stroke="%s" points="%s"><title>%s</title></polyline>`, color(li), strings.Join(pts, " "), template.HTMLEscapeString(l.Name))
 		for i, y := range l.Y {
-			if !math.IsNaN(y) {
+			if !math.IsNaN(y) && len(xs) <= maxMarkers {
 				fmt.Fprintf(&b, `<circle class="pt" fill="%s" data-t="%d" data-v="%g" cx="%.1f" cy="%.1f" r="%.1f"><title>%s %s: %s</title></circle>`,
 					color(li), xs[i], y, f.x(xs[i]), f.y(y), markerRadius, template.HTMLEscapeString(l.Name), formatTime(xs[i]), formatValue(y, unit))
 			}

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"html"
 	"io"
 	"net/http"
@@ -62,7 +63,7 @@ func buildProfile(tb testing.TB, typ string, start time.Time, stacks []stack) []
 				f := &profile.Function{ID: uint64(len(funcs) + 1), Name: name, SystemName: name, Filename: "main.go"}
 				funcs[name] = f
 				p.Function = append(p.Function, f)
-				l := &profile.Location{ID: uint64(len(locs) + 1), Address: uint64(0x1000 + len(locs)), Line: []profile.Line{{Function: f, Line: 10}}}
+				l := &profile.Location{ID: uint64(len(locs) + 1), Address: addressOf(name), Line: []profile.Line{{Function: f, Line: 10}}}
 				locs[name] = l
 				p.Location = append(p.Location, l)
 			}
@@ -75,6 +76,14 @@ func buildProfile(tb testing.TB, typ string, start time.Time, stacks []stack) []
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// addressOf gives each function one program counter, the same in every
+// profile, as a Go binary does (merges then add up the same locations).
+func addressOf(name string) uint64 {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return 0x400000 + uint64(h.Sum32())*16
 }
 
 // cycleStacks are the stacks of cycle i of a test service: hotFunc burns
