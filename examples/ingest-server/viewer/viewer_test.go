@@ -340,3 +340,44 @@ func TestBacklogIsIndexedInSteps(t *testing.T) {
 		t.Fatalf("received: indexed %d cycles, %d profiles; want 11, 55", cycles, profiles)
 	}
 }
+
+// Pages, pprof's views and indexing run at the same time without a race
+// (go test -race) and without an error page.
+func TestPagesServeWhileIndexing(t *testing.T) {
+	in, local := sixCycles(t)
+	v := newTestViewer(t, in.dir, local)
+	all := &selection{Source: "received", Service: "shop", From: t0.UnixNano(), To: t0.Add(time.Hour).UnixNano()}
+	paths := []string{"/", "/s/received/shop/", "/s/received/shop/goroutines", "/s/local/basic/cpu",
+		pprofLink(all, "cpu", "flamegraph"), pprofLink(all, "heap", "top"), pprofLink(all, "goroutine", "flamegraph")}
+	done := make(chan error)
+	go func() {
+		var err error
+		for i := 6; i < 10 && err == nil; i++ {
+			in.send(t, testBatch(t, "shop", i, nil, true))
+			writeLocal(t, local, "basic", i)
+			err = v.Refresh()
+		}
+		done <- err
+	}()
+	errs := make(chan string, len(paths))
+	for _, p := range paths {
+		go func(p string) {
+			for i := 0; i < 3; i++ {
+				if code, body := get(t, v, p); code != 200 {
+					errs <- fmt.Sprintf("GET %s: %d %.300s", p, code, body)
+					return
+				}
+			}
+			errs <- ""
+		}(p)
+	}
+	for range paths {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, v, "/s/received/shop/", 200, "10 cycles")
+}
