@@ -18,7 +18,7 @@ import (
 
 // schemaVersion changes whenever the tables below change; an index of
 // another version is dropped and rebuilt from the files.
-const schemaVersion = "6"
+const schemaVersion = "7"
 
 var schema = []string{
 	`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -41,9 +41,11 @@ var schema = []string{
 	// Covering the charts' questions, so that they never visit the table.
 	`CREATE INDEX profiles_time ON profiles (source, service, type, start_ns, status, end_ns, v0, v1, v2, v3, instance)`,
 	// The functions a profile's value is attributed to (its top ones),
-	// stored in profile order so that a range reads them in one sweep.
-	`CREATE TABLE funcs (profile_id INTEGER NOT NULL, func_id INTEGER NOT NULL, v0 INTEGER NOT NULL, v1 INTEGER NOT NULL,
-		PRIMARY KEY (profile_id, func_id)) WITHOUT ROWID`,
+	// stored in time order per service and type (with the profile's key
+	// copied in) so that a range is one sweep of this table, no join.
+	`CREATE TABLE funcs (source TEXT NOT NULL, service TEXT NOT NULL, type TEXT NOT NULL, start_ns INTEGER NOT NULL,
+		profile_id INTEGER NOT NULL, func_id INTEGER NOT NULL, v0 INTEGER NOT NULL, v1 INTEGER NOT NULL,
+		PRIMARY KEY (source, service, type, start_ns, profile_id, func_id)) WITHOUT ROWID`,
 	// Function names, once each: funcs groups and sorts by number.
 	`CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
 	// The pprof labels present in a profile (filters of the CPU page).
@@ -254,7 +256,7 @@ func prepareProfileStmts(tx *sql.Tx) (*profileStmts, error) {
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
 		return nil, err
 	}
-	if st.fn, err = tx.Prepare(`INSERT INTO funcs (profile_id, func_id, v0, v1) VALUES (?,?,?,?)`); err != nil {
+	if st.fn, err = tx.Prepare(`INSERT INTO funcs (source, service, type, start_ns, profile_id, func_id, v0, v1) VALUES (?,?,?,?,?,?,?,?)`); err != nil {
 		st.close()
 		return nil, err
 	}
@@ -323,7 +325,7 @@ func (st *profileStmts) write(p *profileRow) error {
 		if err != nil {
 			return err
 		}
-		if _, err := st.fn.Exec(id, fid, f.V0, f.V1); err != nil {
+		if _, err := st.fn.Exec(p.Source, p.Service, p.Type, p.StartNS, id, fid, f.V0, f.V1); err != nil {
 			return err
 		}
 	}

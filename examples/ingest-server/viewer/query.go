@@ -192,11 +192,8 @@ func (v *Viewer) points(s *selection, typ string) ([]point, error) {
 
 // topFunctions sums the attributed functions of a type over the selection.
 func (v *Viewer) topFunctions(s *selection, typ string, limit int) ([]funcValue, error) {
-	tc, targs := s.tagClause()
-	args := append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)
-	rows, err := v.ix.db.Query(`SELECT n.name, t.v0, t.v1 FROM (SELECT f.func_id, sum(f.v0) AS v0, sum(f.v1) AS v1
-		FROM profiles p JOIN funcs f ON f.profile_id = p.id
-		WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc+`
+	from, args := funcsFrom(s, typ)
+	rows, err := v.ix.db.Query(`SELECT n.name, t.v0, t.v1 FROM (SELECT f.func_id, sum(f.v0) AS v0, sum(f.v1) AS v1`+from+`
 		GROUP BY f.func_id) t JOIN names n ON n.id = t.func_id ORDER BY t.v0 DESC, n.name LIMIT `+strconv.Itoa(limit), args...)
 	if err != nil {
 		return nil, err
@@ -223,8 +220,11 @@ type event struct {
 
 // events returns the events of the selection (of one kind, or all).
 func (v *Viewer) events(s *selection, kind string) ([]event, error) {
-	q := `SELECT kind, instance, cycle_key, time_ns, message, attrs FROM events WHERE source = ? AND service = ? AND time_ns BETWEEN ? AND ?`
-	args := []any{s.Source, s.Service, s.From, s.To}
+	// The tag clause reads p.source, p.service, p.instance, p.cycle_key,
+	// which events have too.
+	tc, targs := s.tagClause()
+	q := `SELECT kind, instance, cycle_key, time_ns, message, attrs FROM events p WHERE source = ? AND service = ? AND time_ns BETWEEN ? AND ?` + tc
+	args := append([]any{s.Source, s.Service, s.From, s.To}, targs...)
 	if kind != "" {
 		q += ` AND kind = ?`
 		args = append(args, kind)

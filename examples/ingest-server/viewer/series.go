@@ -11,8 +11,9 @@ import (
 )
 
 // grouping returns the GROUP BY expression of the selection's profiles of
-// a type: the profile itself, or its time bucket.
-func (v *Viewer) grouping(s *selection, typ, xcol string) (string, error) {
+// a type: the profile itself, or its time bucket. alias is the table
+// (p: profiles, f: funcs) and xcol the time column.
+func (v *Viewer) grouping(s *selection, typ, alias, xcol string) (string, error) {
 	tc, targs := s.tagClause()
 	var n int64
 	err := v.ix.db.QueryRow(`SELECT count(*) FROM profiles p WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc,
@@ -21,10 +22,26 @@ func (v *Viewer) grouping(s *selection, typ, xcol string) (string, error) {
 		return "", err
 	}
 	if n <= maxPoints {
-		return "p.id", nil
+		if alias == "f" {
+			return "f.profile_id", nil
+		}
+		return alias + ".id", nil
 	}
 	width := (s.To-s.From)/maxPoints + 1
-	return fmt.Sprintf("(p.%s - %d) / %d", xcol, s.From, width), nil
+	return fmt.Sprintf("(%s.%s - %d) / %d", alias, xcol, s.From, width), nil
+}
+
+// funcsFrom is the FROM and WHERE of the selection's funcs rows of a type,
+// with their arguments: one range of the funcs table, joined to the
+// profiles only for a tag filter.
+func funcsFrom(s *selection, typ string) (string, []any) {
+	tc, targs := s.tagClause()
+	q := ` FROM funcs f`
+	if tc != "" {
+		q += ` JOIN profiles p ON p.id = f.profile_id`
+	}
+	q += ` WHERE f.source = ? AND f.service = ? AND f.type = ? AND f.start_ns BETWEEN ? AND ?` + tc
+	return q, append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)
 }
 
 // valueColumn returns the column (v0..v3) of a sample type in a type's
@@ -48,7 +65,7 @@ func (v *Viewer) valueSeries(s *selection, typ, name, xcol string) ([]int64, []f
 	if col == "" {
 		return nil, nil, nil
 	}
-	group, err := v.grouping(s, typ, xcol)
+	group, err := v.grouping(s, typ, "p", xcol)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,7 +93,11 @@ func (v *Viewer) valueSeries(s *selection, typ, name, xcol string) ([]int64, []f
 // funcLayers returns, per point, the V0 of each named function (the rest
 // under otherFunc), averaged per profile over a bucket.
 func (v *Viewer) funcLayers(s *selection, typ string, names []string) ([]int64, []series, error) {
-	group, err := v.grouping(s, typ, "start_ns")
+	group, err := v.grouping(s, typ, "p", "start_ns")
+	if err != nil {
+		return nil, nil, err
+	}
+	fgroup, err := v.grouping(s, typ, "f", "start_ns")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,7 +130,8 @@ func (v *Viewer) funcLayers(s *selection, typ string, names []string) ([]int64, 
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err = v.ix.db.Query(`SELECT `+group+`, `+class+`, sum(f.v0) FROM profiles p JOIN funcs f ON f.profile_id = p.id`+where+` GROUP BY 1, 2`, base...)
+	from, fargs := funcsFrom(s, typ)
+	rows, err = v.ix.db.Query(`SELECT `+fgroup+`, `+class+`, sum(f.v0)`+from+` GROUP BY 1, 2`, fargs...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -72,6 +72,16 @@ func TestEveryPageShowsItsOutput(t *testing.T) {
 		t.Errorf("want exactly one leak marker")
 	}
 	mustGet(t, v, "/s/received/shop/events", 200, "goroutine_leak", "profile_skipped", "#5", "reason=busy type=cpu")
+	// A tag filter keeps the cycles that carry the tag.
+	tagged := mustGet(t, v, "/s/received/shop/goroutines?tag=env%3Dtest", 200, "main.leakFunc")
+	if n := strings.Count(tagged, `class="pt"`); n != 6 {
+		t.Errorf("goroutines with tag env=test: %d points, want 6", n)
+	}
+	mustGet(t, v, "/s/received/shop/mutex?tag=host%3Dhost1", 200, `data-func="main.lockFunc"`)
+	other := mustGet(t, v, "/s/received/shop/goroutines?tag=env%3Dprod", 200, "no data in this range")
+	if strings.Contains(other, "main.leakFunc") {
+		t.Errorf("goroutines with tag env=prod still show main.leakFunc")
+	}
 	mustGet(t, v, "/s/local/basic/events", 200, "OutputDir holds profiles only")
 }
 
