@@ -299,8 +299,8 @@ func scanLocalService(b *batch, src Source, service string, known map[string]boo
 		return err
 	}
 	for _, t := range types {
-		if !t.IsDir() || strings.HasPrefix(t.Name(), ".") {
-			continue
+		if !t.IsDir() || strings.HasPrefix(t.Name(), ".") || t.Name() == "timeline" {
+			continue // timeline/ holds the agent's span files (JSON lines), not profiles
 		}
 		rel := filepath.Join(service, t.Name())
 		if !knownType(t.Name()) {
