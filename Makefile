@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo check vet gotest e2e receiver bench bench-cycle bench-delta proto clean
+.PHONY: all deps build demo check vet gotest e2e receiver bench bench-cycle bench-delta bench-fastdelta proto clean
 
 all: build
 
@@ -30,6 +30,7 @@ vet:
 	cd tests && $(GO) vet ./...
 	cd examples/ingest-server && $(GO) vet ./...
 	cd tests/overhead && $(GO) vet ./...
+	cd tests/fastdeltabench && $(GO) vet ./...
 
 # Unit, build and end-to-end tests of the main module (includes the checks
 # that edits to csrc/ rebuild the core, vendoring, and CGO_ENABLED=0).
@@ -58,6 +59,14 @@ bench-cycle: deps
 # The C delta path against github.com/google/pprof's, on 1 MB and 10 MB heap profiles.
 bench-delta: deps
 	cd tests && $(GO) test -run '^$$' -bench . -benchtime 10x ./deltabench/
+
+# The C delta path beside dd-trace-go's fastdelta (tests/fastdeltabench, its
+# own module), on fastdelta's benchmark files and on 1 MB and 10 MB heap
+# profile pairs, rounds interleaved: writes tests/fastdeltabench/results/latest.md.
+# More rounds: make bench-fastdelta FASTDELTA_FLAGS='-rounds 9 -benchtime 2s'
+FASTDELTA_FLAGS ?=
+bench-fastdelta: deps
+	cd tests/fastdeltabench && $(GO) run . $(FASTDELTA_FLAGS)
 
 # Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto)
 # and of the pprof format (profile.proto), and the reference receiver's Go code. The generated files are committed.
