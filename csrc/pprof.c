@@ -10,14 +10,14 @@
 
 #include "alloc.h"
 #include "errors.h"
+#include "pbwire.h"
 #include "profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile PbProfile;
-typedef Perftools__Profiles__Sample PbSample;
+typedef pprofio_pb_sample PbSample; /* read by pbwire.c, not protobuf-c */
 typedef Perftools__Profiles__Location PbLocation;
 typedef Perftools__Profiles__Function PbFunction;
 typedef Perftools__Profiles__Mapping PbMapping;
-typedef Perftools__Profiles__Label PbLabel;
 typedef Perftools__Profiles__ValueType PbValueType;
 
 #define MAX_VALUES 32             /* sample types a profile may have */
@@ -123,7 +123,8 @@ static uint64_t pp_map_id(void *o, size_t i) { return ((PbMapping **)o)[i]->id; 
 
 typedef struct {
     pp_arena mem;
-    PbProfile *p;
+    PbProfile *p;         /* every field but the samples */
+    pprofio_pb_samples s; /* the samples; s.loc holds location indexes once checked */
     pp_id_index locs, fns, maps;
     size_t n_values;
     uint32_t cum_mask; /* which values are totals since start */
@@ -178,17 +179,15 @@ static int pp_check_strings(const PbProfile *p) {
         if (!pp_str_ok(p, f->name) || !pp_str_ok(p, f->system_name) || !pp_str_ok(p, f->filename))
             return 0;
     }
-    for (size_t i = 0; i < p->n_sample; i++)
-        for (size_t k = 0; k < p->sample[i]->n_label; k++) {
-            PbLabel *l = p->sample[i]->label[k];
-            if (!pp_str_ok(p, l->key) || !pp_str_ok(p, l->str) || !pp_str_ok(p, l->num_unit))
-                return 0;
-        }
     return 1;
 }
 
-/* pp_check_refs verifies every id the samples and locations refer to. */
-static int pp_check_refs(const pp_decoded *d) {
+/*
+ * pp_check_refs verifies every id the samples and locations refer to and
+ * every string index of the labels, and turns the samples' location ids
+ * into indexes.
+ */
+static int pp_check_refs(pp_decoded *d) {
     const PbProfile *p = d->p;
     for (size_t i = 0; i < p->n_location; i++) {
         PbLocation *l = p->location[i];
@@ -198,29 +197,47 @@ static int pp_check_refs(const pp_decoded *d) {
             if (pp_lookup(&d->fns, l->line[k]->function_id) < 0)
                 return 0;
     }
-    for (size_t i = 0; i < p->n_sample; i++) {
-        PbSample *s = p->sample[i];
-        if (s->n_value != d->n_values)
+    for (size_t i = 0; i < d->s.n; i++)
+        if (d->s.s[i].n_val != d->n_values)
             return 0;
-        for (size_t k = 0; k < s->n_location_id; k++)
-            if (pp_lookup(&d->locs, s->location_id[k]) < 0)
-                return 0;
+    for (size_t i = 0; i < d->s.n_loc; i++) {
+        long ix = pp_lookup(&d->locs, d->s.loc[i]);
+        if (ix < 0)
+            return 0;
+        d->s.loc[i] = (uint64_t)ix;
+    }
+    for (size_t i = 0; i < d->s.n_lab; i++) {
+        const pprofio_pb_label *l = &d->s.lab[i];
+        if (!pp_str_ok(p, l->key) || !pp_str_ok(p, l->str) || !pp_str_ok(p, l->num_unit))
+            return 0;
     }
     return 1;
 }
 
+/* pp_release frees what pp_decode made. */
+static void pp_release(pp_decoded *d) {
+    pp_arena_release(&d->mem);
+    pprofio_pb_samples_free(&d->s);
+}
+
 static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error *err) {
     memset(d, 0, sizeof *d);
+    if (n == 0) /* protobuf-c reads no bytes as a profile with nothing in it */
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: the input is empty (0 bytes)");
     d->mem.limit = n * ARENA_FACTOR + 4 * ARENA_CHUNK;
+    int rc = pprofio_pb_split(raw, n, n * ARENA_FACTOR + ARENA_CHUNK, &d->s);
+    if (rc == PPROFIO_ERR_NOMEM)
+        return pprofio_set_error(err, rc, "pprof: out of memory for the samples");
     ProtobufCAllocator alloc = {pp_arena_alloc, pp_arena_free_one, &d->mem};
-    d->p = perftools__profiles__profile__unpack(&alloc, n, raw);
+    if (rc == PPROFIO_OK)
+        d->p = perftools__profiles__profile__unpack(&alloc, d->s.n_rest, d->s.rest);
     if (!d->p)
         return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: not a profile (or larger than its bytes allow)");
     PbProfile *p = d->p;
     if (p->n_sample_type > MAX_VALUES)
         return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: %zu sample types", p->n_sample_type);
     d->n_values = p->n_sample_type;
-    int rc = pp_index_ids(&d->mem, &d->locs, p->n_location, pp_loc_id, p->location);
+    rc = pp_index_ids(&d->mem, &d->locs, p->n_location, pp_loc_id, p->location);
     if (rc == PPROFIO_OK)
         rc = pp_index_ids(&d->mem, &d->fns, p->n_function, pp_fn_id, p->function);
     if (rc == PPROFIO_OK)
@@ -244,7 +261,7 @@ static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error 
 int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
     pp_decoded d;
     int rc = pp_decode(raw, n, &d, err);
-    pp_arena_release(&d.mem);
+    pp_release(&d);
     return rc;
 }
 
@@ -258,8 +275,8 @@ int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
 static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint64_t *buf, size_t cap) {
     const PbProfile *p = d->p;
     size_t n = 0;
-    for (size_t i = 0; i < s->n_location_id; i++) {
-        const PbLocation *l = p->location[pp_lookup(&d->locs, s->location_id[i])];
+    for (size_t i = 0; i < s->n_loc; i++) {
+        const PbLocation *l = p->location[d->s.loc[s->loc_off + i]];
         if (n + 2 > cap)
             return 0;
         if (l->address != 0) {
@@ -276,8 +293,8 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
         buf[n++] = 0; /* marks a frame known by name */
         buf[n++] = h;
     }
-    for (size_t i = 0; labels && i < s->n_label; i++) {
-        const PbLabel *lb = s->label[i];
+    for (size_t i = 0; labels && i < s->n_lab; i++) {
+        const pprofio_pb_label *lb = &d->s.lab[s->lab_off + i];
         if (n + 3 > cap)
             return 0;
         const char *k = pp_str(p, lb->key), *v = pp_str(p, lb->str);
@@ -287,7 +304,7 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
     }
     if (n + 1 > cap)
         return 0;
-    buf[n++] = s->n_location_id; /* stacks of different depth never collide */
+    buf[n++] = s->n_loc; /* stacks of different depth never collide */
     return n;
 }
 
@@ -310,7 +327,7 @@ struct pprofio_baseline {
     size_t n_cum; /* values kept per stack: only the cumulative ones */
     pp_entry *entries;
     size_t n_entries, cap_entries;
-    uint32_t *table; /* open addressing: pp_entry index + 1 */
+    uint64_t *table; /* open addressing: h1's high half << 32 | pp_entry index + 1 (0: empty) */
     size_t table_cap;
     int64_t *vals;
     size_t n_vals, cap_vals;
@@ -328,7 +345,7 @@ void pprofio_baseline_free(pprofio_baseline *b) {
 size_t pprofio_baseline_bytes(const pprofio_baseline *b) {
     if (!b)
         return 0;
-    return sizeof *b + b->cap_entries * sizeof(pp_entry) + b->table_cap * sizeof(uint32_t) +
+    return sizeof *b + b->cap_entries * sizeof(pp_entry) + b->table_cap * sizeof(uint64_t) +
            b->cap_vals * sizeof(int64_t);
 }
 
@@ -346,44 +363,57 @@ static int pp_grow(void **p, size_t *cap, size_t need, size_t size) {
     return PPROFIO_OK;
 }
 
-static uint64_t pp_hash_words(const uint64_t *w, size_t n) { return pp_fnv(w, n * sizeof *w, FNV_INIT) | 1; }
-
-/* pp_hash2 is a second hash of a key, independent of pp_hash_words. */
-static uint64_t pp_hash2(const uint64_t *w, size_t n) {
-    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n;
+/*
+ * pp_hash_key hashes a key's words twice in one pass, a word at a time with
+ * independent multipliers (the two chains run side by side in the CPU):
+ * keying every sample is a large share of a delta's time. h1 is never 0.
+ */
+static void pp_hash_key(const uint64_t *w, size_t n, uint64_t *h1, uint64_t *h2) {
+    uint64_t a = FNV_INIT ^ n, b = UINT64_C(0x9E3779B97F4A7C15) ^ n;
     for (size_t i = 0; i < n; i++) {
-        h ^= w[i] + UINT64_C(0x632BE59BD9B4E019) + (h << 6) + (h >> 2);
-        h = (h ^ (h >> 31)) * UINT64_C(0xBF58476D1CE4E5B9);
+        a = (a ^ w[i]) * UINT64_C(0xFF51AFD7ED558CCD);
+        a ^= a >> 32;
+        b = (b + w[i]) * UINT64_C(0xC4CEB9FE1A85EC53);
+        b ^= b >> 29;
     }
-    h ^= h >> 29;
-    h *= UINT64_C(0x94D049BB133111EB);
-    return h ^ (h >> 32);
+    a = (a ^ (a >> 33)) * UINT64_C(0xBF58476D1CE4E5B9);
+    b = (b ^ (b >> 31)) * UINT64_C(0x94D049BB133111EB);
+    *h1 = (a ^ (a >> 31)) | 1;
+    *h2 = b ^ (b >> 32);
 }
+
+#define TAG(h1) ((h1) & ~UINT64_C(0xFFFFFFFF))
 
 /* pp_find returns the pp_entry with this key's hashes, or NULL. */
 static pp_entry *pp_find(const pprofio_baseline *b, uint64_t h1, uint64_t h2) {
     if (!b->table_cap)
         return NULL;
     for (size_t i = h1 & (b->table_cap - 1);; i = (i + 1) & (b->table_cap - 1)) {
-        uint32_t t = b->table[i];
+        uint64_t t = b->table[i];
         if (t == 0)
             return NULL;
-        pp_entry *e = &b->entries[t - 1];
+        if ((t & ~UINT64_C(0xFFFFFFFF)) != TAG(h1))
+            continue; /* another key: no need to read its entry */
+        pp_entry *e = &b->entries[(uint32_t)t - 1];
         if (e->h1 == h1 && e->h2 == h2)
             return e;
     }
 }
 
+/* pp_place puts entry k (whose first hash is h1) in the table. */
+static void pp_place(uint64_t *t, size_t cap, uint64_t h1, size_t k) {
+    size_t i = h1 & (cap - 1);
+    while (t[i])
+        i = (i + 1) & (cap - 1);
+    t[i] = TAG(h1) | ((uint64_t)k + 1);
+}
+
 static int pp_rehash(pprofio_baseline *b, size_t cap) {
-    uint32_t *t = pprofio_calloc(cap, sizeof *t);
+    uint64_t *t = pprofio_calloc(cap, sizeof *t);
     if (!t)
         return PPROFIO_ERR_NOMEM;
-    for (size_t k = 0; k < b->n_entries; k++) {
-        size_t i = b->entries[k].h1 & (cap - 1);
-        while (t[i])
-            i = (i + 1) & (cap - 1);
-        t[i] = (uint32_t)k + 1;
-    }
+    for (size_t k = 0; k < b->n_entries; k++)
+        pp_place(t, cap, b->entries[k].h1, k);
     pprofio_free(b->table);
     b->table = t;
     b->table_cap = cap;
@@ -404,10 +434,7 @@ static int pp_add(pprofio_baseline *b, uint64_t h, uint64_t h2, const int64_t *v
         if (b->n_cum > 0)
             memset(b->vals + b->n_vals, 0, b->n_cum * sizeof *b->vals);
         b->n_vals += b->n_cum;
-        size_t i = h & (b->table_cap - 1);
-        while (b->table[i])
-            i = (i + 1) & (b->table_cap - 1);
-        b->table[i] = (uint32_t)++b->n_entries;
+        pp_place(b->table, b->table_cap, h, b->n_entries++);
     }
     for (size_t i = 0, k = 0; i < b->n_values; i++)
         if (b->cum_mask & (1u << i)) {
@@ -420,8 +447,11 @@ static int pp_add(pprofio_baseline *b, uint64_t h, uint64_t h2, const int64_t *v
 
 /* ---- pruning and encoding --------------------------------------------- */
 
-/* pp_prune keeps the kept samples and what they reference, renumbering strings. */
-static int pp_prune(pp_decoded *d, PbSample **kept, size_t n_kept) {
+/*
+ * pp_prune keeps what the kept samples (indexes into d->s.s) reference,
+ * renumbering strings; their location indexes become ids again.
+ */
+static int pp_prune(pp_decoded *d, const size_t *kept, size_t n_kept) {
     PbProfile *p = d->p;
     pp_arena *a = &d->mem;
     uint8_t *loc_used = pp_arena_alloc(a, p->n_location + 1), *fn_used = pp_arena_alloc(a, p->n_function + 1),
@@ -434,9 +464,13 @@ static int pp_prune(pp_decoded *d, PbSample **kept, size_t n_kept) {
     memset(map_used, 0, p->n_mapping + 1);
     for (size_t i = 0; i < p->n_string_table; i++)
         remap[i] = -1;
-    for (size_t i = 0; i < n_kept; i++)
-        for (size_t k = 0; k < kept[i]->n_location_id; k++)
-            loc_used[pp_lookup(&d->locs, kept[i]->location_id[k])] = 1;
+    for (size_t i = 0; i < n_kept; i++) {
+        uint64_t *loc = d->s.loc + d->s.s[kept[i]].loc_off;
+        for (size_t k = 0; k < d->s.s[kept[i]].n_loc; k++) {
+            loc_used[loc[k]] = 1;
+            loc[k] = p->location[loc[k]]->id;
+        }
+    }
     size_t nl = 0, nf = 0, nm = 0;
     for (size_t i = 0; i < p->n_location; i++) {
         if (!loc_used[i])
@@ -457,8 +491,6 @@ static int pp_prune(pp_decoded *d, PbSample **kept, size_t n_kept) {
     p->n_location = nl;
     p->n_function = nf;
     p->n_mapping = nm;
-    p->sample = kept;
-    p->n_sample = n_kept;
 
     /* Strings: mark, then number in their old order so "" stays at 0. */
 #define MARK(i) (remap[(i)] = 0)
@@ -475,8 +507,10 @@ static int pp_prune(pp_decoded *d, PbSample **kept, size_t n_kept) {
     for (size_t i = 0; i < nf; i++)
         MARK(p->function[i]->name), MARK(p->function[i]->system_name), MARK(p->function[i]->filename);
     for (size_t i = 0; i < n_kept; i++)
-        for (size_t k = 0; k < kept[i]->n_label; k++)
-            MARK(kept[i]->label[k]->key), MARK(kept[i]->label[k]->str), MARK(kept[i]->label[k]->num_unit);
+        for (size_t k = 0; k < d->s.s[kept[i]].n_lab; k++) {
+            pprofio_pb_label *l = &d->s.lab[d->s.s[kept[i]].lab_off + k];
+            MARK(l->key), MARK(l->str), MARK(l->num_unit);
+        }
 #undef MARK
     size_t ns = 0;
     for (size_t i = 0; i < p->n_string_table; i++)
@@ -498,20 +532,28 @@ static int pp_prune(pp_decoded *d, PbSample **kept, size_t n_kept) {
     for (size_t i = 0; i < nf; i++)
         FIX(p->function[i]->name), FIX(p->function[i]->system_name), FIX(p->function[i]->filename);
     for (size_t i = 0; i < n_kept; i++)
-        for (size_t k = 0; k < kept[i]->n_label; k++)
-            FIX(kept[i]->label[k]->key), FIX(kept[i]->label[k]->str), FIX(kept[i]->label[k]->num_unit);
+        for (size_t k = 0; k < d->s.s[kept[i]].n_lab; k++) {
+            pprofio_pb_label *l = &d->s.lab[d->s.s[kept[i]].lab_off + k];
+            FIX(l->key), FIX(l->str), FIX(l->num_unit);
+        }
 #undef FIX
     return PPROFIO_OK;
 }
 
-static int pp_encode(const PbProfile *p, pprofio_bytes *out) {
-    size_t n = perftools__profiles__profile__get_packed_size(p);
+/* pp_encode writes the tables with protobuf-c, then the kept samples. */
+static int pp_encode(const pp_decoded *d, const size_t *kept, size_t n_kept, pprofio_bytes *out) {
+    size_t n = perftools__profiles__profile__get_packed_size(d->p);
     out->len = 0;
-    int rc = pprofio_bytes_grow(out, n ? n : 1, NULL, NULL);
+    int rc = pprofio_bytes_grow(out, n + d->s.n_loc * 2 + d->s.n_val * 4 + 1, NULL, NULL);
     if (rc != PPROFIO_OK)
         return rc;
-    out->len = perftools__profiles__profile__pack(p, out->p);
-    return PPROFIO_OK;
+    out->len = perftools__profiles__profile__pack(d->p, out->p);
+    for (size_t i = 0; i < n_kept && rc == PPROFIO_OK; i++) {
+        const PbSample *s = &d->s.s[kept[i]];
+        rc = pprofio_pb_put_sample(out, d->s.loc + s->loc_off, s->n_loc, d->s.val + s->val_off, s->n_val,
+                                   d->s.lab + s->lab_off, s->n_lab);
+    }
+    return rc;
 }
 
 /* ---- the delta -------------------------------------------------------- */
@@ -528,22 +570,21 @@ static int pp_encode(const PbProfile *p, pprofio_bytes *out) {
  * old is not changed, so a failure later leaves it as it was.
  */
 static int pp_subtract(pp_decoded *d, const pprofio_baseline *old, const pprofio_baseline *fresh,
-                       const size_t *entry_of, PbSample ***kept_out, size_t *n_kept) {
-    PbProfile *p = d->p;
-    PbSample **kept = pp_arena_alloc(&d->mem, (p->n_sample + 1) * sizeof *kept);
+                       const size_t *entry_of, size_t **kept_out, size_t *n_kept) {
+    size_t *kept = pp_arena_alloc(&d->mem, (d->s.n + 1) * sizeof *kept);
     uint8_t *done = pp_arena_alloc(&d->mem, fresh->n_entries + 1); /* the key's difference is placed */
     if (!kept || !done)
         return PPROFIO_ERR_NOMEM;
     memset(done, 0, fresh->n_entries + 1);
     size_t nk = 0;
-    for (size_t i = 0; i < p->n_sample; i++) {
-        PbSample *s = p->sample[i];
+    for (size_t i = 0; i < d->s.n; i++) {
+        int64_t *value = d->s.val + d->s.s[i].val_off;
         if (entry_of[i] != SIZE_MAX) {
             const pp_entry *k = &fresh->entries[entry_of[i]];
             const pp_entry *e = pp_find(old, k->h1, k->h2);
             for (size_t v = 0, c = 0; v < d->n_values; v++)
                 if (d->cum_mask & (1u << v)) {
-                    s->value[v] = done[entry_of[i]] ? 0
+                    value[v] = done[entry_of[i]] ? 0
                                                     : pp_sub64(fresh->vals[k->val_off + c],
                                                                e ? old->vals[e->val_off + c] : 0);
                     c++;
@@ -552,9 +593,9 @@ static int pp_subtract(pp_decoded *d, const pprofio_baseline *old, const pprofio
         }
         int nonzero = 0;
         for (size_t v = 0; v < d->n_values; v++)
-            nonzero |= s->value[v] != 0;
+            nonzero |= value[v] != 0;
         if (nonzero)
-            kept[nk++] = s;
+            kept[nk++] = i;
     }
     *kept_out = kept;
     *n_kept = nk;
@@ -570,12 +611,23 @@ static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, 
     b->cum_mask = d->cum_mask;
     b->n_values = d->n_values;
     b->n_cum = (size_t)__builtin_popcount(d->cum_mask);
-    for (size_t i = 0; i < d->p->n_sample; i++) {
-        size_t n = pp_key_of(d, d->p->sample[i], 1, key, KEY_WORDS);
+    /* Sized for one entry a sample at once: no rehash, no growth on the way. */
+    size_t cap = 1024;
+    while (cap < d->s.n * 2)
+        cap *= 2;
+    if (pp_rehash(b, cap) || pp_grow((void **)&b->entries, &b->cap_entries, d->s.n, sizeof *b->entries) ||
+        pp_grow((void **)&b->vals, &b->cap_vals, d->s.n * b->n_cum, sizeof *b->vals)) {
+        pprofio_baseline_free(b);
+        return PPROFIO_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < d->s.n; i++) {
+        size_t n = pp_key_of(d, &d->s.s[i], 1, key, KEY_WORDS);
         entry_of[i] = SIZE_MAX;
         if (n == 0)
             continue; /* a stack too deep to key: never matched, always sent whole */
-        if (pp_add(b, pp_hash_words(key, n), pp_hash2(key, n), d->p->sample[i]->value, &entry_of[i]) != PPROFIO_OK) {
+        uint64_t h1, h2;
+        pp_hash_key(key, n, &h1, &h2);
+        if (pp_add(b, h1, h2, d->s.val + d->s.s[i].val_off, &entry_of[i]) != PPROFIO_OK) {
             pprofio_baseline_free(b);
             return PPROFIO_ERR_NOMEM;
         }
@@ -605,7 +657,7 @@ int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, i
     pprofio_baseline *fresh = NULL;
     if (rc != PPROFIO_OK)
         goto done;
-    size_t ns = d.p->n_sample;
+    size_t ns = d.s.n;
     key = pprofio_malloc(KEY_WORDS * sizeof *key);
     size_t *entry_of = pp_arena_alloc(&d.mem, (ns + 1) * sizeof *entry_of);
     if (!key || !entry_of) {
@@ -618,13 +670,12 @@ int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, i
     }
     pprofio_baseline *old = *base;
     if (emit && old && old->types_sig == d.types_sig && old->cum_mask == d.cum_mask && d.cum_mask != 0) {
-        PbSample **kept;
-        size_t n_kept;
+        size_t *kept, n_kept;
         rc = pp_subtract(&d, old, fresh, entry_of, &kept, &n_kept);
         if (rc == PPROFIO_OK)
             rc = pp_prune(&d, kept, n_kept);
         if (rc == PPROFIO_OK)
-            rc = pp_encode(d.p, out);
+            rc = pp_encode(&d, kept, n_kept, out);
         if (rc != PPROFIO_OK) {
             pprofio_set_error(err, rc, "pprof: out of memory for the delta");
             goto done;
@@ -643,7 +694,7 @@ done:
     }
     pprofio_baseline_free(fresh);
     pprofio_free(key);
-    pp_arena_release(&d.mem);
+    pp_release(&d);
     return rc;
 }
 
@@ -659,8 +710,8 @@ static void pp_describe(const pp_decoded *d, const PbSample *s, char *out, size_
     const PbProfile *p = d->p;
     size_t used = 0, frames = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < s->n_location_id && frames < 3; i++) {
-        const PbLocation *l = p->location[pp_lookup(&d->locs, s->location_id[i])];
+    for (size_t i = 0; i < s->n_loc && frames < 3; i++) {
+        const PbLocation *l = p->location[d->s.loc[s->loc_off + i]];
         for (size_t k = 0; k < l->n_line && frames < 3; k++) {
             const char *name = pp_str(p, p->function[pp_lookup(&d->fns, l->line[k]->function_id)]->name);
             if (strncmp(name, "runtime.", 8) == 0 || strncmp(name, "internal/", 9) == 0)
@@ -692,22 +743,25 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
         goto done;
     }
     key = pprofio_malloc(KEY_WORDS * sizeof *key);
-    sc = pprofio_calloc(d.p->n_sample + 1, sizeof *sc);
+    sc = pprofio_calloc(d.s.n + 1, sizeof *sc);
     if (!key || !sc) {
         rc = pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory");
         goto done;
     }
-    for (size_t i = 0; i < d.p->n_sample; i++) {
-        const PbSample *s = d.p->sample[i];
+    for (size_t i = 0; i < d.s.n; i++) {
+        const PbSample *s = &d.s.s[i];
         size_t kn = pp_key_of(&d, s, 0, key, KEY_WORDS); /* the stack alone: labels are merged below */
-        sc[i].key = kn ? pp_hash_words(key, kn) : 0;
-        sc[i].count = s->value[0];
-        *total = pp_add64(*total, s->value[0]);
+        uint64_t h1 = 0, h2;
+        if (kn)
+            pp_hash_key(key, kn, &h1, &h2);
+        sc[i].key = h1;
+        sc[i].count = d.s.val[s->val_off];
+        *total = pp_add64(*total, sc[i].count);
         pp_describe(&d, s, sc[i].desc, sizeof sc[i].desc);
     }
-    qsort(sc, d.p->n_sample, sizeof *sc, pp_by_key);
+    qsort(sc, d.s.n, sizeof *sc, pp_by_key);
     size_t m = 0; /* merge samples of the same stack (different labels) */
-    for (size_t i = 0; i < d.p->n_sample; i++) {
+    for (size_t i = 0; i < d.s.n; i++) {
         if (m > 0 && sc[m - 1].key == sc[i].key)
             sc[m - 1].count = pp_add64(sc[m - 1].count, sc[i].count);
         else
@@ -719,6 +773,6 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
 done:
     pprofio_free(sc);
     pprofio_free(key);
-    pp_arena_release(&d.mem);
+    pp_release(&d);
     return rc;
 }

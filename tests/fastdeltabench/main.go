@@ -49,7 +49,15 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds, each running every benchmark on both sides once")
 	benchtime := flag.String("benchtime", "1s", "time per benchmark per round (go test -benchtime)")
 	out := flag.String("out", "results", "directory for latest.md")
+	write := flag.String("write-pairs", "", "only write pprofio's pairs (heap_*.{base,cur}.pb) into this directory, for profiling")
 	flag.Parse()
+	if *write != "" {
+		if _, err := makeInputs(*write, ""); err != nil {
+			fmt.Fprintln(os.Stderr, "fastdeltabench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*rounds, *benchtime, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "fastdeltabench:", err)
 		os.Exit(1)
@@ -120,6 +128,9 @@ func fastdeltaDir() (string, error) {
 func makeInputs(work, fdDir string) ([]input, error) {
 	var ins []input
 	for _, f := range []string{"heap.pprof", "big-heap.pprof"} {
+		if fdDir == "" {
+			break
+		}
 		path := filepath.Join(fdDir, "testdata", f)
 		st, err := os.Stat(path)
 		if err != nil {

@@ -1,0 +1,314 @@
+//go:build ignore
+
+/* pbwire.c: pprof samples on the protobuf wire (see pbwire.h). */
+#include "pbwire.h"
+
+#include <string.h>
+
+#include "alloc.h"
+#include "errors.h"
+
+typedef struct {
+    const uint8_t *p, *end;
+} pb_rd;
+
+static int pb_varint(pb_rd *r, uint64_t *v) {
+    if (r->p < r->end && *r->p < 0x80) {
+        *v = *r->p++;
+        return 1;
+    }
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end)
+            return 0;
+        uint8_t b = *r->p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 1;
+        }
+    }
+    return 0; /* longer than 10 bytes */
+}
+
+/* pb_tag reads a field's tag: its number (never 0) and wire type. */
+static int pb_tag(pb_rd *r, uint32_t *field, uint32_t *wt) {
+    uint64_t t;
+    if (!pb_varint(r, &t) || t > UINT32_MAX || (t >> 3) == 0)
+        return 0;
+    *field = (uint32_t)(t >> 3);
+    *wt = (uint32_t)(t & 7);
+    return 1;
+}
+
+/* pb_len reads a length-delimited field's length and checks the bytes are there. */
+static int pb_len(pb_rd *r, size_t *len) {
+    uint64_t v;
+    if (!pb_varint(r, &v) || v > (uint64_t)(r->end - r->p))
+        return 0;
+    *len = (size_t)v;
+    return 1;
+}
+
+static int pb_skip(pb_rd *r, uint32_t wt) {
+    uint64_t v;
+    size_t len;
+    switch (wt) {
+    case 0:
+        return pb_varint(r, &v);
+    case 1:
+    case 5:
+        len = wt == 1 ? 8 : 4;
+        if ((size_t)(r->end - r->p) < len)
+            return 0;
+        r->p += len;
+        return 1;
+    case 2:
+        if (!pb_len(r, &len))
+            return 0;
+        r->p += len;
+        return 1;
+    default:
+        return 0; /* groups (deprecated) and the wire types that do not exist */
+    }
+}
+
+/* pb_reserve makes room for need elements of size bytes in *p, within the limit. */
+static int pb_reserve(pprofio_pb_samples *s, void **p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap)
+        return PPROFIO_OK;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) {
+        if (c > SIZE_MAX / 4 / size)
+            return PPROFIO_ERR_FORMAT;
+        c *= 2;
+    }
+    if (s->bytes + (c - *cap) * size > s->limit)
+        return PPROFIO_ERR_FORMAT; /* far more memory than its bytes can need */
+    void *q = pprofio_realloc(*p, c * size);
+    if (!q)
+        return PPROFIO_ERR_NOMEM;
+    s->bytes += (c - *cap) * size;
+    *p = q;
+    *cap = c;
+    return PPROFIO_OK;
+}
+
+/*
+ * pb_numbers appends a repeated integer field's values to the 64-bit array
+ * *arr: one varint (wire type 0) or a packed run (2).
+ */
+static int pb_numbers(pprofio_pb_samples *s, pb_rd *r, uint32_t wt, void **arr, size_t *n, size_t *cap) {
+    if (wt == 0) {
+        int rc = pb_reserve(s, arr, cap, *n + 1, sizeof(uint64_t));
+        if (rc != PPROFIO_OK)
+            return rc;
+        if (!pb_varint(r, (uint64_t *)*arr + *n))
+            return PPROFIO_ERR_FORMAT;
+        (*n)++;
+        return PPROFIO_OK;
+    }
+    size_t len;
+    if (wt != 2 || !pb_len(r, &len))
+        return PPROFIO_ERR_FORMAT;
+    pb_rd sub = {r->p, r->p + len};
+    r->p += len;
+    int rc = pb_reserve(s, arr, cap, *n + len, sizeof(uint64_t)); /* a varint takes at least a byte */
+    if (rc != PPROFIO_OK)
+        return rc;
+    uint64_t *out = *arr;
+    while (sub.p < sub.end) {
+        if (!pb_varint(&sub, &out[*n]))
+            return PPROFIO_ERR_FORMAT;
+        (*n)++;
+    }
+    return PPROFIO_OK;
+}
+
+/* pb_label reads a Label message; its fields are all int64. */
+static int pb_label(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
+    void *arr = s->lab;
+    int rc = pb_reserve(s, &arr, &s->cap_lab, s->n_lab + 1, sizeof *s->lab);
+    s->lab = arr;
+    if (rc != PPROFIO_OK)
+        return rc;
+    pprofio_pb_label *l = &s->lab[s->n_lab];
+    memset(l, 0, sizeof *l);
+    pb_rd r = {p, p + len};
+    while (r.p < r.end) {
+        uint32_t f, wt;
+        uint64_t v;
+        if (!pb_tag(&r, &f, &wt))
+            return PPROFIO_ERR_FORMAT;
+        if (f > 4) {
+            if (!pb_skip(&r, wt))
+                return PPROFIO_ERR_FORMAT;
+            continue;
+        }
+        if (wt != 0 || !pb_varint(&r, &v))
+            return PPROFIO_ERR_FORMAT;
+        int64_t *field[] = {&l->key, &l->str, &l->num, &l->num_unit};
+        *field[f - 1] = (int64_t)v;
+    }
+    s->n_lab++;
+    return PPROFIO_OK;
+}
+
+/* pb_sample reads one Sample message into the arrays. */
+static int pb_sample(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
+    void *arr = s->s;
+    int rc = pb_reserve(s, &arr, &s->cap, s->n + 1, sizeof *s->s);
+    s->s = arr;
+    if (rc != PPROFIO_OK)
+        return rc;
+    pprofio_pb_sample *o = &s->s[s->n];
+    *o = (pprofio_pb_sample){.loc_off = s->n_loc, .val_off = s->n_val, .lab_off = s->n_lab};
+    pb_rd r = {p, p + len};
+    while (r.p < r.end && rc == PPROFIO_OK) {
+        uint32_t f, wt;
+        size_t sub;
+        if (!pb_tag(&r, &f, &wt))
+            return PPROFIO_ERR_FORMAT;
+        if (f == 1) {
+            arr = s->loc;
+            rc = pb_numbers(s, &r, wt, &arr, &s->n_loc, &s->cap_loc);
+            s->loc = arr;
+        } else if (f == 2) {
+            arr = s->val;
+            rc = pb_numbers(s, &r, wt, &arr, &s->n_val, &s->cap_val);
+            s->val = arr;
+        } else if (f == 3) {
+            if (wt != 2 || !pb_len(&r, &sub))
+                return PPROFIO_ERR_FORMAT;
+            rc = pb_label(s, r.p, sub);
+            r.p += sub;
+        } else if (!pb_skip(&r, wt)) {
+            return PPROFIO_ERR_FORMAT;
+        }
+    }
+    if (rc != PPROFIO_OK)
+        return rc;
+    o->n_loc = s->n_loc - o->loc_off;
+    o->n_val = s->n_val - o->val_off;
+    o->n_lab = s->n_lab - o->lab_off;
+    s->n++;
+    return PPROFIO_OK;
+}
+
+int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samples *s) {
+    memset(s, 0, sizeof *s);
+    s->limit = limit;
+    if (n == 0)
+        return PPROFIO_OK;
+    s->rest = pprofio_malloc(n);
+    if (!s->rest)
+        return PPROFIO_ERR_NOMEM;
+    pb_rd r = {raw, raw + n};
+    while (r.p < r.end) {
+        const uint8_t *start = r.p;
+        uint32_t f, wt;
+        size_t len;
+        if (!pb_tag(&r, &f, &wt))
+            return PPROFIO_ERR_FORMAT;
+        if (f == 2) { /* a sample */
+            if (wt != 2 || !pb_len(&r, &len))
+                return PPROFIO_ERR_FORMAT;
+            int rc = pb_sample(s, r.p, len);
+            if (rc != PPROFIO_OK)
+                return rc;
+            r.p += len;
+            continue;
+        }
+        if (!pb_skip(&r, wt))
+            return PPROFIO_ERR_FORMAT;
+        memcpy(s->rest + s->n_rest, start, (size_t)(r.p - start));
+        s->n_rest += (size_t)(r.p - start);
+    }
+    return PPROFIO_OK;
+}
+
+void pprofio_pb_samples_free(pprofio_pb_samples *s) {
+    pprofio_free(s->s);
+    pprofio_free(s->loc);
+    pprofio_free(s->val);
+    pprofio_free(s->lab);
+    pprofio_free(s->rest);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static size_t pb_vsize(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *pb_put(uint8_t *p, uint64_t v) {
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* pb_label_size is a label's body: proto3 leaves out the fields that are 0. */
+static size_t pb_label_size(const pprofio_pb_label *l) {
+    const int64_t f[] = {l->key, l->str, l->num, l->num_unit};
+    size_t n = 0;
+    for (int i = 0; i < 4; i++)
+        if (f[i])
+            n += 1 + pb_vsize((uint64_t)f[i]);
+    return n;
+}
+
+int pprofio_pb_put_sample(pprofio_bytes *out, const uint64_t *loc_ids, size_t n_loc, const int64_t *val,
+                          size_t n_val, const pprofio_pb_label *lab, size_t n_lab) {
+    size_t locs = 0, vals = 0, body = 0;
+    for (size_t i = 0; i < n_loc; i++)
+        locs += pb_vsize(loc_ids[i]);
+    for (size_t i = 0; i < n_val; i++)
+        vals += pb_vsize((uint64_t)val[i]);
+    if (n_loc)
+        body += 1 + pb_vsize(locs) + locs;
+    if (n_val)
+        body += 1 + pb_vsize(vals) + vals;
+    for (size_t i = 0; i < n_lab; i++) {
+        size_t l = pb_label_size(&lab[i]);
+        body += 1 + pb_vsize(l) + l;
+    }
+    int rc = pprofio_bytes_grow(out, 1 + pb_vsize(body) + body, NULL, NULL);
+    if (rc != PPROFIO_OK)
+        return rc;
+    uint8_t *p = out->p + out->len;
+    *p++ = 0x12; /* Profile.sample: field 2, length-delimited */
+    p = pb_put(p, body);
+    if (n_loc) {
+        *p++ = 0x0a; /* Sample.location_id, packed */
+        p = pb_put(p, locs);
+        for (size_t i = 0; i < n_loc; i++)
+            p = pb_put(p, loc_ids[i]);
+    }
+    if (n_val) {
+        *p++ = 0x12; /* Sample.value, packed */
+        p = pb_put(p, vals);
+        for (size_t i = 0; i < n_val; i++)
+            p = pb_put(p, (uint64_t)val[i]);
+    }
+    for (size_t i = 0; i < n_lab; i++) {
+        *p++ = 0x1a; /* Sample.label */
+        p = pb_put(p, pb_label_size(&lab[i]));
+        const int64_t f[] = {lab[i].key, lab[i].str, lab[i].num, lab[i].num_unit};
+        for (int k = 0; k < 4; k++)
+            if (f[k]) {
+                *p++ = (uint8_t)((k + 1) << 3); /* Label fields 1-4, varints */
+                p = pb_put(p, (uint64_t)f[k]);
+            }
+    }
+    out->len = (size_t)(p - out->p);
+    return PPROFIO_OK;
+}
