@@ -95,33 +95,44 @@ static int pb_reserve(pprofio_pb_samples *s, void **p, size_t *cap, size_t need,
 }
 
 /*
- * pb_numbers appends a repeated integer field's values to the 64-bit array
- * *arr: one varint (wire type 0) or a packed run (2).
+ * pb_numbers appends a repeated integer field's values to the array *arr of
+ * size-byte elements: one varint (wire type 0) or a packed run (2).
  */
-static int pb_numbers(pprofio_pb_samples *s, pb_rd *r, uint32_t wt, void **arr, size_t *n, size_t *cap) {
-    if (wt == 0) {
-        int rc = pb_reserve(s, arr, cap, *n + 1, sizeof(uint64_t));
-        if (rc != PPROFIO_OK)
-            return rc;
-        if (!pb_varint(r, (uint64_t *)*arr + *n))
+static int pb_numbers(pprofio_pb_samples *s, pb_rd *r, uint32_t wt, void **arr, size_t *n, size_t *cap,
+                      size_t size) {
+    pb_rd sub = *r;
+    size_t len = 1;
+    if (wt == 2) {
+        if (!pb_len(r, &len))
             return PPROFIO_ERR_FORMAT;
-        (*n)++;
-        return PPROFIO_OK;
-    }
-    size_t len;
-    if (wt != 2 || !pb_len(r, &len))
+        sub.end = r->p + len;
+        sub.p = r->p;
+        r->p += len;
+    } else if (wt != 0) {
         return PPROFIO_ERR_FORMAT;
-    pb_rd sub = {r->p, r->p + len};
-    r->p += len;
-    int rc = pb_reserve(s, arr, cap, *n + len, sizeof(uint64_t)); /* a varint takes at least a byte */
+    }
+    int rc = pb_reserve(s, arr, cap, *n + len, size); /* a varint takes at least a byte */
     if (rc != PPROFIO_OK)
         return rc;
-    uint64_t *out = *arr;
-    while (sub.p < sub.end) {
-        if (!pb_varint(&sub, &out[*n]))
+    size_t k = *n;
+    do {
+        uint64_t v;
+        if (wt == 2 && sub.p >= sub.end)
+            break; /* the end of a packed run (which may be empty) */
+        if (sub.p < sub.end && *sub.p < 0x80) /* most ids and counts take one byte */
+            v = *sub.p++;
+        else if (!pb_varint(&sub, &v))
             return PPROFIO_ERR_FORMAT;
-        (*n)++;
-    }
+        if (size == 8)
+            ((uint64_t *)*arr)[k++] = v;
+        else if (v <= UINT32_MAX)
+            ((uint32_t *)*arr)[k++] = (uint32_t)v;
+        else
+            return PPROFIO_ERR_FORMAT;
+    } while (wt == 2);
+    *n = k;
+    if (wt == 0)
+        r->p = sub.p;
     return PPROFIO_OK;
 }
 
@@ -171,11 +182,11 @@ static int pb_sample(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
             return PPROFIO_ERR_FORMAT;
         if (f == 1) {
             arr = s->loc;
-            rc = pb_numbers(s, &r, wt, &arr, &s->n_loc, &s->cap_loc);
+            rc = pb_numbers(s, &r, wt, &arr, &s->n_loc, &s->cap_loc, sizeof *s->loc);
             s->loc = arr;
         } else if (f == 2) {
             arr = s->val;
-            rc = pb_numbers(s, &r, wt, &arr, &s->n_val, &s->cap_val);
+            rc = pb_numbers(s, &r, wt, &arr, &s->n_val, &s->cap_val, sizeof *s->val);
             s->val = arr;
         } else if (f == 3) {
             if (wt != 2 || !pb_len(&r, &sub))
@@ -203,6 +214,22 @@ int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samp
     s->rest = pprofio_malloc(n);
     if (!s->rest)
         return PPROFIO_ERR_NOMEM;
+    /*
+     * Room for what a profile of n bytes usually holds, so the arrays are
+     * rarely copied as they grow; never NULL, so that a pointer into one
+     * is always valid to form.
+     */
+    void *a[4] = {NULL, NULL, NULL, NULL};
+    int rc = pb_reserve(s, &a[0], &s->cap, n / 256 + 1, sizeof *s->s);
+    if (rc == PPROFIO_OK)
+        rc = pb_reserve(s, &a[1], &s->cap_loc, n / 2 + 1, sizeof *s->loc);
+    if (rc == PPROFIO_OK)
+        rc = pb_reserve(s, &a[2], &s->cap_val, n / 16 + 1, sizeof *s->val);
+    if (rc == PPROFIO_OK)
+        rc = pb_reserve(s, &a[3], &s->cap_lab, 1, sizeof *s->lab);
+    s->s = a[0], s->loc = a[1], s->val = a[2], s->lab = a[3];
+    if (rc != PPROFIO_OK)
+        return rc;
     pb_rd r = {raw, raw + n};
     while (r.p < r.end) {
         const uint8_t *start = r.p;
@@ -266,7 +293,7 @@ static size_t pb_label_size(const pprofio_pb_label *l) {
     return n;
 }
 
-int pprofio_pb_put_sample(pprofio_bytes *out, const uint64_t *loc_ids, size_t n_loc, const int64_t *val,
+int pprofio_pb_put_sample(pprofio_bytes *out, const uint32_t *loc_ids, size_t n_loc, const int64_t *val,
                           size_t n_val, const pprofio_pb_label *lab, size_t n_lab) {
     size_t locs = 0, vals = 0, body = 0;
     for (size_t i = 0; i < n_loc; i++)

@@ -31,7 +31,7 @@ typedef struct {
 typedef struct {
     pprofio_pb_sample *s;
     size_t n, cap;
-    uint64_t *loc; /* location ids as read (the caller may turn them into indexes) */
+    uint32_t *loc; /* location ids as read (the caller may turn them into indexes); larger than 32 bits is an error */
     size_t n_loc, cap_loc;
     int64_t *val;
     size_t n_val, cap_val;
@@ -54,7 +54,7 @@ int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samp
 void pprofio_pb_samples_free(pprofio_pb_samples *s);
 
 /* pprofio_pb_put_sample appends one Sample (field 2 of Profile) to out. */
-int pprofio_pb_put_sample(pprofio_bytes *out, const uint64_t *loc_ids, size_t n_loc, const int64_t *val,
+int pprofio_pb_put_sample(pprofio_bytes *out, const uint32_t *loc_ids, size_t n_loc, const int64_t *val,
                           size_t n_val, const pprofio_pb_label *lab, size_t n_lab);
 
 #endif

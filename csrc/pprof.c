@@ -125,6 +125,7 @@ typedef struct {
     pp_arena mem;
     PbProfile *p;         /* every field but the samples */
     pprofio_pb_samples s; /* the samples; s.loc holds location indexes once checked */
+    uint64_t *fkey;       /* per location, what a frame adds to a key: its address, or 0 and a hash of its lines */
     pp_id_index locs, fns, maps;
     size_t n_values;
     uint32_t cum_mask; /* which values are totals since start */
@@ -204,7 +205,7 @@ static int pp_check_refs(pp_decoded *d) {
         long ix = pp_lookup(&d->locs, d->s.loc[i]);
         if (ix < 0)
             return 0;
-        d->s.loc[i] = (uint64_t)ix;
+        d->s.loc[i] = (uint32_t)ix;
     }
     for (size_t i = 0; i < d->s.n_lab; i++) {
         const pprofio_pb_label *l = &d->s.lab[i];
@@ -219,6 +220,8 @@ static void pp_release(pp_decoded *d) {
     pp_arena_release(&d->mem);
     pprofio_pb_samples_free(&d->s);
 }
+
+static int pp_frame_keys(pp_decoded *d);
 
 static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error *err) {
     memset(d, 0, sizeof *d);
@@ -255,6 +258,8 @@ static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error 
         if (pp_is_cumulative(t))
             d->cum_mask |= 1u << i;
     }
+    if (pp_frame_keys(d) != PPROFIO_OK)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory for the frames' keys");
     return PPROFIO_OK;
 }
 
@@ -268,6 +273,31 @@ int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
 /* ---- sample keys ------------------------------------------------------ */
 
 /*
+ * pp_frame_keys works out once per location what its frames add to a
+ * sample's key: its address, or without one 0 and a hash of its
+ * functions' names and lines.
+ */
+static int pp_frame_keys(pp_decoded *d) {
+    const PbProfile *p = d->p;
+    d->fkey = pp_arena_alloc(&d->mem, (2 * p->n_location + 1) * sizeof *d->fkey);
+    if (!d->fkey)
+        return PPROFIO_ERR_NOMEM;
+    for (size_t i = 0; i < p->n_location; i++) {
+        const PbLocation *l = p->location[i];
+        uint64_t h = FNV_INIT;
+        for (size_t k = 0; l->address == 0 && k < l->n_line; k++) {
+            const PbFunction *f = p->function[pp_lookup(&d->fns, l->line[k]->function_id)];
+            const char *name = pp_str(p, f->name);
+            h = pp_fnv(name, strlen(name) + 1, h);
+            h = pp_fnv(&l->line[k]->line, sizeof l->line[k]->line, h);
+        }
+        d->fkey[2 * i] = l->address;
+        d->fkey[2 * i + 1] = h;
+    }
+    return PPROFIO_OK;
+}
+
+/*
  * pp_key_of writes a sample's identity as 64-bit words: for each frame its
  * address (or, without one, its functions' names and lines), then (with
  * labels != 0) its labels. Returns the word count, or 0 when buf is too small.
@@ -276,22 +306,12 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
     const PbProfile *p = d->p;
     size_t n = 0;
     for (size_t i = 0; i < s->n_loc; i++) {
-        const PbLocation *l = p->location[d->s.loc[s->loc_off + i]];
+        const uint64_t *fk = d->fkey + 2 * d->s.loc[s->loc_off + i];
         if (n + 2 > cap)
             return 0;
-        if (l->address != 0) {
-            buf[n++] = l->address;
-            continue;
-        }
-        uint64_t h = FNV_INIT;
-        for (size_t k = 0; k < l->n_line; k++) {
-            const PbFunction *f = p->function[pp_lookup(&d->fns, l->line[k]->function_id)];
-            const char *name = pp_str(p, f->name);
-            h = pp_fnv(name, strlen(name) + 1, h);
-            h = pp_fnv(&l->line[k]->line, sizeof l->line[k]->line, h);
-        }
-        buf[n++] = 0; /* marks a frame known by name */
-        buf[n++] = h;
+        buf[n++] = fk[0];
+        if (fk[0] == 0)
+            buf[n++] = fk[1]; /* a frame known by name */
     }
     for (size_t i = 0; labels && i < s->n_lab; i++) {
         const pprofio_pb_label *lb = &d->s.lab[s->lab_off + i];
@@ -465,10 +485,10 @@ static int pp_prune(pp_decoded *d, const size_t *kept, size_t n_kept) {
     for (size_t i = 0; i < p->n_string_table; i++)
         remap[i] = -1;
     for (size_t i = 0; i < n_kept; i++) {
-        uint64_t *loc = d->s.loc + d->s.s[kept[i]].loc_off;
+        uint32_t *loc = d->s.loc + d->s.s[kept[i]].loc_off;
         for (size_t k = 0; k < d->s.s[kept[i]].n_loc; k++) {
             loc_used[loc[k]] = 1;
-            loc[k] = p->location[loc[k]]->id;
+            loc[k] = (uint32_t)p->location[loc[k]]->id; /* ids are small: pp_index_ids */
         }
     }
     size_t nl = 0, nf = 0, nm = 0;
@@ -559,6 +579,13 @@ static int pp_encode(const pp_decoded *d, const size_t *kept, size_t n_kept, ppr
 /* ---- the delta -------------------------------------------------------- */
 
 #define KEY_WORDS 4096 /* a stack of up to ~2000 frames; the runtime keeps 32-128 */
+#define AHEAD 8        /* samples whose table slot is fetched ahead of its lookup */
+
+/* pp_prefetch asks for the table slot of h1 ahead of its lookup: the table is larger than the caches. */
+static void pp_prefetch(const pprofio_baseline *b, uint64_t h1) {
+    if (b->table_cap)
+        __builtin_prefetch(&b->table[h1 & (b->table_cap - 1)]);
+}
 
 /*
  * pp_subtract applies old to the current samples and collects those left
@@ -579,6 +606,8 @@ static int pp_subtract(pp_decoded *d, const pprofio_baseline *old, const pprofio
     size_t nk = 0;
     for (size_t i = 0; i < d->s.n; i++) {
         int64_t *value = d->s.val + d->s.s[i].val_off;
+        if (i + AHEAD < d->s.n && entry_of[i + AHEAD] != SIZE_MAX)
+            pp_prefetch(old, fresh->entries[entry_of[i + AHEAD]].h1);
         if (entry_of[i] != SIZE_MAX) {
             const pp_entry *k = &fresh->entries[entry_of[i]];
             const pp_entry *e = pp_find(old, k->h1, k->h2);
@@ -602,11 +631,23 @@ static int pp_subtract(pp_decoded *d, const pprofio_baseline *old, const pprofio
     return PPROFIO_OK;
 }
 
+/* pp_hash_all hashes each sample's key into hs (h1, h2; 0, 0 for a stack too deep to key). */
+static void pp_hash_all(const pp_decoded *d, uint64_t *key, uint64_t *hs) {
+    for (size_t i = 0; i < d->s.n; i++) {
+        size_t n = pp_key_of(d, &d->s.s[i], 1, key, KEY_WORDS);
+        hs[2 * i] = hs[2 * i + 1] = 0;
+        if (n > 0)
+            pp_hash_key(key, n, &hs[2 * i], &hs[2 * i + 1]);
+    }
+}
+
 /* pp_baseline_of builds the new baseline from the current samples (before subtraction). */
 static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, size_t *entry_of) {
-    pprofio_baseline *b = pprofio_calloc(1, sizeof *b);
+    uint64_t *hs = pp_arena_alloc(&d->mem, (2 * d->s.n + 1) * sizeof *hs);
+    pprofio_baseline *b = hs ? pprofio_calloc(1, sizeof *b) : NULL;
     if (!b)
         return PPROFIO_ERR_NOMEM;
+    pp_hash_all(d, key, hs);
     b->types_sig = d->types_sig;
     b->cum_mask = d->cum_mask;
     b->n_values = d->n_values;
@@ -621,13 +662,12 @@ static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, 
         return PPROFIO_ERR_NOMEM;
     }
     for (size_t i = 0; i < d->s.n; i++) {
-        size_t n = pp_key_of(d, &d->s.s[i], 1, key, KEY_WORDS);
+        if (i + AHEAD < d->s.n)
+            pp_prefetch(b, hs[2 * (i + AHEAD)]);
         entry_of[i] = SIZE_MAX;
-        if (n == 0)
+        if (hs[2 * i] == 0)
             continue; /* a stack too deep to key: never matched, always sent whole */
-        uint64_t h1, h2;
-        pp_hash_key(key, n, &h1, &h2);
-        if (pp_add(b, h1, h2, d->s.val + d->s.s[i].val_off, &entry_of[i]) != PPROFIO_OK) {
+        if (pp_add(b, hs[2 * i], hs[2 * i + 1], d->s.val + d->s.s[i].val_off, &entry_of[i]) != PPROFIO_OK) {
             pprofio_baseline_free(b);
             return PPROFIO_ERR_NOMEM;
         }
