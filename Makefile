@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo check vet gotest e2e receiver bench bench-cycle bench-delta bench-fastdelta proto clean
+.PHONY: all deps build demo check vet gotest e2e receiver otel bench bench-cycle bench-delta bench-fastdelta memgrowth proto clean
 
 all: build
 
@@ -22,7 +22,7 @@ build: deps
 demo: deps
 	GO=$(GO) bash examples/demo.sh
 
-check: deps ctest vet gotest e2e receiver
+check: deps ctest vet gotest e2e receiver otel
 	@echo "make check: all passed"
 
 vet:
@@ -31,6 +31,7 @@ vet:
 	cd examples/ingest-server && $(GO) vet ./...
 	cd tests/overhead && $(GO) vet ./...
 	cd tests/fastdeltabench && $(GO) vet ./...
+	cd otel && $(GO) vet ./...
 
 # Unit, build and end-to-end tests of the main module (includes the checks
 # that edits to csrc/ rebuild the core, vendoring, and CGO_ENABLED=0).
@@ -44,6 +45,11 @@ e2e:
 # The reference receiver (its own module).
 receiver:
 	cd examples/ingest-server && $(GO) test -race -count=1 ./...
+
+# The OpenTelemetry bridge (its own module, so the main one does not
+# depend on OpenTelemetry), against the real OpenTelemetry SDK.
+otel:
+	cd otel && $(GO) test -race -count=1 ./...
 
 # pprofio against no profiler and pyroscope-go (tests/overhead, its own
 # module): writes tests/overhead/results/{latest.md,overhead.svg}. Longer and
@@ -68,12 +74,35 @@ FASTDELTA_FLAGS ?=
 bench-fastdelta: deps
 	cd tests/fastdeltabench && $(GO) run . $(FASTDELTA_FLAGS)
 
-# Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto)
-# and of the pprof format (profile.proto), and the reference receiver's Go code. The generated files are committed.
+# C heap kept per cycle (glibc mallinfo2) over many simulated cycles
+# (tests/c/memgrowth.c): without uploads, with HTTPS uploads on one kept
+# connection, with a new TLS connection per batch, the same with glibc's
+# per-thread cache off (mallinfo2 counts the chunks parked there as in
+# use), and over plain HTTP.
+# Longer: make memgrowth MEMGROWTH_FLAGS='-cycles 8000 -warmup 500'
+MEMGROWTH_FLAGS ?= -cycles 2000 -warmup 200
+MEMGROWTH_PKGS := zlib libcurl libprotobuf-c
+memgrowth: deps
+	@mkdir -p build
+	cc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Iinclude $$(pkg-config --cflags $(MEMGROWTH_PKGS)) \
+		tests/c/memgrowth.c csrc/*.c -o build/memgrowth $$(pkg-config --libs $(MEMGROWTH_PKGS)) -ldl -lpthread
+	cd examples/ingest-server && $(GO) build -o ../../build/memgrowth-receiver .
+	./build/memgrowth $(MEMGROWTH_FLAGS)
+	./build/memgrowth $(MEMGROWTH_FLAGS) -server build/memgrowth-receiver
+	./build/memgrowth $(MEMGROWTH_FLAGS) -server build/memgrowth-receiver -new-connections
+	GLIBC_TUNABLES=glibc.malloc.tcache_count=0 ./build/memgrowth $(MEMGROWTH_FLAGS) \
+		-server build/memgrowth-receiver -new-connections
+	./build/memgrowth $(MEMGROWTH_FLAGS) -server build/memgrowth-receiver -new-connections -plain
+
+# Regenerate the protobuf-c code of the ingest contract (csrc/proto/ingest.proto),
+# of the pprof format (profile.proto) and of Grafana Pyroscope's push request
+# (pyroscope_push.proto, pyroscope_types.proto), and the reference receiver's
+# Go code. The generated files are committed.
+PROTOS := ingest profile pyroscope_types pyroscope_push
 proto: deps
 	@command -v protoc >/dev/null || { echo "make proto needs protoc (Debian: protobuf-compiler) and protoc-gen-go"; exit 1; }
-	protoc-c --proto_path=csrc/proto --c_out=csrc csrc/proto/ingest.proto csrc/proto/profile.proto
-	sed -i '1i //go:build ignore\n' csrc/ingest.pb-c.c csrc/profile.pb-c.c
+	protoc-c --proto_path=csrc/proto --c_out=csrc $(PROTOS:%=csrc/proto/%.proto)
+	sed -i '1i //go:build ignore\n' $(PROTOS:%=csrc/%.pb-c.c)
 	cd examples/ingest-server && ./generate.sh
 
 clean: ctest-clean fuzz-clean

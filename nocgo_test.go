@@ -9,12 +9,17 @@ import (
 	"github.com/pprofio/pprofio"
 )
 
-// Without cgo the package compiles and New says why it cannot work and
-// what building with cgo needs.
+// Without cgo the package compiles and New says why it cannot work, and
+// what building with cgo needs: every C library the core links.
 func TestNewWithoutCgoSaysCgoIsRequired(t *testing.T) {
 	_, err := pprofio.New(pprofio.Config{ServiceName: "svc", OutputDir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "cgo") {
-		t.Fatalf("New without cgo: got %v, want an error that names cgo", err)
+	if err == nil {
+		t.Fatal("New without cgo succeeded")
+	}
+	for _, want := range []string{"cgo", "CGO_ENABLED=1", "zlib", "libcurl", "protobuf-c"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("New without cgo: %q does not mention %s", err, want)
+		}
 	}
 	// It says what a build with cgo needs.
 	for _, need := range []string{"zlib1g-dev", "libprotobuf-c-dev", "libcurl4-openssl-dev", "libcurl.so.4"} {

@@ -76,12 +76,56 @@
 // Stats.ProfilesSkipped; it never stops a profile it did not start.
 // Between windows the program can profile freely.
 //
+// # Spans
+//
+// Spans mark the program's own units of work ("checkout", "db.query"):
+//
+//	ctx, span := pprofio.StartSpan(ctx, "checkout", "tier", "gold")
+//	defer span.End()
+//
+// While a span is open on a goroutine, the CPU and goroutine profiles'
+// samples of that goroutine carry the pprof labels span=<name> and its
+// tags, added to the labels the context already had, which are kept; End
+// puts back those of the context the span started from. One span's flame
+// graph is then
+//
+//	go tool pprof -tagfocus span=checkout cpu.pb.gz
+//
+// Every finished span's duration goes to the C core, which keeps count,
+// total, min, max and a latency histogram (p50/p90/p99 within 3.125%) per
+// name and tag set, and a bounded sample of finished spans per cycle,
+// within MaxSpanBytes. Without a started Profiler, StartSpan returns ctx
+// as it is and a nil *Span whose End does nothing.
+//
 // # Bounds
 //
 // The C core holds at most MaxBufferBytes of profile data in memory.
 // Past that the oldest profile goes first, and each loss is logged and
 // counted in Stats. pprofio never panics into the program: failures go to
 // Config.Logger and to the counters.
+//
+// # Environment
+//
+// Operators can configure a service without touching its code. New fills
+// each Config field left at its zero value from its variable, so a field
+// set in code wins, and a Config{} with only the environment set works:
+//
+//	PPROFIO_SERVICE_NAME   ServiceName
+//	PPROFIO_API_KEY        APIKey
+//	PPROFIO_INGEST_URL     IngestURL
+//	PPROFIO_TAGS           Tags, as env=prod,region=eu
+//	PPROFIO_SAMPLE_RATE    SampleRate, as 60s or 1m
+//	PPROFIO_CPU_DURATION   CPUDuration, as 10s
+//	PPROFIO_PROFILES       Profiles, as cpu,heap,goroutine,mutex,block
+//	PPROFIO_OUTPUT_DIR     OutputDir
+//	PPROFIO_SPOOL_DIR      SpoolDir
+//	PPROFIO_CA_FILE        CAFile
+//	PPROFIO_PYROSCOPE_URL, PPROFIO_PYROSCOPE_USER, PPROFIO_PYROSCOPE_PASSWORD,
+//	PPROFIO_PYROSCOPE_TOKEN, PPROFIO_PYROSCOPE_TENANT_ID   the Pyroscope* fields
+//
+// An empty variable counts as unset. A bad value is a *ConfigError whose
+// message names the variable. PPROFIO_ENABLED=false turns the agent off:
+// New, Start and Stop then succeed and do nothing.
 //
 // # Building and deploying
 //
@@ -126,6 +170,7 @@ import (
 
 	"github.com/pprofio/pprofio/internal/collector"
 	"github.com/pprofio/pprofio/internal/core"
+	"github.com/pprofio/pprofio/internal/spans"
 )
 
 // Version is the agent's version.
@@ -149,6 +194,7 @@ const (
 	DefaultCPUDuration    = 10 * time.Second
 	DefaultMaxBufferBytes = 32 << 20
 	DefaultMaxSpoolBytes  = 64 << 20
+	DefaultMaxSpanBytes   = 4 << 20
 	// DefaultMutexProfileFraction samples 1 in 10 contention events during
 	// the mutex window.
 	DefaultMutexProfileFraction = 10
@@ -171,14 +217,18 @@ const (
 	MinSampleRate     = time.Second
 	MinMaxBufferBytes = 1 << 20
 	MinMaxSpoolBytes  = 1 << 20
+	MinMaxSpanBytes   = 64 << 10
 	MaxTags           = 64
 	MaxTagKeyLen      = 128
 	MaxTagValueLen    = 256
 	MaxServiceNameLen = 128
 )
 
-// Config configures a Profiler. Zero values take the defaults given on
-// each field; New rejects what cannot work with a *ConfigError.
+// Config configures a Profiler. New first fills each field left at its
+// zero value from its PPROFIO_* environment variable, if set (see
+// Environment in the package documentation); the fields still zero take
+// the defaults given on each. New rejects what cannot work with a
+// *ConfigError.
 type Config struct {
 	// APIKey authenticates uploads to IngestURL. It travels only in the
 	// Authorization header, never in URLs, logs or files.
@@ -223,16 +273,25 @@ type Config struct {
 	LeakMinGrowth        int
 	// OutputDir is where profiles are kept on local disk; see the package
 	// documentation for the layout. At least one of IngestURL and
-	// OutputDir must be set.
+	// OutputDir must be set. New checks that it can be made and written
+	// (it is made at the first write).
 	OutputDir string
 	// MaxBufferBytes bounds the profile data the core holds in memory.
 	// Default 32 MiB, at least 1 MiB.
 	MaxBufferBytes int64
+	// MaxSpanBytes bounds the memory the core keeps for a cycle's spans
+	// (timings, timeline, start stacks). Past it, spans of new names and
+	// tag sets are aggregated in one overflow series, counted in
+	// Stats.SpansOverflowed. Default 4 MiB, at least 64 KiB.
+	MaxSpanBytes int64
 	// StartJitter is the most the first cycle waits after Start, drawn at
 	// random so a fleet does not profile in step. Zero means SampleRate/10;
 	// a negative value starts the first cycle at once.
 	StartJitter time.Duration
-	// Logger receives what the agent has to say. Default: discard.
+	// Logger receives what the agent has to say. When nil, the agent is
+	// silent while everything works, and reports to slog.Default() once
+	// per episode what loses or withholds data: uploads failing, the API
+	// key refused, a full disk, an OutputDir it cannot write.
 	Logger *slog.Logger
 
 	// CAFile is a PEM bundle of certificates to trust for IngestURL
@@ -243,7 +302,8 @@ type Config struct {
 	// MaxSpoolBytes. Default: <user cache dir>/pprofio/<ServiceName>
 	// (falling back to memory only, with a warning, when that cannot be
 	// used). Processes may share it; each sends only its own batches and
-	// those of processes that have exited.
+	// those of processes that have exited. New makes it, and fails when it
+	// cannot be made or written.
 	SpoolDir string
 	// MaxSpoolBytes bounds SpoolDir; past it the oldest batches go first,
 	// counted and reported. Default 64 MiB, at least 1 MiB.
@@ -256,6 +316,25 @@ type Config struct {
 	// RequestTimeout bounds a whole upload (default 30 s).
 	ConnectTimeout time.Duration
 	RequestTimeout time.Duration
+
+	// PyroscopeURL is the base URL of a Grafana Pyroscope server (or
+	// Grafana Cloud Profiles), e.g. "https://profiles-prod-001.grafana.net";
+	// profiles are pushed to {PyroscopeURL}/push.v1.PusherService/Push.
+	// The same rules as IngestURL apply. Pushing to Pyroscope is not
+	// delivered by this version yet: New checks these fields as Pyroscope
+	// would and then refuses a Config that sets PyroscopeURL, rather than
+	// accept profiles it would not send.
+	PyroscopeURL string
+	// PyroscopeUser and PyroscopePassword are HTTP basic auth credentials
+	// (on Grafana Cloud: the stack's user ID and an access policy token).
+	// Set both or neither.
+	PyroscopeUser     string
+	PyroscopePassword string
+	// PyroscopeToken is a bearer token, instead of basic auth.
+	PyroscopeToken string
+	// PyroscopeTenantID is sent as X-Scope-OrgID to a multi-tenant
+	// Pyroscope.
+	PyroscopeTenantID string
 }
 
 // ConfigError reports a Config field New cannot accept.
@@ -322,6 +401,12 @@ type Stats struct {
 	CPUScheduler time.Duration
 	CPUOutput    time.Duration // writing files, encoding and gzipping batches
 	CPUUpload    time.Duration
+
+	// Spans (StartSpan).
+	SpansRecorded   uint64 // finished spans handed to the core
+	SpansSampled    uint64 // spans kept in a cycle's timeline
+	SpansDropped    uint64 // spans lost: ended while Stop ran (later ones are not counted), or malformed
+	SpansOverflowed uint64 // spans past the cardinality or MaxSpanBytes bound, aggregated in the overflow series
 }
 
 // Profiler is a running (or ready, or stopped) agent. Its methods are
@@ -330,6 +415,7 @@ type Profiler struct {
 	cfg   Config
 	log   *slog.Logger
 	agent *core.Agent
+	spans *spans.Sink
 
 	mu      sync.Mutex
 	started bool
@@ -345,13 +431,17 @@ type Profiler struct {
 // New validates cfg, fills in defaults, and prepares a Profiler. Nothing
 // runs until Start.
 func New(cfg Config) (*Profiler, error) {
-	cfg, err := normalize(cfg)
+	cfg, origin, enabled, err := prepare(cfg) // env.go: the environment, then normalize
 	if err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(discardHandler{})
+		log = slog.New(newEpisodeHandler()) // failures only, once each, to slog.Default()
+	}
+	if !enabled { // PPROFIO_ENABLED=false: a Profiler without an agent does nothing
+		log.Info("pprofio: disabled by " + EnvEnabled)
+		return &Profiler{cfg: cfg, log: log}, nil
 	}
 	jitter := cfg.StartJitter
 	if jitter < 0 {
@@ -397,11 +487,16 @@ func New(cfg Config) (*Profiler, error) {
 	}
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "spool:") {
-			return nil, &ConfigError{"SpoolDir", err.Error()}
+			return nil, origin.blame(&ConfigError{"SpoolDir", err.Error()})
 		}
 		return nil, fmt.Errorf("pprofio: %w", err)
 	}
-	return &Profiler{cfg: cfg, log: log, agent: agent}, nil
+	sink, err := spans.New(core.SpanConfig{MaxBytes: cfg.MaxSpanBytes})
+	if err != nil {
+		agent.Free()
+		return nil, fmt.Errorf("pprofio: spans: %w", err)
+	}
+	return &Profiler{cfg: cfg, log: log, agent: agent, spans: sink}, nil
 }
 
 // processStart is when this package was initialized: close to the
@@ -458,6 +553,8 @@ func (p *Profiler) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
+	case p.agent == nil: // disabled
+		return nil
 	case p.stopped:
 		return ErrStopped
 	case p.started:
@@ -467,6 +564,10 @@ func (p *Profiler) Start(ctx context.Context) error {
 		return fmt.Errorf("pprofio: start: %w", err)
 	}
 	p.started = true
+	p.spans.Start()
+	if !spans.Active.CompareAndSwap(nil, p.spans) {
+		p.log.Warn("pprofio: another Profiler is running: this one records no spans")
+	}
 	p.done = make(chan struct{})
 	c := collector.New(p.agent, p.log, collector.Rates{
 		MutexFraction: p.cfg.MutexProfileFraction,
@@ -495,6 +596,9 @@ func (p *Profiler) Start(ctx context.Context) error {
 // written. It is safe to call without Start, and more than once: later
 // calls return what the first returned.
 func (p *Profiler) Stop() error {
+	if p.agent == nil { // disabled
+		return nil
+	}
 	p.stopMu.Lock()
 	defer p.stopMu.Unlock()
 	p.mu.Lock()
@@ -507,6 +611,9 @@ func (p *Profiler) Stop() error {
 	started := p.started
 	p.mu.Unlock()
 
+	// Spans that end from now on are not recorded.
+	spans.Active.CompareAndSwap(p.spans, nil)
+	p.spans.Close()
 	var err error
 	if started {
 		p.agent.Stop()
@@ -525,6 +632,7 @@ func (p *Profiler) Stop() error {
 	p.freeMu.Lock()
 	final := p.stats()
 	p.agent.Free()
+	p.spans.Free()
 	p.freed = true
 	p.freeMu.Unlock()
 
@@ -539,6 +647,9 @@ func (p *Profiler) Stop() error {
 
 // Stats returns the agent's counters; after Stop, their final values.
 func (p *Profiler) Stats() Stats {
+	if p.agent == nil { // disabled
+		return Stats{}
+	}
 	p.freeMu.RLock()
 	defer p.freeMu.RUnlock()
 	if p.freed {
@@ -551,7 +662,12 @@ func (p *Profiler) Stats() Stats {
 
 func (p *Profiler) stats() Stats {
 	s := p.agent.Stats()
+	sp := p.spans.Stats()
 	return Stats{
+		SpansRecorded:          sp.Recorded,
+		SpansSampled:           sp.Sampled,
+		SpansDropped:           sp.Dropped + p.spans.Late(),
+		SpansOverflowed:        sp.Overflowed,
 		Cycles:                 s.Cycles,
 		ProfilesCollected:      s.ProfilesCollected,
 		ProfilesWritten:        s.ProfilesWritten,
@@ -622,6 +738,12 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.MaxBufferBytes < MinMaxBufferBytes {
 		return cfg, &ConfigError{"MaxBufferBytes", fmt.Sprintf("%d is under the minimum of %d", cfg.MaxBufferBytes, MinMaxBufferBytes)}
 	}
+	if cfg.MaxSpanBytes == 0 {
+		cfg.MaxSpanBytes = DefaultMaxSpanBytes
+	}
+	if cfg.MaxSpanBytes < MinMaxSpanBytes {
+		return cfg, &ConfigError{"MaxSpanBytes", fmt.Sprintf("%d is under the minimum of %d", cfg.MaxSpanBytes, MinMaxSpanBytes)}
+	}
 	profiles, err := checkProfiles(cfg.Profiles)
 	if err != nil {
 		return cfg, err
@@ -652,12 +774,43 @@ func normalize(cfg Config) (Config, error) {
 		if err != nil {
 			return cfg, &ConfigError{"OutputDir", err.Error()}
 		}
-		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-			return cfg, &ConfigError{"OutputDir", dir + " exists and is not a directory"}
+		if err := checkWritableDir(dir); err != nil {
+			return cfg, &ConfigError{"OutputDir", err.Error()}
 		}
 		cfg.OutputDir = dir
 	}
 	return cfg, nil
+}
+
+// checkWritableDir says why files could not be written under dir: the
+// nearest folder on its path that exists (dir itself, or the parent it
+// will be made in) must be a directory that takes a new file. A probe file
+// is created and removed there, since root passes any mode-bit check.
+func checkWritableDir(dir string) error {
+	at := dir
+	for {
+		fi, err := os.Stat(at)
+		if err == nil && fi.IsDir() {
+			break
+		}
+		if err == nil && at == dir {
+			return fmt.Errorf("%s exists and is not a directory", dir)
+		}
+		if err == nil {
+			return fmt.Errorf("cannot create %s: %s is not a directory", dir, at)
+		}
+		if !errors.Is(err, os.ErrNotExist) || filepath.Dir(at) == at {
+			return fmt.Errorf("cannot create %s: %v", dir, err)
+		}
+		at = filepath.Dir(at)
+	}
+	f, err := os.CreateTemp(at, ".pprofio-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %v", at, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 func checkServiceName(s string) error {
@@ -845,11 +998,3 @@ func checkAPIKey(key string) error {
 	}
 	return nil
 }
-
-// discardHandler is a slog.Handler that drops every record.
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discardHandler) WithGroup(string) slog.Handler           { return d }

@@ -124,12 +124,15 @@ struct pprofio_agent {
     uint64_t sequence;
     uint64_t rng_up;
     int up_closing;
+    int up_reported; /* closing: the batch of the last losses is made */
     int64_t up_deadline;
     int64_t stop_timeout_ns;
     int up_state;
     int up_attempt;
     int64_t up_next_at;
+    int up_next_forced; /* up_next_at is a Retry-After or the 401/403 pause, not a backoff */
     pprofio_event events[MAX_EVENTS];
+    int64_t event_cycle[MAX_EVENTS]; /* the cycle whose batch carries it; -1: the next batch */
     size_t n_events;
     loss losses[LOSS_N]; /* since the last batch */
 
@@ -373,6 +376,7 @@ static pprofio_event *event_locked(pprofio_agent *a, const char *kind, const cha
         a->stats.events_dropped++;
         return NULL;
     }
+    a->event_cycle[a->n_events] = -1;
     pprofio_event *ev = &a->events[a->n_events++];
     pprofio_event_init(ev, kind, a->clock->now_ns(a->clock), message);
     return ev;
@@ -509,13 +513,31 @@ static void store_locally(pprofio_agent *a, pprofio_profile *p) {
     }
 }
 
+/*
+ * take_events moves into out the pending events that belong in the batch
+ * of `cycle`: those of no cycle and those of this cycle or an earlier one.
+ * An event of a later cycle (a skip reported at a cycle's start, before the
+ * batch of the cycle before it is made) waits for its own (mu held).
+ */
+static size_t take_events(pprofio_agent *a, int64_t cycle, pprofio_event *out) {
+    size_t n = 0, kept = 0;
+    for (size_t i = 0; i < a->n_events; i++) {
+        if (a->event_cycle[i] <= cycle) {
+            out[n++] = a->events[i];
+            continue;
+        }
+        a->event_cycle[kept] = a->event_cycle[i];
+        a->events[kept++] = a->events[i];
+    }
+    a->n_events = kept;
+    return n;
+}
+
 /* make_batch wraps one cycle's profiles and the pending events into a batch (mu held). */
 static void make_batch(pprofio_agent *a, pprofio_profile **ps, size_t n) {
     report_losses(a);
     pprofio_event events[MAX_EVENTS];
-    size_t n_events = a->n_events;
-    memcpy(events, a->events, n_events * sizeof events[0]);
-    a->n_events = 0;
+    size_t n_events = take_events(a, n > 0 ? ps[0]->cycle : INT64_MAX, events);
     uint64_t seq = ++a->sequence;
     a->stats.batches_queued++;
     pthread_mutex_unlock(&a->mu);
@@ -818,6 +840,30 @@ static void drop_head(pprofio_agent *a, const pprofio_queue_head *h, int reason,
     pthread_mutex_lock(&a->mu);
 }
 
+/*
+ * drop_keeping_events drops a head batch that is too large even alone
+ * (413), but sends its events (the losses and skips it reports) on as a
+ * part of their own, same sequence, new id (mu held).
+ */
+static void drop_keeping_events(pprofio_agent *a, const pprofio_queue_head *h) {
+    pprofio_bytes part = {0};
+    char id[PPROFIO_BATCH_ID_LEN + 1];
+    size_t n_events = 0;
+    if (h->n_profiles > 0) { /* an events-only part refused too is dropped with them */
+        pthread_mutex_unlock(&a->mu);
+        if (pprofio_batch_events_only(h->payload, h->len, &part, id, &n_events, NULL) != PPROFIO_OK)
+            n_events = 0;
+        pthread_mutex_lock(&a->mu);
+    }
+    drop_head(a, h, LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
+    if (n_events > 0) {
+        pthread_mutex_unlock(&a->mu);
+        pprofio_queue_push(a->queue, id, h->sequence, 0, &part, 1, NULL);
+        pthread_mutex_lock(&a->mu);
+    }
+    pprofio_bytes_free(&part);
+}
+
 /* handle applies the contract's table to one answer (mu held). */
 static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_upload_result *r) {
     int64_t now = a->clock->now_ns(a->clock);
@@ -826,6 +872,7 @@ static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_
         a->stats.batches_sent++;
         a->up_attempt = 0;
         a->up_next_at = 0;
+        a->up_next_forced = 0;
         if (a->up_state != UP_HEALTHY) {
             a->up_state = UP_HEALTHY;
             log_locked(a, PPROFIO_LOG_INFO, "pprofio: uploads are going through again");
@@ -842,12 +889,13 @@ static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_
             a->stats.batches_split++;
             return;
         }
-        drop_head(a, h, LOSS_TOO_LARGE, "too large for the ingest service even alone (413)");
+        drop_keeping_events(a, h);
         return;
     case PPROFIO_UP_AUTH: {
         a->stats.batches_retried++;
         int64_t wait = pprofio_backoff_ns(a->up_attempt++, &a->rng_up);
         a->up_next_at = now + (wait > AUTH_PAUSE_NS ? wait : AUTH_PAUSE_NS);
+        a->up_next_forced = 1;
         fail_state(a, UP_AUTH, r->detail);
         return;
     }
@@ -856,6 +904,7 @@ static void handle(pprofio_agent *a, const pprofio_queue_head *h, const pprofio_
         int64_t wait = r->retry_after_ns >= 0 ? r->retry_after_ns : pprofio_backoff_ns(a->up_attempt, &a->rng_up);
         a->up_attempt++;
         a->up_next_at = now + wait;
+        a->up_next_forced = r->retry_after_ns >= 0;
         if (!r->aborted)
             fail_state(a, UP_FAILING, r->detail);
         return;
@@ -888,6 +937,14 @@ static void take_queue_counts(pprofio_agent *a) {
     a->stats.queued_batches = (int64_t)pprofio_queue_len(a->queue);
 }
 
+/* report_pending says whether losses or events wait for a batch to carry them (mu held). */
+static int report_pending(const pprofio_agent *a) {
+    for (int r = 0; r < LOSS_N; r++)
+        if (a->losses[r].profiles > 0 || a->losses[r].batches > 0)
+            return 1;
+    return a->n_events > 0;
+}
+
 static void *up_main(void *arg) {
     pprofio_agent *a = arg;
     pthread_mutex_lock(&a->mu);
@@ -900,6 +957,13 @@ static void *up_main(void *arg) {
             continue;
         }
         int64_t now = a->clock->now_ns(a->clock);
+        if (a->up_closing && a->stats.queued_batches == 0 && !a->up_reported && now < a->up_deadline &&
+            report_pending(a)) {
+            /* Losses (or events) since the last batch: one more batch says so. */
+            a->up_reported = 1;
+            make_batch(a, NULL, 0);
+            continue;
+        }
         if (a->up_closing && (a->stats.queued_batches == 0 || now >= a->up_deadline))
             break;
         if (a->stats.queued_batches == 0) {
@@ -1051,6 +1115,9 @@ int pprofio_agent_close(pprofio_agent *a, pprofio_error *err) {
     pthread_mutex_lock(&a->mu);
     a->up_closing = 1;
     a->up_deadline = deadline;
+    /* A backoff gives way to one more try now; a Retry-After or the 401/403 pause does not. */
+    if (!a->up_next_forced && a->up_next_at > a->clock->now_ns(a->clock))
+        a->up_next_at = a->clock->now_ns(a->clock);
     if (a->uploader)
         pprofio_uploader_abort_at(a->uploader, deadline);
     pthread_cond_broadcast(&a->up_cond);
@@ -1117,7 +1184,6 @@ void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message
 }
 
 void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason) {
-    (void)cycle;
     pthread_mutex_lock(&a->mu);
     a->stats.profiles_skipped++;
     char msg[300];
@@ -1125,6 +1191,7 @@ void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *r
              reason ? reason : "");
     pprofio_event *ev = event_locked(a, "profile_skipped", msg);
     if (ev) {
+        a->event_cycle[ev - a->events] = cycle; /* it goes in the batch of the cycle it skipped */
         pprofio_event_attr(ev, "type", pprofio_profile_name(type));
         pprofio_event_attr(ev, "reason", reason ? reason : "");
     }

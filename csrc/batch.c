@@ -344,3 +344,19 @@ int pprofio_batch_split(const void *gz, size_t n, pprofio_bytes *first, char fir
     pprofio_bytes_free(&raw);
     return rc;
 }
+
+int pprofio_batch_events_only(const void *gz, size_t n, pprofio_bytes *out, char id[33], size_t *n_events,
+                              pprofio_error *err) {
+    pprofio_bytes raw = {0};
+    UploadRequest *req;
+    *n_events = 0;
+    int rc = decode(gz, n, &req, &raw);
+    if (rc != PPROFIO_OK)
+        pprofio_set_error(err, rc, "batch: cannot decode for its events: %s", pprofio_strstatus(rc));
+    else if ((*n_events = req->n_events) > 0 && (rc = pack_part(req, 0, 0, 1, out, id)) != PPROFIO_OK)
+        pprofio_set_error(err, rc, "batch: cannot encode the events: %s", pprofio_strstatus(rc));
+    if (req)
+        pprofio__ingest__v1__upload_request__free_unpacked(req, &pb_allocator);
+    pprofio_bytes_free(&raw);
+    return rc;
+}

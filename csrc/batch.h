@@ -58,6 +58,14 @@ int pprofio_batch_encode(const pprofio_source *src, const char *batch_id, uint64
 int pprofio_batch_split(const void *gz, size_t n, pprofio_bytes *first, char first_id[33],
                         pprofio_bytes *second, char second_id[33], pprofio_error *err);
 
+/*
+ * pprofio_batch_events_only reads a gzipped UploadRequest and writes, with a
+ * new batch_id into id, a batch of its events alone (no profile), setting
+ * *n_events. With no event, *n_events is 0 and out is left empty.
+ */
+int pprofio_batch_events_only(const void *gz, size_t n, pprofio_bytes *out, char id[33], size_t *n_events,
+                              pprofio_error *err);
+
 /* pprofio_batch_count_profiles decodes a gzipped UploadRequest and counts its profiles. */
 int pprofio_batch_count_profiles(const void *gz, size_t n, size_t *count);
 

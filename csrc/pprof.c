@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "baseline.h"
 #include "errors.h"
 #include "pbwire.h"
 #include "profile.pb-c.h"
@@ -272,6 +273,15 @@ int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
 
 /* ---- sample keys ------------------------------------------------------ */
 
+/* pp_cmp_label orders the (key, value, number) triples of a key's labels. */
+static int pp_cmp_label(const void *x, const void *y) {
+    const uint64_t *a = x, *b = y;
+    for (int i = 0; i < 3; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
 /*
  * pp_frame_keys works out once per location what its frames add to a
  * sample's key: its address, or without one 0 and a hash of its
@@ -300,7 +310,7 @@ static int pp_frame_keys(pp_decoded *d) {
 /*
  * pp_key_of writes a sample's identity as 64-bit words: for each frame its
  * address (or, without one, its functions' names and lines), then (with
- * labels != 0) its labels. Returns the word count, or 0 when buf is too small.
+ * labels != 0) its labels, sorted. Returns the word count, or 0 when buf is too small.
  */
 static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint64_t *buf, size_t cap) {
     const PbProfile *p = d->p;
@@ -313,6 +323,7 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
         if (fk[0] == 0)
             buf[n++] = fk[1]; /* a frame known by name */
     }
+    size_t first_label = n;
     for (size_t i = 0; labels && i < s->n_lab; i++) {
         const pprofio_pb_label *lb = &d->s.lab[s->lab_off + i];
         if (n + 3 > cap)
@@ -322,147 +333,13 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
         buf[n++] = pp_fnv(v, strlen(v) + 1, FNV_INIT);
         buf[n++] = (uint64_t)lb->num;
     }
+    /* Labels are a set (as google/pprof keys them): the order written means nothing. */
+    if (n - first_label > 3)
+        qsort(buf + first_label, (n - first_label) / 3, 3 * sizeof *buf, pp_cmp_label);
     if (n + 1 > cap)
         return 0;
     buf[n++] = s->n_loc; /* stacks of different depth never collide */
     return n;
-}
-
-/* ---- the baseline: key -> cumulative values ---------------------------- */
-
-/*
- * A stack is kept as two independent 64-bit hashes of its key, not the key
- * itself: the baseline costs ~24 bytes a stack plus its values, a fraction
- * of the profile, and a false match needs a 128-bit collision.
- */
-typedef struct {
-    uint64_t h1, h2;
-    size_t val_off; /* its cumulative values: n_cum of them */
-} pp_entry;
-
-struct pprofio_baseline {
-    uint64_t types_sig;
-    uint32_t cum_mask;
-    size_t n_values;
-    size_t n_cum; /* values kept per stack: only the cumulative ones */
-    pp_entry *entries;
-    size_t n_entries, cap_entries;
-    uint64_t *table; /* open addressing: h1's high half << 32 | pp_entry index + 1 (0: empty) */
-    size_t table_cap;
-    int64_t *vals;
-    size_t n_vals, cap_vals;
-};
-
-void pprofio_baseline_free(pprofio_baseline *b) {
-    if (!b)
-        return;
-    pprofio_free(b->entries);
-    pprofio_free(b->table);
-    pprofio_free(b->vals);
-    pprofio_free(b);
-}
-
-size_t pprofio_baseline_bytes(const pprofio_baseline *b) {
-    if (!b)
-        return 0;
-    return sizeof *b + b->cap_entries * sizeof(pp_entry) + b->table_cap * sizeof(uint64_t) +
-           b->cap_vals * sizeof(int64_t);
-}
-
-static int pp_grow(void **p, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap)
-        return PPROFIO_OK;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = pprofio_realloc(*p, c * size);
-    if (!q)
-        return PPROFIO_ERR_NOMEM;
-    *p = q;
-    *cap = c;
-    return PPROFIO_OK;
-}
-
-/*
- * pp_hash_key hashes a key's words twice in one pass, a word at a time with
- * independent multipliers (the two chains run side by side in the CPU):
- * keying every sample is a large share of a delta's time. h1 is never 0.
- */
-static void pp_hash_key(const uint64_t *w, size_t n, uint64_t *h1, uint64_t *h2) {
-    uint64_t a = FNV_INIT ^ n, b = UINT64_C(0x9E3779B97F4A7C15) ^ n;
-    for (size_t i = 0; i < n; i++) {
-        a = (a ^ w[i]) * UINT64_C(0xFF51AFD7ED558CCD);
-        a ^= a >> 32;
-        b = (b + w[i]) * UINT64_C(0xC4CEB9FE1A85EC53);
-        b ^= b >> 29;
-    }
-    a = (a ^ (a >> 33)) * UINT64_C(0xBF58476D1CE4E5B9);
-    b = (b ^ (b >> 31)) * UINT64_C(0x94D049BB133111EB);
-    *h1 = (a ^ (a >> 31)) | 1;
-    *h2 = b ^ (b >> 32);
-}
-
-#define TAG(h1) ((h1) & ~UINT64_C(0xFFFFFFFF))
-
-/* pp_find returns the pp_entry with this key's hashes, or NULL. */
-static pp_entry *pp_find(const pprofio_baseline *b, uint64_t h1, uint64_t h2) {
-    if (!b->table_cap)
-        return NULL;
-    for (size_t i = h1 & (b->table_cap - 1);; i = (i + 1) & (b->table_cap - 1)) {
-        uint64_t t = b->table[i];
-        if (t == 0)
-            return NULL;
-        if ((t & ~UINT64_C(0xFFFFFFFF)) != TAG(h1))
-            continue; /* another key: no need to read its entry */
-        pp_entry *e = &b->entries[(uint32_t)t - 1];
-        if (e->h1 == h1 && e->h2 == h2)
-            return e;
-    }
-}
-
-/* pp_place puts entry k (whose first hash is h1) in the table. */
-static void pp_place(uint64_t *t, size_t cap, uint64_t h1, size_t k) {
-    size_t i = h1 & (cap - 1);
-    while (t[i])
-        i = (i + 1) & (cap - 1);
-    t[i] = TAG(h1) | ((uint64_t)k + 1);
-}
-
-static int pp_rehash(pprofio_baseline *b, size_t cap) {
-    uint64_t *t = pprofio_calloc(cap, sizeof *t);
-    if (!t)
-        return PPROFIO_ERR_NOMEM;
-    for (size_t k = 0; k < b->n_entries; k++)
-        pp_place(t, cap, b->entries[k].h1, k);
-    pprofio_free(b->table);
-    b->table = t;
-    b->table_cap = cap;
-    return PPROFIO_OK;
-}
-
-/* pp_add sums the cumulative values of one sample into the baseline under its key. */
-static int pp_add(pprofio_baseline *b, uint64_t h, uint64_t h2, const int64_t *v, size_t *index) {
-    pp_entry *e = pp_find(b, h, h2);
-    if (!e) {
-        if ((b->n_entries + 1) * 2 > b->table_cap && pp_rehash(b, b->table_cap ? b->table_cap * 2 : 1024) != 0)
-            return PPROFIO_ERR_NOMEM;
-        if (pp_grow((void **)&b->entries, &b->cap_entries, b->n_entries + 1, sizeof *b->entries) ||
-            pp_grow((void **)&b->vals, &b->cap_vals, b->n_vals + b->n_cum, sizeof *b->vals))
-            return PPROFIO_ERR_NOMEM;
-        e = &b->entries[b->n_entries];
-        *e = (pp_entry){h, h2, b->n_vals};
-        if (b->n_cum > 0)
-            memset(b->vals + b->n_vals, 0, b->n_cum * sizeof *b->vals);
-        b->n_vals += b->n_cum;
-        pp_place(b->table, b->table_cap, h, b->n_entries++);
-    }
-    for (size_t i = 0, k = 0; i < b->n_values; i++)
-        if (b->cum_mask & (1u << i)) {
-            b->vals[e->val_off + k] = pp_add64(b->vals[e->val_off + k], v[i]);
-            k++;
-        }
-    *index = (size_t)(e - b->entries);
-    return PPROFIO_OK;
 }
 
 /* ---- pruning and encoding --------------------------------------------- */
@@ -581,11 +458,7 @@ static int pp_encode(const pp_decoded *d, const size_t *kept, size_t n_kept, ppr
 #define KEY_WORDS 4096 /* a stack of up to ~2000 frames; the runtime keeps 32-128 */
 #define AHEAD 8        /* samples whose table slot is fetched ahead of its lookup */
 
-/* pp_prefetch asks for the table slot of h1 ahead of its lookup: the table is larger than the caches. */
-static void pp_prefetch(const pprofio_baseline *b, uint64_t h1) {
-    if (b->table_cap)
-        __builtin_prefetch(&b->table[h1 & (b->table_cap - 1)]);
-}
+
 
 /*
  * pp_subtract applies old to the current samples and collects those left
@@ -607,10 +480,10 @@ static int pp_subtract(pp_decoded *d, const pprofio_baseline *old, const pprofio
     for (size_t i = 0; i < d->s.n; i++) {
         int64_t *value = d->s.val + d->s.s[i].val_off;
         if (i + AHEAD < d->s.n && entry_of[i + AHEAD] != SIZE_MAX)
-            pp_prefetch(old, fresh->entries[entry_of[i + AHEAD]].h1);
+            pprofio_baseline_prefetch(old, fresh->entries[entry_of[i + AHEAD]].h1);
         if (entry_of[i] != SIZE_MAX) {
-            const pp_entry *k = &fresh->entries[entry_of[i]];
-            const pp_entry *e = pp_find(old, k->h1, k->h2);
+            const pprofio_base_entry *k = &fresh->entries[entry_of[i]];
+            const pprofio_base_entry *e = pprofio_baseline_find(old, k->h1, k->h2);
             for (size_t v = 0, c = 0; v < d->n_values; v++)
                 if (d->cum_mask & (1u << v)) {
                     value[v] = done[entry_of[i]] ? 0
@@ -637,7 +510,7 @@ static void pp_hash_all(const pp_decoded *d, uint64_t *key, uint64_t *hs) {
         size_t n = pp_key_of(d, &d->s.s[i], 1, key, KEY_WORDS);
         hs[2 * i] = hs[2 * i + 1] = 0;
         if (n > 0)
-            pp_hash_key(key, n, &hs[2 * i], &hs[2 * i + 1]);
+            pprofio_baseline_hash(key, n, &hs[2 * i], &hs[2 * i + 1]);
     }
 }
 
@@ -648,43 +521,41 @@ static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, 
     if (!b)
         return PPROFIO_ERR_NOMEM;
     pp_hash_all(d, key, hs);
+    b->time_nanos = d->p->time_nanos;
     b->types_sig = d->types_sig;
     b->cum_mask = d->cum_mask;
     b->n_values = d->n_values;
     b->n_cum = (size_t)__builtin_popcount(d->cum_mask);
-    /* Sized for one entry a sample at once: no rehash, no growth on the way. */
-    size_t cap = 1024;
-    while (cap < d->s.n * 2)
-        cap *= 2;
-    if (pp_rehash(b, cap) || pp_grow((void **)&b->entries, &b->cap_entries, d->s.n, sizeof *b->entries) ||
-        pp_grow((void **)&b->vals, &b->cap_vals, d->s.n * b->n_cum, sizeof *b->vals)) {
+    if (pprofio_baseline_reserve(b, d->s.n) != PPROFIO_OK) {
         pprofio_baseline_free(b);
         return PPROFIO_ERR_NOMEM;
     }
     for (size_t i = 0; i < d->s.n; i++) {
         if (i + AHEAD < d->s.n)
-            pp_prefetch(b, hs[2 * (i + AHEAD)]);
+            pprofio_baseline_prefetch(b, hs[2 * (i + AHEAD)]);
         entry_of[i] = SIZE_MAX;
         if (hs[2 * i] == 0)
             continue; /* a stack too deep to key: never matched, always sent whole */
-        if (pp_add(b, hs[2 * i], hs[2 * i + 1], d->s.val + d->s.s[i].val_off, &entry_of[i]) != PPROFIO_OK) {
+        if (pprofio_baseline_add(b, hs[2 * i], hs[2 * i + 1], d->s.val + d->s.s[i].val_off, &entry_of[i]) != PPROFIO_OK) {
             pprofio_baseline_free(b);
             return PPROFIO_ERR_NOMEM;
         }
     }
-    /* Kept until the next snapshot: give back what doubling left unused. */
-    pp_entry *e = b->n_entries ? pprofio_realloc(b->entries, b->n_entries * sizeof *e) : NULL;
-    if (e) {
-        b->entries = e;
-        b->cap_entries = b->n_entries;
-    }
-    int64_t *v = b->n_vals ? pprofio_realloc(b->vals, b->n_vals * sizeof *v) : NULL;
-    if (v) {
-        b->vals = v;
-        b->cap_vals = b->n_vals;
-    }
+    pprofio_baseline_trim(b);
     *out = b;
     return PPROFIO_OK;
+}
+
+/*
+ * pp_set_window makes a delta's times those of its window: it starts when
+ * the base snapshot was taken and lasts until this one was, so that
+ * `go tool pprof` shows the window's duration. Unknown times are left alone.
+ */
+static void pp_set_window(PbProfile *p, int64_t base_time) {
+    if (base_time <= 0 || p->time_nanos < base_time)
+        return;
+    p->duration_nanos = p->time_nanos - base_time;
+    p->time_nanos = base_time;
 }
 
 int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, int emit,
@@ -714,8 +585,10 @@ int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, i
         rc = pp_subtract(&d, old, fresh, entry_of, &kept, &n_kept);
         if (rc == PPROFIO_OK)
             rc = pp_prune(&d, kept, n_kept);
-        if (rc == PPROFIO_OK)
+        if (rc == PPROFIO_OK) {
+            pp_set_window(d.p, old->time_nanos);
             rc = pp_encode(&d, kept, n_kept, out);
+        }
         if (rc != PPROFIO_OK) {
             pprofio_set_error(err, rc, "pprof: out of memory for the delta");
             goto done;
@@ -793,7 +666,7 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
         size_t kn = pp_key_of(&d, s, 0, key, KEY_WORDS); /* the stack alone: labels are merged below */
         uint64_t h1 = 0, h2;
         if (kn)
-            pp_hash_key(key, kn, &h1, &h2);
+            pprofio_baseline_hash(key, kn, &h1, &h2);
         sc[i].key = h1;
         sc[i].count = d.s.val[s->val_off];
         *total = pp_add64(*total, sc[i].count);

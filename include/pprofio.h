@@ -243,7 +243,9 @@ void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message
 
 /*
  * pprofio_agent_skip records that the collector could not take a profile
- * of `type` in `cycle` (reason: e.g. "cpu profiling already in use").
+ * of `type` in `cycle` (reason: e.g. "cpu profiling already in use"). Its
+ * profile_skipped event goes in the batch of that cycle (or a later one),
+ * whenever it is reported.
  */
 void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason);
 

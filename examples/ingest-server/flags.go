@@ -22,6 +22,7 @@ type config struct {
 	keyFile      string
 	caOut        string
 	plainHTTP    bool
+	noKeepAlive  bool
 	readyFile    string
 	script       []receiver.Action
 	recordPath   string
@@ -53,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.keyFile, "key", "", "server private key, PEM (with -cert)")
 	fs.StringVar(&cfg.caOut, "ca-out", "", "write the generated CA certificate (PEM) to this file, for clients to trust")
 	fs.BoolVar(&cfg.plainHTTP, "plain-http", false, "serve plain HTTP instead of HTTPS (local development only)")
+	fs.BoolVar(&cfg.noKeepAlive, "no-keep-alive", false, "close each connection after its answer, as servers and proxies with short idle timeouts do")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "once listening, write the base URL to this file (atomically)")
 	fs.StringVar(&script, "script", "", "fault script: comma-separated actions, one per request (ok, 500, 429/ra=2, 429/date=3, 302, reset, hang, slow/ms=N)")
 	fs.StringVar(&cfg.recordPath, "record", "", "append one JSON line per request to this file")

@@ -84,6 +84,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, logger *log.Logge
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	httpSrv := newHTTPServer(srv, logger)
+	httpSrv.SetKeepAlivesEnabled(!cfg.noKeepAlive)
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	if err := announce(cfg, url, stdout); err != nil {
@@ -141,7 +142,9 @@ func announce(cfg *config, url string, stdout io.Writer) error {
 // shutdown releases hanging handlers, then stops the HTTP server, waiting
 // up to shutdownGrace for requests in progress.
 func shutdown(httpSrv *http.Server, srv *receiver.Server, logger *log.Logger) error {
-	logger.Print("shutting down")
+	st := srv.Stats()
+	logger.Printf("shutting down: accepted %d batches and %d further parts of split batches; %d duplicates (409)",
+		st.Batches, st.Parts, st.Duplicates)
 	srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()

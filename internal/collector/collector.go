@@ -265,7 +265,14 @@ func (c *Collector) snapshot(t core.Type, name string, cycle int64, start time.T
 		err = c.snapBuf.Flush()
 	}
 	c.snapBuf.Reset(nil)
-	if ferr := w.Finish(err == nil, time.Now()); err == nil && ferr != nil {
+	end := time.Now()
+	if t == core.Goroutine {
+		// A goroutine profile is a snapshot with no window: the contract
+		// gives it start == end, the instant it was taken, however long
+		// writing it took.
+		end = start
+	}
+	if ferr := w.Finish(err == nil, end); err == nil && ferr != nil {
 		err = ferr
 	}
 	if err != nil {

@@ -39,3 +39,19 @@ func Version() string { return "" }
 
 // StatusText needs the C core.
 func StatusText(int) string { return "" }
+
+// SpanQuantileError is the C histogram's error bound.
+const SpanQuantileError = 1.0 / 32
+
+// SpanRecorder stands in for the C span recorder; NewSpanRecorder refuses
+// to make one.
+type SpanRecorder struct{}
+
+// NewSpanRecorder always fails without cgo.
+func NewSpanRecorder(SpanConfig) (*SpanRecorder, error) { return nil, ErrNoCgo }
+
+func (*SpanRecorder) Free()                                               {}
+func (*SpanRecorder) Record(string, []byte, int64, int64, uint64, uint64) {}
+func (*SpanRecorder) RecordBlock([]byte) error                            { return ErrNoCgo }
+func (*SpanRecorder) Stats() SpanStats                                    { return SpanStats{} }
+func (*SpanRecorder) Take() (*SpanCycle, error)                           { return nil, ErrNoCgo }

@@ -504,6 +504,37 @@ LTest(batch, split_refuses_a_batch_of_fewer_than_two_profiles) {
     free_profiles(&s);
 }
 
+LTest(batch, events_only_keeps_the_events_and_sequence_under_a_new_id_without_the_profiles) {
+    profile_set s = {0};
+    add_profile(&s, PPROFIO_PROFILE_CPU, T0, T0 + SEC, 50 * KiB, 1, 0, 12);
+    pprofio_event ev[3];
+    size_t n_ev = three_events(ev);
+    pprofio_bytes gz = encode_ok(&the_source, BATCH_ID, 23, &s, ev, n_ev);
+    pprofio_bytes part = {0};
+    char id[33] = "";
+    size_t n = 0;
+    assert_status(pprofio_batch_events_only(gz.p, gz.len, &part, id, &n, NULL), PPROFIO_OK);
+    assert_i64(n, n_ev);
+    cr_assert(pprofio_batch_id_valid(id) && strcmp(id, BATCH_ID) != 0, "the part's id is \"%s\"", id);
+    UploadRequest *req = decode_batch(part.p, part.len);
+    expect_request(req, id, 23, &the_source, NULL, 0, ev, n_ev);
+    free_request(req);
+    pprofio_bytes_free(&part);
+    pprofio_bytes_free(&gz);
+
+    gz = encode_ok(&the_source, BATCH_ID, 24, &s, NULL, 0); /* no events: nothing to keep */
+    assert_status(pprofio_batch_events_only(gz.p, gz.len, &part, id, &n, NULL), PPROFIO_OK);
+    assert_i64(n, 0);
+    assert_i64(part.len, 0);
+    pprofio_bytes_free(&gz);
+    pprofio_error err = {0};
+    static const uint8_t junk[] = "not a batch";
+    assert_status(pprofio_batch_events_only(junk, sizeof junk, &part, id, &n, &err), PPROFIO_ERR_FORMAT);
+    assert_contains(err.msg, "batch");
+    pprofio_bytes_free(&part);
+    free_profiles(&s);
+}
+
 LTest(batch, split_and_count_refuse_bytes_that_are_not_a_batch) {
     profile_set s;
     five_profiles(&s);

@@ -441,7 +441,9 @@ static void expect_delta_of(const blob *b, const blob *c, const pprofio_bytes *d
         cr_assert_str_eq(str_of(pd, pd->sample_type[i]->unit), str_of(pc, pc->sample_type[i]->unit));
     }
     cr_assert_eq(pd->period, pc->period, "%s: period changed", what);
-    cr_assert_eq(pd->time_nanos, pc->time_nanos, "%s: time changed", what);
+    /* The delta's window runs from the base snapshot to the current one. */
+    cr_assert_eq(pd->time_nanos, pb->time_nanos, "%s: the delta's time is not the base's", what);
+    cr_assert_eq(pd->duration_nanos, pc->time_nanos - pb->time_nanos, "%s: the duration is not the window's", what);
     /* Counts and sizes since the start only grow: no value of a delta of real profiles is negative. */
     for (size_t i = 0; i < pd->n_sample; i++)
         for (size_t k = 0; k < pd->sample[i]->n_value; k++)
@@ -814,6 +816,11 @@ typedef struct {
     int64_t lnum;
 } synth_sample;
 
+/* A second string label of a synth_sample, written after its first. */
+typedef struct {
+    const char *key, *str;
+} synth_label;
+
 typedef struct {
     uint64_t id, address; /* address 0: known by its function and line */
     const char *fn;
@@ -834,8 +841,13 @@ static int64_t intern(strtab *t, const char *s) {
     return (int64_t)t->n++;
 }
 
-/* synth builds a mutex-like profile (contentions, delay) from locations and samples. */
-static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size_t ns) {
+/*
+ * synth_at builds a mutex-like profile (contentions, delay) from locations
+ * and samples, taken at time_nanos (0: no time); second (NULL: none) gives
+ * each labelled sample a second label.
+ */
+static blob synth_at(const synth_loc *locs, size_t nl, const synth_sample *ss, size_t ns, const synth_label *second,
+                     int64_t time_nanos) {
     strtab t = {{""}, 1};
     ValueType vt[2] = {PERFTOOLS__PROFILES__VALUE_TYPE__INIT, PERFTOOLS__PROFILES__VALUE_TYPE__INIT};
     vt[0].type = intern(&t, "contentions"), vt[0].unit = intern(&t, "count");
@@ -867,8 +879,8 @@ static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size
     }
     Sample s[8];
     Sample *sp[8];
-    Label lb[8];
-    Label *lbp[8];
+    Label lb[8][2];
+    Label *lbp[8][2];
     cr_assert_leq(ns, 8);
     for (size_t i = 0; i < ns; i++) {
         perftools__profiles__sample__init(&s[i]);
@@ -877,13 +889,20 @@ static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size
         s[i].n_value = 2;
         s[i].value = (int64_t *)ss[i].v;
         if (ss[i].lkey) {
-            perftools__profiles__label__init(&lb[i]);
-            lb[i].key = intern(&t, ss[i].lkey);
-            lb[i].str = ss[i].lstr ? intern(&t, ss[i].lstr) : 0;
-            lb[i].num = ss[i].lnum;
-            lbp[i] = &lb[i];
+            perftools__profiles__label__init(&lb[i][0]);
+            lb[i][0].key = intern(&t, ss[i].lkey);
+            lb[i][0].str = ss[i].lstr ? intern(&t, ss[i].lstr) : 0;
+            lb[i][0].num = ss[i].lnum;
+            lbp[i][0] = &lb[i][0];
             s[i].n_label = 1;
-            s[i].label = &lbp[i];
+            s[i].label = lbp[i];
+        }
+        if (ss[i].lkey && second) {
+            perftools__profiles__label__init(&lb[i][1]);
+            lb[i][1].key = intern(&t, second[i].key);
+            lb[i][1].str = intern(&t, second[i].str);
+            lbp[i][1] = &lb[i][1];
+            s[i].n_label = 2;
         }
         sp[i] = &s[i];
     }
@@ -899,7 +918,12 @@ static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size
     p.n_string_table = t.n;
     p.string_table = (char **)t.s;
     p.period = 1;
+    p.time_nanos = time_nanos;
     return pack(&p);
+}
+
+static blob synth(const synth_loc *locs, size_t nl, const synth_sample *ss, size_t ns) {
+    return synth_at(locs, nl, ss, ns, NULL, 0);
 }
 
 /* synth_delta returns the delta of cur against base, both synthetic. */
@@ -946,6 +970,40 @@ LTest(pprof, samples_of_one_stack_with_different_labels_are_subtracted_apart) {
         assert_i64(s->value[1], want1);
     }
     assert_i64(seen, 7);
+    perftools__profiles__profile__free_unpacked(d, NULL);
+    blob_free(&b);
+    blob_free(&c);
+}
+
+LTest(pprof, labels_are_a_set_so_the_same_labels_written_in_another_order_match) {
+    /* google/pprof keys a sample by its sorted labels; the order they are written in means nothing. */
+    synth_sample bs[] = {{2, {1, 2}, {10, 100}, "worker", "a", 0}, {2, {1, 2}, {4, 40}, "worker", "b", 0}};
+    synth_label bl[] = {{"region", "eu"}, {"region", "eu"}};
+    synth_sample cs[] = {{2, {1, 2}, {15, 150}, "region", "eu", 0}, {2, {1, 2}, {6, 60}, "worker", "b", 0}};
+    synth_label cl[] = {{"worker", "a"}, {"region", "eu"}};
+    blob b = synth_at(two_frames, 2, bs, 2, bl, 0), c = synth_at(two_frames, 2, cs, 2, cl, 0);
+    Prof *d = synth_delta(&b, &c);
+    assert_i64(d->n_sample, 2);
+    for (size_t i = 0; i < d->n_sample; i++) {
+        const Sample *s = d->sample[i];
+        cr_assert_eq(s->n_label, 2);
+        int is_a = !strcmp(str_of(d, s->label[0]->str), "a") || !strcmp(str_of(d, s->label[1]->str), "a");
+        assert_i64(s->value[0], is_a ? 5 : 2);
+        assert_i64(s->value[1], is_a ? 50 : 20);
+    }
+    perftools__profiles__profile__free_unpacked(d, NULL);
+    blob_free(&b);
+    blob_free(&c);
+}
+
+LTest(pprof, a_delta_carries_its_window_start_as_time_and_its_length_as_duration) {
+    const int64_t t1 = INT64_C(1795988000) * SEC + 250 * MS, t2 = t1 + 10 * SEC + 5 * MS;
+    synth_sample bs[] = {{2, {1, 2}, {10, 100}, NULL, NULL, 0}};
+    synth_sample cs[] = {{2, {1, 2}, {12, 130}, NULL, NULL, 0}};
+    blob b = synth_at(two_frames, 2, bs, 1, NULL, t1), c = synth_at(two_frames, 2, cs, 1, NULL, t2);
+    Prof *d = synth_delta(&b, &c);
+    assert_i64(d->time_nanos, t1);
+    assert_i64(d->duration_nanos, t2 - t1);
     perftools__profiles__profile__free_unpacked(d, NULL);
     blob_free(&b);
     blob_free(&c);
@@ -1628,6 +1686,26 @@ LTest(pprof, an_empty_input_is_refused) {
     expect_format_error(nothing, 0, &base, "0 bytes");
     expect_format_error(NULL, 0, &base, "NULL, 0 bytes");
     expect_format_error(nothing, 1, &base, "one zero byte");
+    blob_free(&base);
+}
+
+LTest(pprof, an_empty_input_is_refused_as_empty_not_as_a_bad_string_index) {
+    blob base = load("mutex_base.pb");
+    pprofio_baseline *b = baseline_of(&base);
+    static const uint8_t nothing[1] = {0};
+    delta_result r = delta(nothing, 0, &b, 1, SIZE_MAX);
+    assert_status(r.rc, PPROFIO_ERR_FORMAT);
+    assert_contains(r.err.msg, "empty");
+    cr_assert_null(strstr(r.err.msg, "string index"), "the error is \"%s\"", r.err.msg);
+    pprofio_bytes_free(&r.out);
+    pprofio_stack_count *sc = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    pprofio_error err = {0};
+    assert_status(pprofio_pprof_stacks(nothing, 0, &sc, &n, &total, &err), PPROFIO_ERR_FORMAT);
+    assert_contains(err.msg, "empty");
+    pprofio_free(sc);
+    pprofio_baseline_free(b);
     blob_free(&base);
 }
 

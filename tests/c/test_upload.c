@@ -1325,6 +1325,9 @@ LTest(upload_agent, a_413_splits_a_batch_of_two_profiles_into_two_new_batches) {
     assert_contains(h2->text, "\"profile_types\":[\"heap\"]");
     assert_i64(h1->sequence, 1);
     assert_i64(h2->sequence, 1);
+    /* the receiver counts the halves as the parts of sequence 1, not as duplicates */
+    assert_contains(h1->text, "\"part\":1,");
+    assert_contains(h2->text, "\"part\":2,");
     assert_i64(next->status, 200);
     assert_i64(next->profiles, 2);
     assert_i64(next->sequence, 2);
@@ -1425,6 +1428,309 @@ LTest(upload_agent, a_413_on_one_profile_drops_it_counts_logs_and_reports_it_in_
     assert_contains(line, "\"profiles\":\"1\"");
     assert_contains(line, "\"batches\":\"1\"");
     batches_free(&acc);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+/* dropped_reported sums the "profiles" of the data_dropped events with this reason in the accepted batches. */
+static long long dropped_reported(const batches *acc, const char *reason) {
+    char want[80];
+    snprintf(want, sizeof want, "\"reason\":\"%s\"", reason);
+    long long sum = 0;
+    for (size_t i = 0; i < acc->n; i++)
+        for (const char *p = acc->line[i]; (p = strstr(p, "\"kind\":\"data_dropped\"")) != NULL; p++) {
+            const char *end = strstr(p + 1, "\"kind\":"); /* this event's attributes come before the next */
+            const char *r = strstr(p, want), *n = strstr(p, "\"profiles\":\"");
+            if (r && n && (!end || (r < end && n < end)))
+                sum += strtoll(n + strlen("\"profiles\":\""), NULL, 10);
+        }
+    return sum;
+}
+
+/*
+ * run_by_hand is the collector of cycles 0 and 1 (streaming the prepared
+ * profiles), then the final cycle 2: before HEAP(1), so before cycle 1's
+ * batch is made, it waits until the upload thread has rejected a batch.
+ */
+static void run_by_hand(collector *c) {
+    pprofio_profile_writer *cpu = NULL;
+    for (int i = 0; i < 100; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(c->a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_LOG) {
+            cr_assert_lt(c->nlogs, COLLECTOR_LOGS);
+            c->logs[c->nlogs++] = cmd;
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            return;
+        int type = cmd.op == PPROFIO_CMD_HEAP ? PPROFIO_PROFILE_HEAP : PPROFIO_PROFILE_CPU;
+        collected_profile *p = collector_profile(c, type, cmd.cycle);
+        if (cmd.op == PPROFIO_CMD_CPU_START) {
+            cpu = begin(c, PPROFIO_PROFILE_CPU, &cmd, cmd.at_ns);
+            stream(c, cpu, p, 0, p->gz_len);
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_CPU_STOP) {
+            assert_status(pprofio_profile_finish(cpu, 1, cmd.at_ns), PPROFIO_OK);
+            cpu = NULL;
+            continue;
+        }
+        assert_i64(cmd.op, PPROFIO_CMD_HEAP);
+        if (cmd.cycle == 1)
+            wait_stat(c->a, batches_dropped_rejected, 1);
+        pprofio_profile_writer *w = begin(c, PPROFIO_PROFILE_HEAP, &cmd, cmd.window_start_ns);
+        stream(c, w, p, 0, p->gz_len);
+        assert_status(pprofio_profile_finish(w, 1, cmd.at_ns), PPROFIO_OK);
+        if (cmd.cycle == 1)
+            pprofio_agent_stop(c->a);
+    }
+    cr_assert_fail("no EXIT after 100 commands");
+}
+
+LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_service) {
+    /*
+     * Cycles 0 and 1 each have a CPU profile too large even alone, so each
+     * batch is split and its first part, the CPU profile with the batch's
+     * events, is dropped. Cycle 1's batch carries the data_dropped event of
+     * cycle 0's drop: that event must not go with the profile.
+     */
+    server *s = server_start("", 9000);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, -1);
+    collector_set(&col, PPROFIO_PROFILE_CPU, 0, random_bytes(12 * KiB, 21), 12 * KiB);
+    collector_set(&col, PPROFIO_PROFILE_CPU, 1, random_bytes(12 * KiB, 22), 12 * KiB);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    run_by_hand(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    /* cycles 0, 1 and the final 2; then a batch for cycle 1's drop, which came after the last one */
+    assert_i64(st.batches_queued, 4);
+    assert_i64(st.batches_split, 2);
+    assert_i64(st.profiles_dropped_upload, 2);
+    assert_i64(st.queued_batches, 0);
+    batches acc = batches_load(s);
+    for (size_t i = 0; i < acc.n; i++)
+        cr_log_info("accepted: %s", acc.line[i]);
+    /* every profile dropped for its size is reported, once */
+    assert_i64(dropped_reported(&acc, "too_large"), st.profiles_dropped_upload);
+    /* the events of cycle 1's dropped part arrived as a part of their own: no profile, sequence 2 */
+    record rec = record_load(s);
+    int events_part = 0;
+    for (size_t i = 0; i < rec.n; i++)
+        if (rec.r[i].status == 200 && rec.r[i].profiles <= 0 && rec.r[i].sequence == 2)
+            events_part++;
+    assert_i64(events_part, 1);
+    record_free(&rec);
+    batches_free(&acc);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+LTest(upload_agent, a_skip_goes_in_the_batch_of_the_cycle_whose_window_was_skipped) {
+    /*
+     * The program holds the CPU profiler in cycle 1. The skip is reported
+     * before cycle 0's batch is made (here: while cycle 0's heap profile is
+     * taken, the widest form of the race at the cycle boundary), and must
+     * still go in cycle 1's batch, not cycle 0's.
+     */
+    server *s = server_start("", 0);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, -1);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    pprofio_profile_writer *cpu = NULL;
+    for (int i = 0; i < 100; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(col.a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_LOG) {
+            col.logs[col.nlogs++] = cmd;
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            break;
+        collected_profile *p = collector_profile(&col, cmd.op == PPROFIO_CMD_HEAP ? PPROFIO_PROFILE_HEAP
+                                                                                 : PPROFIO_PROFILE_CPU, cmd.cycle);
+        if (cmd.op == PPROFIO_CMD_CPU_START && cmd.cycle != 1) {
+            cpu = begin(&col, PPROFIO_PROFILE_CPU, &cmd, cmd.at_ns);
+            stream(&col, cpu, p, 0, p->gz_len);
+        } else if (cmd.op == PPROFIO_CMD_CPU_STOP && cpu) {
+            assert_status(pprofio_profile_finish(cpu, 1, cmd.at_ns), PPROFIO_OK);
+            cpu = NULL;
+        } else if (cmd.op == PPROFIO_CMD_HEAP) {
+            if (cmd.cycle == 0)
+                pprofio_agent_skip(col.a, PPROFIO_PROFILE_CPU, 1, "cpu profiling already in use");
+            pprofio_profile_writer *w = begin(&col, PPROFIO_PROFILE_HEAP, &cmd, cmd.window_start_ns);
+            stream(&col, w, p, 0, p->gz_len);
+            assert_status(pprofio_profile_finish(w, 1, cmd.at_ns), PPROFIO_OK);
+            if (cmd.cycle == 1)
+                pprofio_agent_stop(col.a);
+        }
+    }
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.profiles_skipped, 1);
+    assert_i64(st.batches_sent, 3);
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    for (size_t i = 0; i < rec.n; i++) {
+        cr_log_info("request %zu: %s", i, rec.r[i].text);
+        int has_skip = strstr(rec.r[i].text, "profile_skipped") != NULL;
+        cr_assert_eq(has_skip, rec.r[i].sequence == 2, "batch %lld %s the skip of cycle 1", rec.r[i].sequence,
+                     has_skip ? "carries" : "lacks");
+    }
+    assert_i64(rec.r[1].sequence, 2);
+    assert_contains(rec.r[1].text, "\"profile_types\":[\"heap\"]"); /* cycle 1: its CPU window was skipped */
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+/*
+ * A simulated clock that stands still at `limit`: a wait for a later
+ * deadline lasts until it is signalled. A thread backing off past the
+ * limit stays backing off for as long as the test needs.
+ */
+typedef struct {
+    pprofio_clock base;
+    _Atomic int64_t now, limit;
+} held_clock;
+
+static int64_t held_now(const pprofio_clock *c) { return atomic_load(&((held_clock *)c)->now); }
+
+static void held_wait(const pprofio_clock *c, pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline_ns) {
+    held_clock *h = (held_clock *)c;
+    if (deadline_ns == PPROFIO_FOREVER || deadline_ns > atomic_load(&h->limit)) {
+        pthread_cond_wait(cond, mu);
+        return;
+    }
+    int64_t now = atomic_load(&h->now);
+    while (now < deadline_ns && !atomic_compare_exchange_weak(&h->now, &now, deadline_ns)) {
+    }
+}
+
+static held_clock held;
+
+/* held_config posts to s on the held clock, standing still at the end of cycle 0, with a 1 ms stop timeout. */
+static pprofio_config held_config(const server *s) {
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    held.base.now_ns = held_now;
+    held.base.wait_until = held_wait;
+    atomic_store(&held.now, T0);
+    atomic_store(&held.limit, T0 + PERIOD);
+    cfg.clock = &held.base;
+    cfg.stop_timeout_ns = 1 * MS;
+    return cfg;
+}
+
+/*
+ * run_until_stop_in_backoff is the collector of cycle 0 and the final
+ * cycle 1; it stops the agent at the start of cycle 1, once cycle 0's
+ * batch has been answered and the upload thread waits to retry it.
+ */
+static void run_until_stop_in_backoff(collector *c) {
+    pprofio_profile_writer *cpu = NULL;
+    for (int i = 0; i < 100; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(c->a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_LOG) {
+            if (c->nlogs < COLLECTOR_LOGS)
+                c->logs[c->nlogs++] = cmd;
+            continue;
+        }
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            return;
+        int type = cmd.op == PPROFIO_CMD_HEAP ? PPROFIO_PROFILE_HEAP : PPROFIO_PROFILE_CPU;
+        collected_profile *p = collector_profile(c, type, cmd.cycle);
+        if (cmd.op == PPROFIO_CMD_CPU_START) {
+            cpu = begin(c, PPROFIO_PROFILE_CPU, &cmd, cmd.at_ns);
+            stream(c, cpu, p, 0, p->gz_len);
+            if (cmd.cycle == 1) { /* cycle 0's batch was answered: the upload thread waits to retry */
+                wait_stat(c->a, batches_retried, 1);
+                pprofio_agent_stop(c->a);
+            }
+        } else if (cmd.op == PPROFIO_CMD_CPU_STOP) {
+            assert_status(pprofio_profile_finish(cpu, 1, cmd.at_ns), PPROFIO_OK);
+        } else {
+            pprofio_profile_writer *w = begin(c, PPROFIO_PROFILE_HEAP, &cmd, cmd.window_start_ns);
+            stream(c, w, p, 0, p->gz_len);
+            assert_status(pprofio_profile_finish(w, 1, cmd.at_ns), PPROFIO_OK);
+        }
+    }
+    cr_assert_fail("no EXIT after 100 commands");
+}
+
+LTest(upload_agent, a_stop_while_backing_off_tries_once_more_within_the_stop_timeout) {
+    /*
+     * Cycle 0's batch is answered 500; time stands still at the end of
+     * cycle 0, so the upload thread is backing off (up to 1 s) when Stop
+     * comes, with a stop timeout shorter than that. Without a Retry-After
+     * or a 401/403 pause to honour, Stop must try once more: both batches go.
+     */
+    server *s = server_start("500", 0);
+    pprofio_config cfg = held_config(s);
+    collector_init(&col, NULL, -1);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    run_until_stop_in_backoff(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_queued, 2);
+    assert_i64(st.batches_retried, 1);
+    assert_i64(st.batches_sent, 2);
+    assert_i64(st.queued_batches, 0);
+    record rec = record_load(s);
+    assert_i64(rec.n, 3);
+    assert_i64(rec.r[0].status, 500);
+    assert_i64(rec.r[1].status, 200);
+    cr_assert_str_eq(rec.r[1].idem, rec.r[0].idem, "the try at Stop is not the batch that was backing off");
+    assert_i64(rec.r[2].status, 200);
+    assert_i64(rec.r[2].sequence, 2);
+    /* time stood still: the try came at once, not after the backoff */
+    assert_i64(atomic_load(&held.now), T0 + PERIOD);
+    record_free(&rec);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
+LTest(upload_agent, a_stop_during_a_retry_after_keeps_the_batches_for_later) {
+    /* The service asked for 120 s: Stop does not try before then, and the batches stay queued. */
+    server *s = server_start("429/ra=120", 0);
+    pprofio_config cfg = held_config(s);
+    collector_init(&col, NULL, -1);
+    col.a = new_agent(&cfg);
+    start(col.a);
+    run_until_stop_in_backoff(&col);
+    close_ok(col.a);
+    drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_queued, 2);
+    assert_i64(st.batches_sent, 0);
+    assert_i64(st.queued_batches, 2);
+    record rec = record_load(s);
+    assert_i64(rec.n, 1);
+    assert_i64(rec.r[0].status, 429);
     record_free(&rec);
     pprofio_agent_free(col.a);
     collector_free(&col);

@@ -20,6 +20,9 @@ func TestConfigErrors(t *testing.T) {
 	if err := os.WriteFile(regular, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	spoolTo := func(c *pprofio.Config, dir string) {
+		c.IngestURL, c.APIKey, c.SpoolDir = "https://127.0.0.1:9", "k", dir
+	}
 	longKey := strings.Repeat("k", pprofio.MaxTagKeyLen+1)
 	tagField := func(k string) string { return `Tags["` + k + `"]` }
 
@@ -83,6 +86,20 @@ func TestConfigErrors(t *testing.T) {
 		{"no profile type", func(c *pprofio.Config) { c.Profiles = []pprofio.ProfileType{} },
 			[]string{"Profiles"}},
 		{"OutputDir is a regular file", func(c *pprofio.Config) { c.OutputDir = regular }, []string{"OutputDir"}},
+		{"OutputDir under a regular file", func(c *pprofio.Config) { c.OutputDir = filepath.Join(regular, "out") },
+			[]string{"OutputDir"}},
+		// /proc takes no new files, even from root (which mode bits do not stop).
+		{"OutputDir a folder nothing can be written in", func(c *pprofio.Config) { c.OutputDir = "/proc" },
+			[]string{"OutputDir"}},
+		{"OutputDir that cannot be created", func(c *pprofio.Config) { c.OutputDir = "/proc/pprofio-out/x" },
+			[]string{"OutputDir"}},
+		{"SpoolDir is a regular file", func(c *pprofio.Config) { spoolTo(c, regular) }, []string{"SpoolDir"}},
+		{"SpoolDir under a regular file", func(c *pprofio.Config) { spoolTo(c, filepath.Join(regular, "spool")) },
+			[]string{"SpoolDir"}},
+		{"SpoolDir a folder nothing can be written in", func(c *pprofio.Config) { spoolTo(c, "/proc") },
+			[]string{"SpoolDir"}},
+		{"SpoolDir that cannot be created", func(c *pprofio.Config) { spoolTo(c, "/proc/pprofio-spool") },
+			[]string{"SpoolDir"}},
 		{"StartJitter > SampleRate", func(c *pprofio.Config) {
 			c.SampleRate, c.StartJitter = 2*time.Second, 3*time.Second
 		}, []string{"StartJitter"}},

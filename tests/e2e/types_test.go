@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pprofio/pprofio"
+	"github.com/pprofio/pprofio/examples/ingest-server/ingestpb"
 )
 
 // The profile types beyond CPU and heap, and the deltas the core computes.
@@ -348,3 +349,38 @@ func TestBurstyButSteadyServerRaisesNoLeak(t *testing.T) {
 	}
 }
 
+// A goroutine profile is a snapshot: the contract gives it start == end,
+// the instant it was taken, however long writing it took.
+func TestGoroutineSnapshotStartsWhenItEnds(t *testing.T) {
+	isolateEnv(t)
+	in := newIngest(t, ingestOpts{})
+	logs := &logCapture{}
+	defer dumpOnFailure(t, logs, in)
+	// Enough goroutines that writing their stacks takes a while.
+	stop := run(200, func(s *atomic.Bool) { waitOnChannel(make(chan int), s) })
+	defer stop()
+	cfg := deliveryConfig(in, "e2e-snapshot", t.TempDir(), logs)
+	cfg.Profiles = []pprofio.ProfileType{pprofio.ProfileGoroutine}
+	p := startProfiler(t, cfg)
+	waitFor(t, 60*time.Second, "three batches at the receiver", func() bool { return len(in.distinctAccepted()) >= 3 })
+	timedStop(t, p, 30*time.Second)
+	in.settle(t)
+	n := 0
+	for _, e := range in.distinctAccepted() {
+		for _, prof := range e.Req.GetProfiles() {
+			if prof.GetType() != ingestpb.ProfileType_PROFILE_TYPE_GOROUTINE {
+				t.Errorf("batch %d: a %v profile; only goroutine profiles were asked for", e.Req.GetSequence(), prof.GetType())
+				continue
+			}
+			n++
+			if prof.GetStartUnixNano() != prof.GetEndUnixNano() || prof.GetStartUnixNano() == 0 {
+				t.Errorf("batch %d: goroutine snapshot from %d to %d (%v): want start == end, the instant it was taken",
+					e.Req.GetSequence(), prof.GetStartUnixNano(), prof.GetEndUnixNano(),
+					time.Duration(prof.GetEndUnixNano()-prof.GetStartUnixNano()))
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d goroutine profiles arrived, want one per batch", n)
+	}
+}

@@ -49,7 +49,7 @@ FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra $(FUZZ_SANITIZE) -I$
 	-DFUZZ_TESTDATA='"$(FUZZ_ROOT)/tests/testdata"' $(if $(FUZZ_ARENA_CHUNK),-DPPROFIO_PPROF_ARENA_CHUNK=$(FUZZ_ARENA_CHUNK)) $(shell pkg-config --cflags zlib libprotobuf-c)
 FUZZ_LDLIBS = $(shell pkg-config --libs zlib libprotobuf-c)
 # The part of the core the target reaches (gz.c holds the byte buffer, sysio.c what gz.c calls).
-FUZZ_CORE_SRCS = $(addprefix $(FUZZ_ROOT)/csrc/,pprof.c pbwire.c profile.pb-c.c alloc.c errors.c gz.c sysio.c)
+FUZZ_CORE_SRCS = $(addprefix $(FUZZ_ROOT)/csrc/,pprof.c pbwire.c baseline.c profile.pb-c.c alloc.c errors.c gz.c sysio.c)
 FUZZ_BIN := $(FUZZ_BUILD)/fuzz_delta
 FUZZ_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -64,8 +64,11 @@ func validate(req *ingestpb.UploadRequest, idempotencyKey string) error {
 
 // batchEntry is one line of BatchesFile: an accepted batch.
 type batchEntry struct {
-	BatchID  string         `json:"batch_id"`
-	Sequence uint64         `json:"sequence"`
+	BatchID  string `json:"batch_id"`
+	Sequence uint64 `json:"sequence"`
+	// Part is 1 for the first batch of its instance and sequence, and
+	// counts on for the further parts of a batch split after a 413.
+	Part     int            `json:"part"`
 	Received time.Time      `json:"received"`
 	Source   sourceEntry    `json:"source"`
 	Profiles []profileEntry `json:"profiles"`

@@ -308,3 +308,21 @@ func checkPprof(t *testing.T, b []byte) {
 		t.Fatalf("pprof: %d strings (first %q), %d sample types, %d samples", len(strs), strs, sampleTypes, samples)
 	}
 }
+
+// syncBuffer is a bytes.Buffer that the server's logger and the test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

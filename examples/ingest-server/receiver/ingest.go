@@ -76,6 +76,8 @@ func (s *Server) readUpload(ex *exchange) (*ingestpb.UploadRequest, error) {
 func (s *Server) accept(ex *exchange, req *ingestpb.UploadRequest) {
 	entry, err := s.store.accept(req, s.opts.Now())
 	if errors.Is(err, errDuplicate) {
+		s.opts.Logger.Printf("duplicate batch %s seq %d from %q (%s): accepted before, answered 409",
+			req.GetBatchId(), req.GetSequence(), req.GetSource().GetService(), req.GetSource().GetInstanceId())
 		ex.reply(http.StatusConflict, "batch "+req.GetBatchId()+" was accepted before")
 		return
 	}
@@ -83,8 +85,13 @@ func (s *Server) accept(ex *exchange, req *ingestpb.UploadRequest) {
 		ex.fail(fmt.Errorf("storing batch %s: %w", req.GetBatchId(), err))
 		return
 	}
-	s.opts.Logger.Printf("accepted batch %s seq %d from %q (%s): %d profiles, %d events, %d spans",
-		entry.BatchID, entry.Sequence, entry.Source.Service, entry.Source.InstanceID,
+	ex.rec.Part = entry.Part
+	part := ""
+	if entry.Part > 1 {
+		part = fmt.Sprintf(" part %d", entry.Part) // of a batch split after a 413
+	}
+	s.opts.Logger.Printf("accepted batch %s seq %d%s from %q (%s): %d profiles, %d events, %d spans",
+		entry.BatchID, entry.Sequence, part, entry.Source.Service, entry.Source.InstanceID,
 		len(entry.Profiles), len(entry.Events), entry.Spans)
 	ex.replyType(http.StatusOK, "application/json",
 		fmt.Sprintf(`{"status":"accepted","batch_id":%q,"profiles":%d}`+"\n", entry.BatchID, len(entry.Profiles)))

@@ -32,9 +32,12 @@ type Record struct {
 	BodyBytes int64             `json:"body_bytes"`
 	// Decoded is true when the body decoded as an UploadRequest; the
 	// fields after it are set only then.
-	Decoded      bool     `json:"decoded"`
-	BatchID      string   `json:"batch_id,omitempty"`
-	Sequence     uint64   `json:"sequence,omitempty"`
+	Decoded  bool   `json:"decoded"`
+	BatchID  string `json:"batch_id,omitempty"`
+	Sequence uint64 `json:"sequence,omitempty"`
+	// Part is set when the batch is accepted: 2 and up for the further
+	// parts of a batch split after a 413 (see batchEntry.Part).
+	Part         int      `json:"part,omitempty"`
 	Profiles     int      `json:"profiles"`
 	ProfileTypes []string `json:"profile_types,omitempty"`
 	EventKinds   []string `json:"event_kinds,omitempty"`

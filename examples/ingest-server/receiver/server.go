@@ -94,6 +94,24 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.done) })
 }
 
+// Stats counts what a Server accepted since it started.
+type Stats struct {
+	// Batches is the batches accepted whole or as the first of their parts.
+	Batches int
+	// Parts is the further parts of batches split after a 413: new
+	// batch_ids that share an instance's sequence with an earlier batch.
+	Parts int
+	// Duplicates is the batch_ids sent again after they were accepted (409).
+	Duplicates int
+}
+
+// Stats returns the counts so far.
+func (s *Server) Stats() Stats {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	return s.store.stats
+}
+
 // ScriptRemaining reports how many script items are still to be consumed.
 func (s *Server) ScriptRemaining() int {
 	return s.script.remaining()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"log"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -452,4 +453,52 @@ func gunzipFile(t *testing.T, path string) []byte {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return b
+}
+
+// The parts of a batch split after a 413 keep its sequence, each with its
+// own batch_id (API.md): they are counted as parts, not duplicates, in the
+// batches file, the record and the log; a repeated batch_id is the
+// duplicate (409). The count of parts survives a restart.
+func TestSplitPartsShareTheSequenceAndAreNotDuplicates(t *testing.T) {
+	var logBuf syncBuffer
+	f := newFixture(t, Options{Logger: log.New(&logBuf, "", 0)})
+	whole := newUpload(t, cpu, heap)
+	part1, part2 := newUpload(t, cpu), newUpload(t, heap)
+	part1.Source, part2.Source = whole.Source, whole.Source
+	for i, u := range []*ingestpb.UploadRequest{part1, part2, part1} {
+		want := http.StatusOK
+		if i == 2 {
+			want = http.StatusConflict
+		}
+		if status, body := f.upload(u); status != want {
+			t.Fatalf("upload %d: %d %q, want %d", i+1, status, body, want)
+		}
+	}
+	lines := readJSONLines[map[string]any](t, filepath.Join(f.data, BatchesFile))
+	if len(lines) != 2 || lines[0]["part"] != 1.0 || lines[1]["part"] != 2.0 {
+		t.Errorf("batches file: %v, want parts 1 and 2 of sequence 7", lines)
+	}
+	recs := readJSONLines[map[string]any](t, f.record)
+	if len(recs) != 3 || recs[0]["part"] != 1.0 || recs[1]["part"] != 2.0 || recs[2]["part"] != nil {
+		t.Errorf("record: %v, want parts 1 and 2, then a duplicate without a part", recs)
+	}
+	logText := logBuf.String()
+	if !strings.Contains(logText, "seq 7 part 2") || !strings.Contains(logText, "duplicate batch "+part1.GetBatchId()) ||
+		strings.Count(logText, "duplicate") != 1 {
+		t.Errorf("log:\n%s\nwant part 2 of seq 7 and one duplicate", logText)
+	}
+	if got, want := f.srv.Stats(), (Stats{Batches: 1, Parts: 1, Duplicates: 1}); got != want {
+		t.Errorf("Stats() = %+v, want %+v", got, want)
+	}
+
+	again, err := New(Options{DataDir: f.data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part3 := newUpload(t, heap)
+	part3.Source = whole.Source
+	entry, err := again.store.accept(part3, time.Now())
+	if err != nil || entry.Part != 3 {
+		t.Errorf("a third part after a restart: part %v, %v; want part 3", entry, err)
+	}
 }

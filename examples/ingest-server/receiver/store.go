@@ -26,12 +26,20 @@ const fileTimeLayout = "20060102T150405.000Z"
 // errDuplicate reports a batch_id that was accepted before.
 var errDuplicate = errors.New("batch already accepted")
 
-// store keeps accepted batches on disk and remembers their batch_ids,
-// including those found in BatchesFile from earlier runs.
+// store keeps accepted batches on disk and remembers their batch_ids and
+// how many batches each sequence of each instance had, including those
+// found in BatchesFile from earlier runs.
 type store struct {
-	dir  string
-	mu   sync.Mutex
-	seen map[string]bool
+	dir   string
+	mu    sync.Mutex
+	seen  map[string]bool
+	parts map[string]int // by seqKey
+	stats Stats
+}
+
+// seqKey names one sequence number of one agent instance.
+func seqKey(instanceID string, sequence uint64) string {
+	return fmt.Sprintf("%s/%d", instanceID, sequence)
 }
 
 // openStore creates the data folder if needed and loads the batch_ids
@@ -40,47 +48,57 @@ func openStore(dir string) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	seen, err := loadSeen(filepath.Join(dir, BatchesFile))
-	if err != nil {
+	st := &store{dir: dir, seen: make(map[string]bool), parts: make(map[string]int)}
+	if err := st.load(filepath.Join(dir, BatchesFile)); err != nil {
 		return nil, err
 	}
-	return &store{dir: dir, seen: seen}, nil
+	return st, nil
 }
 
-// loadSeen reads the batch_ids of a batches file; a missing file is empty
-// and reading stops quietly at a damaged line.
-func loadSeen(path string) (map[string]bool, error) {
-	seen := make(map[string]bool)
+// load reads the batch_ids and sequences of a batches file; a missing file
+// is empty and reading stops quietly at a damaged line.
+func (st *store) load(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return seen, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	dec := json.NewDecoder(f)
 	for {
 		var e struct {
-			BatchID string `json:"batch_id"`
+			BatchID  string `json:"batch_id"`
+			Sequence uint64 `json:"sequence"`
+			Source   struct {
+				InstanceID string `json:"instance_id"`
+			} `json:"source"`
 		}
 		if err := dec.Decode(&e); err != nil {
-			return seen, nil
+			return nil
 		}
-		seen[e.BatchID] = true
+		st.seen[e.BatchID] = true
+		st.parts[seqKey(e.Source.InstanceID, e.Sequence)]++
 	}
 }
 
 // accept stores every profile of req and appends its line to BatchesFile.
-// It returns errDuplicate for a batch_id accepted before. On failure
-// nothing of the batch is left behind but what was already appended.
+// It returns errDuplicate for a batch_id accepted before. A new batch_id
+// with a sequence already seen from the instance is a further part of a
+// batch split after a 413 (API.md), not a duplicate: its entry's Part
+// counts the parts. On failure nothing of the batch is left behind but
+// what was already appended.
 func (st *store) accept(req *ingestpb.UploadRequest, received time.Time) (*batchEntry, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.seen[req.GetBatchId()] {
+		st.stats.Duplicates++
 		return nil, errDuplicate
 	}
+	key := seqKey(req.GetSource().GetInstanceId(), req.GetSequence())
 	entry := newBatchEntry(req, received)
+	entry.Part = st.parts[key] + 1
 	if err := st.writeProfiles(req, entry); err != nil {
 		return nil, err
 	}
@@ -89,6 +107,12 @@ func (st *store) accept(req *ingestpb.UploadRequest, received time.Time) (*batch
 		return nil, err
 	}
 	st.seen[req.GetBatchId()] = true
+	st.parts[key] = entry.Part
+	if entry.Part == 1 {
+		st.stats.Batches++
+	} else {
+		st.stats.Parts++
+	}
 	return entry, nil
 }
 

@@ -1,0 +1,177 @@
+// spans.go: the span API (StartSpan, Do, Span.End); the package
+// documentation's Spans section says what a span gives.
+
+package pprofio
+
+import (
+	"context"
+	"math/rand/v2"
+	"runtime"
+	"runtime/pprof"
+	"sync/atomic"
+	"time"
+
+	"github.com/pprofio/pprofio/internal/spans"
+)
+
+// spanLabel is the pprof label that carries the span's name.
+const spanLabel = "span"
+
+// spanStackEvery is how many spans, on average, share one start-stack
+// sample (for the custom profile); 1 samples every span.
+var spanStackEvery atomic.Uint32
+
+func init() { spanStackEvery.Store(100) }
+
+// Span is an open span. End finishes it; a nil *Span is valid and does
+// nothing.
+type Span struct {
+	ctx    spanContext
+	sink   *spans.Sink
+	from   context.Context // the context StartSpan was given: End puts its labels back
+	kv     []string        // "span", name, then the tags sorted by key
+	kvBuf  [6]string       // kv's storage for up to two tags (no allocation)
+	id     uint64
+	parent uint64
+	start  time.Time
+	pcs    []uintptr // the start stack, when head-sampled
+	ended  atomic.Bool
+}
+
+// spanContext is the context StartSpan returns: the labelled context with
+// the span in it. It lives inside the Span, so the two cost one allocation.
+type spanContext struct {
+	context.Context
+	span *Span
+}
+
+type spanKey struct{}
+
+func (c *spanContext) Value(key any) any {
+	if key == (spanKey{}) {
+		return c.span
+	}
+	return c.Context.Value(key)
+}
+
+// SpanOptions are StartSpanWith's options.
+type SpanOptions struct {
+	// Tags are key, value pairs: pprof labels on the span's samples and,
+	// with the name, what its timings are aggregated by. Keep their values
+	// few (a tier, a route), not per request.
+	Tags []string
+	// Labels are key, value pairs put on the span's samples only, not
+	// aggregated by: per-request values such as a trace's span id.
+	Labels []string
+	// ID and ParentID replace the span's own ids (e.g. OpenTelemetry's),
+	// when not zero.
+	ID, ParentID uint64
+}
+
+// StartSpan starts a span named name with tags given as key, value pairs
+// (an odd last one is ignored), and returns a context that carries it and
+// its labels. The span's parent is the innermost span open in ctx. Call
+// End on the returned span, on the same goroutine, when the work is done:
+//
+//	ctx, span := pprofio.StartSpan(ctx, "db.query", "table", "orders")
+//	defer span.End()
+func StartSpan(ctx context.Context, name string, tags ...string) (context.Context, *Span) {
+	sink := spans.Active.Load()
+	if sink == nil {
+		return ctx, nil
+	}
+	return startSpan(ctx, sink, name, tags, nil, 0, 0)
+}
+
+// StartSpanWith is StartSpan with options.
+func StartSpanWith(ctx context.Context, name string, opt SpanOptions) (context.Context, *Span) {
+	sink := spans.Active.Load()
+	if sink == nil {
+		return ctx, nil
+	}
+	return startSpan(ctx, sink, name, opt.Tags, opt.Labels, opt.ID, opt.ParentID)
+}
+
+// Do runs f inside a span named name with tags, as pprof.Do runs f with
+// labels: f gets the span's context, and the goroutine's labels are put
+// back when f returns.
+func Do(ctx context.Context, name string, f func(context.Context), tags ...string) {
+	ctx, span := StartSpan(ctx, name, tags...)
+	defer span.End()
+	f(ctx)
+}
+
+// SpanFromContext returns the innermost span open in ctx, or nil.
+func SpanFromContext(ctx context.Context) *Span {
+	s, _ := ctx.Value(spanKey{}).(*Span)
+	return s
+}
+
+func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels []string, id, parent uint64) (context.Context, *Span) {
+	s := &Span{sink: sink, from: ctx, id: id, parent: parent}
+	nt := len(tags) &^ 1
+	if n := 2 + nt + len(labels)&^1; n <= len(s.kvBuf) {
+		s.kv = s.kvBuf[:2+nt]
+	} else {
+		s.kv = make([]string, 2+nt, n)
+	}
+	s.kv[0], s.kv[1] = spanLabel, name
+	copy(s.kv[2:], tags[:nt])
+	sortPairs(s.kv[2:])
+	if s.id == 0 {
+		s.id = rand.Uint64() | 1
+	}
+	if s.parent == 0 {
+		if p := SpanFromContext(ctx); p != nil {
+			s.parent = p.id
+		}
+	}
+	if n := spanStackEvery.Load(); n <= 1 || rand.Uint32N(n) == 0 {
+		s.pcs = make([]uintptr, spans.MaxPCs)
+		s.pcs = s.pcs[:runtime.Callers(3, s.pcs)]
+	}
+	lctx := pprof.WithLabels(ctx, pprof.Labels(append(s.kv, labels[:len(labels)&^1]...)...))
+	pprof.SetGoroutineLabels(lctx)
+	s.ctx = spanContext{Context: lctx, span: s}
+	s.start = time.Now()
+	return &s.ctx, s
+}
+
+// sortPairs sorts key, value pairs by key (insertion sort: there are few).
+func sortPairs(kv []string) {
+	for i := 2; i+1 < len(kv); i += 2 {
+		for j := i; j >= 2 && kv[j] < kv[j-2]; j -= 2 {
+			kv[j], kv[j-2] = kv[j-2], kv[j]
+			kv[j+1], kv[j-1] = kv[j-1], kv[j+1]
+		}
+	}
+}
+
+// End finishes the span: its duration is recorded, and the goroutine's
+// labels become those of the context the span was started from. Calling
+// it again does nothing; a span that ends after its Profiler stopped is
+// not recorded.
+func (s *Span) End() {
+	if s == nil || s.ended.Swap(true) {
+		return
+	}
+	d := time.Since(s.start)
+	pprof.SetGoroutineLabels(s.from)
+	s.sink.Record(s.kv[1], s.kv[2:], s.start.UnixNano(), int64(d), s.id, s.parent, s.pcs)
+}
+
+// ID is the span's id (0 for a nil span).
+func (s *Span) ID() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.id
+}
+
+// ParentID is the id of the span's parent, 0 for a root span.
+func (s *Span) ParentID() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.parent
+}

@@ -1,0 +1,162 @@
+package pyroscope
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pprofio/pprofio/internal/core"
+)
+
+// BenchmarkPushBytesPerCycle measures what one cycle at the product's
+// defaults (CPU for 10 s, a heap snapshot; one cycle a minute) weighs as a
+// Pyroscope push, against the same profiles as one gzipped pprofio batch
+// would carry them. The workload: two goroutines hashing and sorting, one
+// allocating. Run it with
+//
+//	cd tests && go test -run '^$' -bench PushBytes -benchtime 1x ./pyroscope
+func BenchmarkPushBytesPerCycle(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for g := 0; g < 3; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				work(g, &stop)
+			}(g)
+		}
+		var cpu bytes.Buffer
+		start := time.Now()
+		if err := pprof.StartCPUProfile(&cpu); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Second)
+		pprof.StopCPUProfile()
+		stop.Store(true)
+		wg.Wait()
+		var heap bytes.Buffer
+		pprof.Lookup("heap").WriteTo(&heap, 0)
+		profiles := []core.PyroscopeProfile{
+			{Type: core.CPU, Start: start, End: start.Add(10 * time.Second), Pprof: gunzipB(b, cpu.Bytes())},
+			{Type: core.Heap, Start: start, End: start.Add(time.Minute), Pprof: gunzipB(b, heap.Bytes())},
+		}
+		body, err := core.PyroscopeEncode("checkout", map[string]string{"env": "prod", "region": "eu-west-1"}, profiles)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var raw []byte
+		for _, p := range profiles {
+			raw = append(raw, p.Pprof...)
+		}
+		b.ReportMetric(float64(len(body)), "push-B/cycle")
+		b.ReportMetric(float64(gzLen(body)), "push-gzip-B/cycle")
+		b.ReportMetric(float64(gzLen(raw)), "pprofio-batch-B/cycle")
+		b.ReportMetric(float64(cpu.Len()+heap.Len()), "runtime-gzip-B/cycle")
+	}
+}
+
+func work(g int, stop *atomic.Bool) {
+	var sink [][]byte
+	for n := 0; !stop.Load(); n++ {
+		switch g {
+		case 0:
+			h := sha256.Sum256([]byte{byte(n), byte(n >> 8)})
+			for k := 0; k < 200; k++ {
+				h = sha256.Sum256(h[:])
+			}
+		case 1:
+			xs := make([]int, 512)
+			for k := range xs {
+				xs[k] = (k * 7919) % 512
+			}
+			sort.Ints(xs)
+		default:
+			sink = append(sink, make([]byte, 64<<10))
+			if len(sink) > 64 {
+				sink = sink[:0]
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func gunzipB(b *testing.B, gz []byte) []byte {
+	r, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := out.ReadFrom(r); err != nil {
+		b.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func gzLen(p []byte) int {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(p)
+	w.Close()
+	return buf.Len()
+}
+
+// BenchmarkPushBytesOfStoredProfiles encodes, cycle by cycle, the profiles
+// an agent kept in OutputDir (what it would have sent: deltas computed)
+// and reports the average Pyroscope push per cycle, raw and gzipped. Point
+// PYROSCOPE_BENCH_DIR at OutputDir/<service>; e.g. run the overhead
+// benchmark's worker with PPROFIO_OUTPUT_DIR set:
+//
+//	PPROFIO_OUTPUT_DIR=/tmp/out go run ./tests/overhead -worker -variant pprofio -cadence default -requests 600000
+//	PYROSCOPE_BENCH_DIR=/tmp/out/overhead-bench go test -run '^$' -bench Stored -benchtime 1x ./pyroscope
+func BenchmarkPushBytesOfStoredProfiles(b *testing.B) {
+	dir := os.Getenv("PYROSCOPE_BENCH_DIR")
+	if dir == "" {
+		b.Skip("PYROSCOPE_BENCH_DIR is not set")
+	}
+	types := map[string]core.Type{"cpu": core.CPU, "heap": core.Heap, "goroutine": core.Goroutine,
+		"mutex": core.Mutex, "block": core.Block}
+	cycles := map[int][]core.PyroscopeProfile{} // by index within each type: one a cycle
+	for name, typ := range types {
+		files, _ := filepath.Glob(filepath.Join(dir, name, "*.pb.gz"))
+		sort.Strings(files)
+		for i, f := range files {
+			gz, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cycles[i] = append(cycles[i], core.PyroscopeProfile{Type: typ, Start: time.Unix(0, 0),
+				End: time.Unix(0, 0), Pprof: gunzipB(b, gz)})
+		}
+	}
+	if len(cycles) == 0 {
+		b.Fatalf("no profiles under %s", dir)
+	}
+	for i := 0; i < b.N; i++ {
+		var push, pushGz, batchGz int
+		for _, ps := range cycles {
+			body, err := core.PyroscopeEncode("overhead-bench", nil, ps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var raw []byte
+			for _, p := range ps {
+				raw = append(raw, p.Pprof...)
+			}
+			push, pushGz, batchGz = push+len(body), pushGz+gzLen(body), batchGz+gzLen(raw)
+		}
+		n := float64(len(cycles))
+		b.ReportMetric(n, "cycles")
+		b.ReportMetric(float64(push)/n, "push-B/cycle")
+		b.ReportMetric(float64(pushGz)/n, "push-gzip-B/cycle")
+		b.ReportMetric(float64(batchGz)/n, "pprofio-batch-B/cycle")
+	}
+}
