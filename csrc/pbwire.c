@@ -119,9 +119,12 @@ static int pb_numbers(pprofio_pb_samples *s, pb_rd *r, uint32_t wt, void **arr, 
         uint64_t v;
         if (wt == 2 && sub.p >= sub.end)
             break; /* the end of a packed run (which may be empty) */
-        if (sub.p < sub.end && *sub.p < 0x80) /* most ids and counts take one byte */
+        if (sub.p < sub.end && *sub.p < 0x80) { /* most ids and counts take one or two bytes */
             v = *sub.p++;
-        else if (!pb_varint(&sub, &v))
+        } else if (sub.end - sub.p >= 2 && sub.p[1] < 0x80) {
+            v = (uint64_t)(sub.p[0] & 0x7f) | (uint64_t)sub.p[1] << 7;
+            sub.p += 2;
+        } else if (!pb_varint(&sub, &v))
             return PPROFIO_ERR_FORMAT;
         if (size == 8)
             ((uint64_t *)*arr)[k++] = v;
