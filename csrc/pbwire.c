@@ -13,22 +13,18 @@ typedef struct {
 } pb_rd;
 
 static int pb_varint(pb_rd *r, uint64_t *v) {
-    if (r->p < r->end && *r->p < 0x80) {
-        *v = *r->p++;
-        return 1;
-    }
+    const uint8_t *p = r->p;
+    size_t left = (size_t)(r->end - p), max = left < 10 ? left : 10; /* 10 bytes hold 64 bits */
     uint64_t x = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end)
-            return 0;
-        uint8_t b = *r->p++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
+    for (size_t i = 0; i < max; i++) {
+        x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (p[i] < 0x80) {
+            r->p = p + i + 1;
             *v = x;
             return 1;
         }
     }
-    return 0; /* longer than 10 bytes */
+    return 0; /* cut short, or longer than 10 bytes */
 }
 
 /* pb_tag reads a field's tag: its number (never 0) and wire type. */
