@@ -345,6 +345,52 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
 /* ---- pruning and encoding --------------------------------------------- */
 
 /*
+ * pp_renumber_strings keeps the strings what is left references,
+ * numbered in their old order so that "" stays at 0, and renumbers every
+ * reference to them.
+ */
+static int pp_renumber_strings(pp_decoded *d, const size_t *kept, size_t n_kept) {
+    PbProfile *p = d->p;
+    int64_t *remap = pp_arena_alloc(&d->mem, (p->n_string_table + 1) * sizeof *remap);
+    if (!remap)
+        return PPROFIO_ERR_NOMEM;
+    for (size_t i = 0; i < p->n_string_table; i++)
+        remap[i] = -1;
+    for (int pass = 0; pass < 2; pass++) { /* mark, then renumber */
+        if (pass == 1) {
+            size_t ns = 0;
+            for (size_t i = 0; i < p->n_string_table; i++)
+                if (remap[i] == 0) {
+                    remap[i] = (int64_t)ns;
+                    p->string_table[ns++] = p->string_table[i];
+                }
+            p->n_string_table = ns;
+        }
+#define STR(f) (pass == 0 ? (void)(remap[(f)] = 0) : (void)((f) = remap[(f)]))
+        if (pass == 0)
+            remap[0] = 0;
+        STR(p->drop_frames), STR(p->keep_frames), STR(p->default_sample_type), STR(p->doc_url);
+        for (size_t i = 0; i < p->n_comment; i++)
+            STR(p->comment[i]);
+        for (size_t i = 0; i < p->n_sample_type; i++)
+            STR(p->sample_type[i]->type), STR(p->sample_type[i]->unit);
+        if (p->period_type)
+            STR(p->period_type->type), STR(p->period_type->unit);
+        for (size_t i = 0; i < p->n_mapping; i++)
+            STR(p->mapping[i]->filename), STR(p->mapping[i]->build_id);
+        for (size_t i = 0; i < p->n_function; i++)
+            STR(p->function[i]->name), STR(p->function[i]->system_name), STR(p->function[i]->filename);
+        for (size_t i = 0; i < n_kept; i++)
+            for (size_t k = 0; k < d->s.s[kept[i]].n_lab; k++) {
+                pprofio_pb_label *l = &d->s.lab[d->s.s[kept[i]].lab_off + k];
+                STR(l->key), STR(l->str), STR(l->num_unit);
+            }
+#undef STR
+    }
+    return PPROFIO_OK;
+}
+
+/*
  * pp_prune keeps what the kept samples (indexes into d->s.s) reference,
  * renumbering strings; their location indexes become ids again.
  */
@@ -353,14 +399,11 @@ static int pp_prune(pp_decoded *d, const size_t *kept, size_t n_kept) {
     pp_arena *a = &d->mem;
     uint8_t *loc_used = pp_arena_alloc(a, p->n_location + 1), *fn_used = pp_arena_alloc(a, p->n_function + 1),
             *map_used = pp_arena_alloc(a, p->n_mapping + 1);
-    int64_t *remap = pp_arena_alloc(a, (p->n_string_table + 1) * sizeof *remap);
-    if (!loc_used || !fn_used || !map_used || !remap)
+    if (!loc_used || !fn_used || !map_used)
         return PPROFIO_ERR_NOMEM;
     memset(loc_used, 0, p->n_location + 1);
     memset(fn_used, 0, p->n_function + 1);
     memset(map_used, 0, p->n_mapping + 1);
-    for (size_t i = 0; i < p->n_string_table; i++)
-        remap[i] = -1;
     for (size_t i = 0; i < n_kept; i++) {
         uint32_t *loc = d->s.loc + d->s.s[kept[i]].loc_off;
         for (size_t k = 0; k < d->s.s[kept[i]].n_loc; k++) {
@@ -388,53 +431,7 @@ static int pp_prune(pp_decoded *d, const size_t *kept, size_t n_kept) {
     p->n_location = nl;
     p->n_function = nf;
     p->n_mapping = nm;
-
-    /* Strings: mark, then number in their old order so "" stays at 0. */
-#define MARK(i) (remap[(i)] = 0)
-    MARK(0);
-    MARK(p->drop_frames), MARK(p->keep_frames), MARK(p->default_sample_type), MARK(p->doc_url);
-    for (size_t i = 0; i < p->n_comment; i++)
-        MARK(p->comment[i]);
-    for (size_t i = 0; i < p->n_sample_type; i++)
-        MARK(p->sample_type[i]->type), MARK(p->sample_type[i]->unit);
-    if (p->period_type)
-        MARK(p->period_type->type), MARK(p->period_type->unit);
-    for (size_t i = 0; i < nm; i++)
-        MARK(p->mapping[i]->filename), MARK(p->mapping[i]->build_id);
-    for (size_t i = 0; i < nf; i++)
-        MARK(p->function[i]->name), MARK(p->function[i]->system_name), MARK(p->function[i]->filename);
-    for (size_t i = 0; i < n_kept; i++)
-        for (size_t k = 0; k < d->s.s[kept[i]].n_lab; k++) {
-            pprofio_pb_label *l = &d->s.lab[d->s.s[kept[i]].lab_off + k];
-            MARK(l->key), MARK(l->str), MARK(l->num_unit);
-        }
-#undef MARK
-    size_t ns = 0;
-    for (size_t i = 0; i < p->n_string_table; i++)
-        if (remap[i] == 0) {
-            remap[i] = (int64_t)ns;
-            p->string_table[ns++] = p->string_table[i];
-        }
-    p->n_string_table = ns;
-#define FIX(f) ((f) = remap[(f)])
-    FIX(p->drop_frames), FIX(p->keep_frames), FIX(p->default_sample_type), FIX(p->doc_url);
-    for (size_t i = 0; i < p->n_comment; i++)
-        FIX(p->comment[i]);
-    for (size_t i = 0; i < p->n_sample_type; i++)
-        FIX(p->sample_type[i]->type), FIX(p->sample_type[i]->unit);
-    if (p->period_type)
-        FIX(p->period_type->type), FIX(p->period_type->unit);
-    for (size_t i = 0; i < nm; i++)
-        FIX(p->mapping[i]->filename), FIX(p->mapping[i]->build_id);
-    for (size_t i = 0; i < nf; i++)
-        FIX(p->function[i]->name), FIX(p->function[i]->system_name), FIX(p->function[i]->filename);
-    for (size_t i = 0; i < n_kept; i++)
-        for (size_t k = 0; k < d->s.s[kept[i]].n_lab; k++) {
-            pprofio_pb_label *l = &d->s.lab[d->s.s[kept[i]].lab_off + k];
-            FIX(l->key), FIX(l->str), FIX(l->num_unit);
-        }
-#undef FIX
-    return PPROFIO_OK;
+    return pp_renumber_strings(d, kept, n_kept);
 }
 
 /* pp_encode writes the tables with protobuf-c, then the kept samples. */
