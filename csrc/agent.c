@@ -45,6 +45,9 @@
 #define LOG_QUEUE 32
 #define MIN_BUFFER_BYTES (INT64_C(1) << 20)
 #define MAX_SERVICE_NAME 128
+/* Durations past a year are mistakes, and a deadline of now + INT64_MAX would overflow. */
+#define MAX_DURATION_NS (INT64_C(366) * 24 * 3600 * PPROFIO_NS_PER_SEC)
+#define MIN_TIMEOUT_NS INT64_C(1000000) /* libcurl counts in ms, and reads 0 as "no timeout" */
 #define MAX_EVENTS 16
 #define AUTH_PAUSE_NS (INT64_C(60) * PPROFIO_NS_PER_SEC)
 #define SUPPORTED_TYPES                                                                                \
@@ -176,8 +179,8 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
         if (!valid_service_char(s[i]))
             return pprofio_set_error(err, PPROFIO_ERR_INVALID,
                                      "service_name: only letters, digits, '.', '_' and '-' are allowed");
-    if (cfg->period_ns < PPROFIO_NS_PER_SEC)
-        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "period_ns: must be at least 1 s");
+    if (cfg->period_ns < PPROFIO_NS_PER_SEC || cfg->period_ns > MAX_DURATION_NS)
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "period_ns: must be in [1 s, 366 days]");
     if ((cfg->profile_types & ~SUPPORTED_TYPES) != 0)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "profile_types: unsupported profile type");
     if (cfg->profile_types == 0)
@@ -194,6 +197,8 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
         cfg->leak_min_growth < 0)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID,
                                  "leak rule: windows in [0, %d], growth and percentage >= 0", LEAK_MAX_WINDOWS);
+    if (cfg->stop_timeout_ns < 0 || cfg->stop_timeout_ns > MAX_DURATION_NS) /* close counts on it, uploads or not */
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "stop_timeout_ns: must be in [0, 366 days]");
     if (cfg->output_dir && strlen(cfg->output_dir) > 3072)
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "output_dir: path too long");
     if (cfg->ingest_url && *cfg->ingest_url) {
@@ -203,8 +208,10 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
             return pprofio_set_error(err, PPROFIO_ERR_INVALID, "ingest_url: too long");
         if (cfg->api_key && strpbrk(cfg->api_key, "\r\n"))
             return pprofio_set_error(err, PPROFIO_ERR_INVALID, "api_key: has a line break");
-        if (cfg->connect_timeout_ns <= 0 || cfg->request_timeout_ns <= 0 || cfg->stop_timeout_ns < 0)
-            return pprofio_set_error(err, PPROFIO_ERR_INVALID, "timeouts: connect and request must be > 0, stop >= 0");
+        if (cfg->connect_timeout_ns < MIN_TIMEOUT_NS || cfg->request_timeout_ns < MIN_TIMEOUT_NS ||
+            cfg->connect_timeout_ns > MAX_DURATION_NS || cfg->request_timeout_ns > MAX_DURATION_NS)
+            return pprofio_set_error(err, PPROFIO_ERR_INVALID,
+                                     "timeouts: connect and request must be in [1 ms, 366 days]");
         if (cfg->spool_dir && *cfg->spool_dir && cfg->max_spool_bytes < MIN_BUFFER_BYTES)
             return pprofio_set_error(err, PPROFIO_ERR_INVALID, "max_spool_bytes: must be at least %lld",
                                      (long long)MIN_BUFFER_BYTES);

@@ -80,7 +80,13 @@ int64_t pprofio_parse_retry_after(const char *value, int64_t now_ns) {
     time_t at = k ? k->getdate(value, NULL) : -1; /* RFC 1123 and the older HTTP forms */
     if (at < 0)
         return -1;
-    int64_t wait = (int64_t)at * PPROFIO_NS_PER_SEC - now_ns;
+    /* In whole seconds first: a date centuries ahead would overflow as ns. */
+    int64_t ahead = (int64_t)at - now_ns / PPROFIO_NS_PER_SEC;
+    if (ahead > 3601)
+        return MAX_RETRY_AFTER_NS;
+    if (ahead < -1)
+        return 0;
+    int64_t wait = ahead * PPROFIO_NS_PER_SEC - now_ns % PPROFIO_NS_PER_SEC;
     if (wait < 0)
         return 0;
     return wait > MAX_RETRY_AFTER_NS ? MAX_RETRY_AFTER_NS : wait;

@@ -31,6 +31,19 @@
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
 
+/*
+ * A test's verdict must not depend on how fast the machine is: each test
+ * bounds its work, not its time. HANG_GUARD_S is the Criterion .timeout of
+ * every suite, far above what any test takes on a busy machine, so only a
+ * hang reaches it; WAIT_GUARD_S bounds a wait for an event (a request at
+ * the receiver, a counter) the same way. A client timeout that a test does
+ * not mean to hit is minutes long; one it means to hit faces a server that
+ * never answers, so that the post returning at all is the proof.
+ */
+#define HANG_GUARD_S 600
+#define WAIT_GUARD_S 300
+#define HOUR (3600 * SEC)
+
 /* ---- leaks --------------------------------------------------------------- */
 
 /*

@@ -19,7 +19,7 @@
 #define HEAP_BIT PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP)
 #define SERVICE "checkout"
 
-TestSuite(agent, .timeout = 60, .fini = scratch_cleanup);
+TestSuite(agent, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 static pprofio_sim_clock sim;
 static collector col; /* large: keep it off the stack */
@@ -175,7 +175,7 @@ LTest(agent, runs_a_dozen_cycles_in_lockstep_in_simulated_time_and_writes_every_
     expect_commands(&col, &s);
     cr_assert_eq(col.nlogs, 0, "unexpected LOG: %s", col.nlogs ? col.logs[0].message : "");
     const double simulated = (double)(s.cmds[s.n - 1].at_ns - T0) / 1e9;
-    cr_assert_lt(elapsed, 10.0, "%.0f simulated seconds took %.1f real seconds", simulated, elapsed);
+    /* Were the real clock slept on, the 660 simulated seconds would outlast HANG_GUARD_S. */
     cr_log_info("%.0f s of cycles in %.3f s", simulated, elapsed);
 
     /* Every profile made it to disk whole, under the name of its window. */

@@ -15,7 +15,7 @@
 #define MAX_RUNS 2000
 #define T0 (INT64_C(1795988477) * SEC)
 
-TestSuite(alloc, .timeout = 120, .fini = scratch_cleanup);
+TestSuite(alloc, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 static long armed_at;
 

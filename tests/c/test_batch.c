@@ -17,7 +17,7 @@
 #include "../../csrc/spool.h"
 #include "helpers.h"
 
-TestSuite(batch, .timeout = 60, .fini = scratch_cleanup);
+TestSuite(batch, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 typedef Pprofio__Ingest__V1__UploadRequest UploadRequest;
 typedef Pprofio__Ingest__V1__Source Source;
@@ -285,7 +285,7 @@ LTest(batch, encode_replaces_what_the_output_buffer_held) {
     free_profiles(&s);
 }
 
-LTest(batch, large_profiles_of_random_and_compressible_bytes_round_trip, .timeout = 120) {
+LTest(batch, large_profiles_of_random_and_compressible_bytes_round_trip) {
     profile_set s = {0};
     /* One profile of 3 MiB random then 3 MiB text, one of 5 MiB text, and a small one. */
     const size_t half = 3 * MiB + 11;
@@ -594,7 +594,7 @@ static int disarm(long n) {
     return pprofio_alloc_calls() - armed_at > n;
 }
 
-LTest(batch, encode_fails_cleanly_at_every_allocation, .timeout = 120) {
+LTest(batch, encode_fails_cleanly_at_every_allocation) {
     profile_set s;
     five_profiles(&s);
     add_profile(&s, PPROFIO_PROFILE_CPU, T0, T0 + SEC, 700 * KiB, 0, 0, 31); /* the output grows several times */
@@ -628,7 +628,7 @@ LTest(batch, encode_fails_cleanly_at_every_allocation, .timeout = 120) {
     free_profiles(&s);
 }
 
-LTest(batch, split_and_count_fail_cleanly_at_every_allocation, .timeout = 120) {
+LTest(batch, split_and_count_fail_cleanly_at_every_allocation) {
     profile_set s;
     five_profiles(&s);
     add_profile(&s, PPROFIO_PROFILE_CPU, T0, T0 + SEC, 500 * KiB, 0, 0, 32);

@@ -7,7 +7,7 @@
 #define CPU_BIT PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU)
 #define HEAP_BIT PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP)
 
-TestSuite(config, .timeout = 30, .fini = scratch_cleanup);
+TestSuite(config, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 static pprofio_config valid(void) {
     return (pprofio_config){
@@ -115,6 +115,54 @@ LTest(config, service_name_must_not_start_with_a_dot) {
         cfg.service_name = bad[i];
         expect_invalid(&cfg, "service_name", bad[i]);
     }
+}
+
+/*
+ * A year bounds every duration: a deadline of now + INT64_MAX overflowed
+ * (found by tests/fuzz/fuzz_config.c with a huge stop timeout). Timeouts
+ * under 1 ms would reach libcurl as 0 ms, which it reads as "none".
+ */
+LTest(config, durations_are_at_most_a_year_and_upload_timeouts_at_least_a_millisecond) {
+    const int64_t year = 366 * 24 * 3600 * SEC;
+    pprofio_config cfg = valid();
+    cfg.period_ns = year + 1;
+    expect_invalid(&cfg, "period_ns", "a period over 366 days");
+    cfg.period_ns = INT64_MAX;
+    expect_invalid(&cfg, "period_ns", "a period of INT64_MAX ns");
+    cfg.period_ns = year;
+    expect_valid(&cfg, "a period of 366 days");
+    cfg = valid();
+    cfg.ingest_url = "https://127.0.0.1:1";
+    cfg.connect_timeout_ns = 10 * SEC;
+    cfg.request_timeout_ns = 30 * SEC;
+    cfg.stop_timeout_ns = 5 * SEC;
+    expect_valid(&cfg, "upload timeouts of 10 s, 30 s, 5 s");
+    int64_t *fields[] = {&cfg.connect_timeout_ns, &cfg.request_timeout_ns, &cfg.stop_timeout_ns};
+    const char *names[] = {"timeouts", "timeouts", "stop_timeout_ns"};
+    for (size_t i = 0; i < 3; i++) {
+        int64_t keep = *fields[i];
+        *fields[i] = INT64_MAX;
+        expect_invalid(&cfg, names[i], "a timeout of INT64_MAX ns");
+        *fields[i] = year + 1;
+        expect_invalid(&cfg, names[i], "a timeout over 366 days");
+        *fields[i] = year;
+        expect_valid(&cfg, "a timeout of 366 days");
+        *fields[i] = keep;
+    }
+    /* Without uploads too: close still counts the stop timeout from now (found by the fuzzer again). */
+    pprofio_config local = valid();
+    local.stop_timeout_ns = INT64_MAX;
+    expect_invalid(&local, "stop_timeout_ns", "a stop timeout of INT64_MAX ns without uploads");
+    local.stop_timeout_ns = -1;
+    expect_invalid(&local, "stop_timeout_ns", "a negative stop timeout without uploads");
+    cfg.connect_timeout_ns = MS - 1;
+    expect_invalid(&cfg, "timeouts", "a connect timeout under 1 ms");
+    cfg.connect_timeout_ns = MS;
+    cfg.request_timeout_ns = MS - 1;
+    expect_invalid(&cfg, "timeouts", "a request timeout under 1 ms");
+    cfg.request_timeout_ns = MS;
+    cfg.stop_timeout_ns = 0;
+    expect_valid(&cfg, "timeouts of 1 ms and a stop timeout of 0");
 }
 
 LTest(config, period_is_at_least_one_second) {

@@ -9,7 +9,7 @@
 #include "../../csrc/gz.h"
 #include "helpers.h"
 
-TestSuite(gz, .timeout = 60, .fini = scratch_cleanup);
+TestSuite(gz, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 static const size_t sizes[] = {0, 1, 64 * KiB, 3 * MiB + 17};
 

@@ -13,7 +13,7 @@
 #define HEAP_BIT PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP)
 #define CYCLES 12
 
-TestSuite(scheduler, .timeout = 30, .fini = scratch_cleanup);
+TestSuite(scheduler, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 static const char *op_name(int op) {
     switch (op) {

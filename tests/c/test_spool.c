@@ -8,7 +8,7 @@
 
 #define LIMIT 10000
 
-TestSuite(spool, .timeout = 30, .fini = scratch_cleanup);
+TestSuite(spool, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 /*
  * queued_profile makes a profile whose raw buffer holds len bytes in cap

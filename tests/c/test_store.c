@@ -21,7 +21,7 @@
 #define END (START + 10 * SEC)
 #define CPU_NAME "20261129T214117.123Z_20261129T214127.123Z.pb.gz"
 
-TestSuite(store, .timeout = 60, .fini = scratch_cleanup);
+TestSuite(store, .timeout = HANG_GUARD_S, .fini = scratch_cleanup);
 
 /* ---- names --------------------------------------------------------------- */
 

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"testing"
-	"time"
 )
 
 // TestDefaultLoggerOneRecordPerEpisode: with no Logger set, an agent
@@ -31,7 +30,7 @@ func TestDefaultLoggerOneRecordPerEpisode(t *testing.T) {
 
 	steady := func(n int) {
 		t.Helper()
-		waitFor(t, 60*time.Second, "batches accepted", func() bool {
+		waitFor(t, "batches accepted", func() bool {
 			s := p.Stats()
 			return len(in.distinctAccepted()) >= n && s.QueuedBatches == 0
 		})
@@ -40,7 +39,7 @@ func TestDefaultLoggerOneRecordPerEpisode(t *testing.T) {
 		t.Helper()
 		failedBefore := p.Stats().BatchesRetried
 		in.setDown(http.StatusInternalServerError)
-		waitFor(t, 60*time.Second, "two failed attempts", func() bool {
+		waitFor(t, "two failed attempts", func() bool {
 			return p.Stats().BatchesRetried >= failedBefore+2
 		})
 		in.setDown(0)
@@ -58,7 +57,7 @@ func TestDefaultLoggerOneRecordPerEpisode(t *testing.T) {
 	steady(len(in.distinctAccepted()) + 1) // steady again: nothing more
 	outage()
 	steady(len(in.distinctAccepted()) + 1)
-	if err := stopWithin(t, p, 30*time.Second); err != nil {
+	if err := stopWithin(t, p); err != nil {
 		t.Errorf("Stop: %v", err)
 	}
 	recs := def.all()

@@ -386,18 +386,20 @@ func isolateEnv(tb testing.TB) {
 // uploading to in with its own spool folder.
 func deliveryConfig(in *ingest, service, spool string, logs *logCapture) pprofio.Config {
 	return pprofio.Config{
-		ServiceName:    service,
-		Tags:           map[string]string{"env": "e2e", "suite": "delivery"},
-		IngestURL:      in.URL,
-		CAFile:         in.CAFile,
-		APIKey:         testAPIKey,
-		SpoolDir:       spool,
-		SampleRate:     time.Second,
-		CPUDuration:    250 * time.Millisecond,
-		StartJitter:    -1,
-		StopTimeout:    5 * time.Second,
-		ConnectTimeout: 10 * time.Second,
-		RequestTimeout: 20 * time.Second,
+		ServiceName: service,
+		Tags:        map[string]string{"env": "e2e", "suite": "delivery"},
+		IngestURL:   in.URL,
+		CAFile:      in.CAFile,
+		APIKey:      testAPIKey,
+		SpoolDir:    spool,
+		SampleRate:  time.Second,
+		CPUDuration: 250 * time.Millisecond,
+		StartJitter: -1,
+		// Generous: Stop returns as soon as nothing is left to send, and a
+		// busy machine must not turn a slow answer into a failed test.
+		StopTimeout:    2 * time.Minute,
+		ConnectTimeout: time.Minute,
+		RequestTimeout: 2 * time.Minute,
 		Logger:         slog.New(logs),
 	}
 }
@@ -431,23 +433,23 @@ func workload(tb testing.TB) (stop func()) {
 }
 
 // waitForTB is waitFor for tests and benchmarks.
-func waitForTB(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+func waitForTB(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(waitGuard)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+			tb.Fatalf("timed out after %v waiting for %s", waitGuard, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// timedStop runs p.Stop and returns how long it took; past limit (a hang
-// guard) the test fails.
-func timedStop(t *testing.T, p *pprofio.Profiler, limit time.Duration) time.Duration {
+// timedStop runs p.Stop and returns how long it took; past stopGuard (a
+// hang) the test fails.
+func timedStop(t *testing.T, p *pprofio.Profiler) time.Duration {
 	t.Helper()
 	begin := time.Now()
-	if err := stopWithin(t, p, limit); err != nil {
+	if err := stopWithin(t, p); err != nil {
 		t.Errorf("Stop: %v", err)
 	}
 	return time.Since(begin)
@@ -707,7 +709,7 @@ func hasSampleType(p *profile.Profile, typ string) bool {
 // (the agent has its answer a moment before the handler's bookkeeping ends).
 func (in *ingest) settle(tb testing.TB) {
 	tb.Helper()
-	waitForTB(tb, 15*time.Second, "the receiver's handlers to return", func() bool {
+	waitForTB(tb, "the receiver's handlers to return", func() bool {
 		for _, e := range in.all() {
 			if !e.Done {
 				return false

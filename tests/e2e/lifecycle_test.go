@@ -79,15 +79,15 @@ func TestContextCancelStops(t *testing.T) {
 	cancel()
 
 	// Only a stop ends a cycle of a minute this early, and writes its files.
-	waitFor(t, 30*time.Second, "the profiler to stop after cancel", func() bool {
+	waitFor(t, "the profiler to stop after cancel", func() bool {
 		s := p.Stats()
 		return s.Cycles == 1 && s.ProfilesWritten == 2
 	})
-	waitFor(t, 30*time.Second, "the final cycle's files", func() bool {
+	waitFor(t, "the final cycle's files", func() bool {
 		return countRunning(t, out, service, pprofio.ProfileCPU) == 1 &&
 			countRunning(t, out, service, pprofio.ProfileHeap) == 1
 	})
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	if err := stopWithin(t, p); err != nil {
 		t.Errorf("Stop after cancel: %v, want nil", err)
 	}
 	if err := p.Start(context.Background()); !errors.Is(err, pprofio.ErrStopped) {
@@ -139,7 +139,7 @@ func TestStartStopStates(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 0; i < 3; i++ {
-			if err := stopWithin(t, p, 10*time.Second); err != nil {
+			if err := stopWithin(t, p); err != nil {
 				t.Errorf("Stop #%d without Start: %v, want nil", i+1, err)
 			}
 		}
@@ -170,7 +170,7 @@ func TestStartStopStates(t *testing.T) {
 			StartJitter: -1,
 			Profiles:    []pprofio.ProfileType{pprofio.ProfileHeap},
 		})
-		err1 := stopWithin(t, p, 30*time.Second)
+		err1 := stopWithin(t, p)
 		if err1 == nil {
 			t.Fatal("Stop: nil, want the final cycle's write error")
 		}

@@ -118,7 +118,7 @@ func memoryBoundChild(t *testing.T) {
 		MaxBufferBytes: bound,
 		Logger:         slog.New(logs),
 	})
-	waitFor(t, 60*time.Second, "two cycles", func() bool { return p.Stats().Cycles >= 2 })
+	waitFor(t, "two cycles", func() bool { return p.Stats().Cycles >= 2 })
 	if err := p.Stop(); err != nil {
 		t.Errorf("Stop: %v", err)
 	}

@@ -27,7 +27,7 @@ func TestCPUProfiles(t *testing.T) {
 		Tags:        map[string]string{"env": "test"},
 	})
 	// The first cycle's files are written when it ends, at about 2 s.
-	waitFor(t, 30*time.Second, "the first CPU file", func() bool {
+	waitFor(t, "the first CPU file", func() bool {
 		return countRunning(t, out, service, pprofio.ProfileCPU) >= 1
 	})
 	if err := p.Stop(); err != nil {
@@ -95,7 +95,7 @@ func TestHeapProfiles(t *testing.T) {
 		runtime.GC()
 	}
 	for countRunning(t, out, service, pprofio.ProfileHeap) < 2 {
-		if time.Since(begin) > 30*time.Second {
+		if time.Since(begin) > waitGuard {
 			t.Fatal("timed out waiting for two heap files")
 		}
 		work()
@@ -153,7 +153,7 @@ func TestStatsAfterCycles(t *testing.T) {
 		CPUDuration: 500 * time.Millisecond,
 		StartJitter: -1,
 	})
-	waitFor(t, 30*time.Second, "three cycles", func() bool { return p.Stats().Cycles >= 3 })
+	waitFor(t, "three cycles", func() bool { return p.Stats().Cycles >= 3 })
 	if err := p.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

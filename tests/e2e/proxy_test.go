@@ -31,7 +31,7 @@ func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.targets = append(p.targets, r.Host)
 	p.mu.Unlock()
-	upstream, err := net.DialTimeout("tcp", r.Host, 5*time.Second)
+	upstream, err := net.DialTimeout("tcp", r.Host, time.Minute)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -102,8 +102,8 @@ func uploadThrough(t *testing.T, url, caFile string) *pprofio.Profiler {
 		Profiles:    []pprofio.ProfileType{pprofio.ProfileHeap},
 		StartJitter: -1,
 	})
-	waitFor(t, 20*time.Second, "2 batches sent", func() bool { return p.Stats().BatchesSent >= 2 })
-	if err := stopWithin(t, p, 10*time.Second); err != nil {
+	waitFor(t, "2 batches sent", func() bool { return p.Stats().BatchesSent >= 2 })
+	if err := stopWithin(t, p); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	return p

@@ -99,7 +99,7 @@ func TestSpanLabelsIsolateASpansCPU(t *testing.T) {
 	// loop runs until the stored windows hold them.
 	const enough = 10
 	var samples labelledSamples
-	waitFor(t, 3*time.Minute, "CPU files with samples of all three functions", func() bool {
+	waitFor(t, "CPU files with samples of all three functions", func() bool {
 		samples = cpuSamplesByLabels(t, out, service)
 		for _, fn := range []string{"burnInSpan", "burnAfterSpan", "burnUnlabelled"} {
 			n := 0

@@ -62,7 +62,7 @@ func TestSelfSignedServesTLS(t *testing.T) {
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ss.CAPEM)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	u := newUpload(t, heap)
 	req := uploadRequest(t, "https://localhost:"+port+IngestPath, encode(t, u), u.BatchId)
