@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo check vet gotest e2e receiver otel bench bench-cycle bench-delta bench-fastdelta memgrowth proto clean crash soak
+.PHONY: all deps build demo view check vet gotest e2e receiver otel bench bench-cycle bench-delta bench-fastdelta memgrowth proto clean crash soak
 
 all: build
 
@@ -21,6 +21,12 @@ build: deps
 # receiver on loopback; then the top of one CPU and one heap profile.
 demo: deps
 	GO=$(GO) bash examples/demo.sh
+
+# The web UI of the reference receiver (examples/ingest-server/viewer) on
+# loopback, over examples/basic profiled for VIEW_DURATION (60 s) with every
+# profile type; it prints the UI's URL and serves until Ctrl-C.
+view: deps
+	GO=$(GO) bash examples/view.sh
 
 check: deps ctest vet gotest e2e receiver otel
 	@echo "make check: all passed"
@@ -137,7 +143,7 @@ proto: deps
 	cd examples/ingest-server && ./generate.sh
 
 clean: ctest-clean fuzz-clean
-	rm -rf build $(DEMO_DIR)
+	rm -rf build $(DEMO_DIR) pprofio-view
 
 include tests/c/ctest.mk
 include tests/fuzz/fuzz.mk

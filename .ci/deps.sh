@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building, testing and demonstrating pprofio needs, if it is
-# missing: Debian's C libraries and tools, and a check that Go is present.
+# missing: Debian's C libraries and tools, a headless browser for the UI
+# tests, and a check that Go is present.
 set -euo pipefail
 
 # libcurl4 and ca-certificates are what examples/deploy/Dockerfile's runtime
 # stage installs; tests/deploy assembles its minimal roots from them.
+# chromium loads the web UI in tests/viewer (headless); graphviz draws
+# pprof's graph view in it.
 pkgs=(gcc make pkg-config zlib1g-dev libcurl4-openssl-dev libprotobuf-c-dev
-      protobuf-c-compiler libcriterion-dev libcurl4 ca-certificates)
+      protobuf-c-compiler libcriterion-dev libcurl4 ca-certificates
+      chromium fonts-dejavu-core graphviz)
 
 if command -v dpkg-query >/dev/null 2>&1; then
     missing=()

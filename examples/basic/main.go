@@ -32,6 +32,7 @@ func main() {
 	apiKey := flag.String("api-key", os.Getenv("PPROFIO_API_KEY"), "pprofio APIKey (default $PPROFIO_API_KEY)")
 	spool := flag.String("spool-dir", "", "pprofio SpoolDir (default: under the user cache directory)")
 	profiles := flag.String("profiles", "cpu,heap", "profile types: any of cpu,heap,goroutine,mutex,block")
+	leak := flag.Int("leak", 0, "start this many goroutines a second that never return (a leak, for the goroutine_leak alert)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -64,6 +65,9 @@ func main() {
 		os.Exit(1)
 	}
 
+	if *leak > 0 {
+		go leakGoroutines(ctx, *leak)
+	}
 	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() { defer wg.Done(); burnCPU(ctx) }()
@@ -149,6 +153,26 @@ func burnCPU(ctx context.Context) {
 	}
 	_ = sum
 }
+
+// leakGoroutines starts perSecond goroutines a second, each parked
+// forever in leakedWorker: the goroutine profile's growing function.
+func leakGoroutines(ctx context.Context, perSecond int) {
+	never := make(chan struct{})
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ctx.Err() == nil; i++ {
+		for j := 0; j < perSecond*(i+1)/10-perSecond*i/10; j++ {
+			go leakedWorker(never)
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+}
+
+//go:noinline
+func leakedWorker(never chan struct{}) { <-never }
 
 // allocate keeps a rolling window of buffers alive: the heap profile's
 // allocating function.

@@ -26,6 +26,7 @@ type config struct {
 	readyFile    string
 	script       []receiver.Action
 	recordPath   string
+	ui           uiConfig
 }
 
 // listFlag is a flag that may be repeated, each value a comma-separated list.
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "once listening, write the base URL to this file (atomically)")
 	fs.StringVar(&script, "script", "", "fault script: comma-separated actions, one per request (ok, 500, 429/ra=2, 429/date=3, 302, reset, hang, slow/ms=N)")
 	fs.StringVar(&cfg.recordPath, "record", "", "append one JSON line per request to this file")
+	cfg.ui.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -89,5 +91,5 @@ func (cfg *config) check() error {
 	case cfg.dataDir == "":
 		return errors.New("-data must name a folder")
 	}
-	return nil
+	return cfg.ui.check()
 }

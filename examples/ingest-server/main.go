@@ -83,6 +83,12 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer, logger *log.Logge
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
+	stopUI, err := startUI(ctx, cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopUI()
 	httpSrv := newHTTPServer(srv, logger)
 	httpSrv.SetKeepAlivesEnabled(!cfg.noKeepAlive)
 	errc := make(chan error, 1)

@@ -74,6 +74,8 @@ type batchEntry struct {
 	Profiles []profileEntry `json:"profiles"`
 	Events   []eventEntry   `json:"events"`
 	Spans    int            `json:"spans"`
+	// SpansFile holds the batch's spans (relative to the data folder), if any.
+	SpansFile string `json:"spans_file,omitempty"`
 }
 
 type sourceEntry struct {

@@ -14,11 +14,16 @@ import (
 	"time"
 
 	"github.com/pprofio/pprofio/examples/ingest-server/ingestpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // BatchesFile is the name, inside the data folder, of the JSON-lines log
 // of accepted batches.
 const BatchesFile = "batches.jsonl"
+
+// SpansFolder is the folder, beside a service's profile types, that holds
+// the spans of its batches.
+const SpansFolder = "spans"
 
 // fileTimeLayout formats profile windows in file names, e.g. 20261129T214117.123Z.
 const fileTimeLayout = "20060102T150405.000Z"
@@ -102,6 +107,10 @@ func (st *store) accept(req *ingestpb.UploadRequest, received time.Time) (*batch
 	if err := st.writeProfiles(req, entry); err != nil {
 		return nil, err
 	}
+	if err := st.writeSpans(req, entry); err != nil {
+		st.removeFiles(entry)
+		return nil, err
+	}
 	if err := st.appendBatch(entry); err != nil {
 		st.removeFiles(entry)
 		return nil, err
@@ -146,6 +155,40 @@ func (st *store) writeProfile(service, batchID string, p *ingestpb.Profile) (str
 	return rel, writeFileAtomic(filepath.Join(st.dir, rel), data)
 }
 
+// writeSpans writes the batch's spans, if any, as
+// <service>/spans/<start>_<end>_<id8>.pb.gz: a gzipped UploadRequest that
+// carries only the batch_id, sequence, source and spans.
+func (st *store) writeSpans(req *ingestpb.UploadRequest, entry *batchEntry) error {
+	spans := req.GetSpans()
+	if len(spans) == 0 {
+		return nil
+	}
+	first, last := spans[0].GetStartUnixNano(), spans[0].GetStartUnixNano()
+	for _, s := range spans {
+		first = min(first, s.GetStartUnixNano())
+		last = max(last, s.GetStartUnixNano()+s.GetDurationNanos())
+	}
+	raw, err := proto.Marshal(&ingestpb.UploadRequest{BatchId: req.GetBatchId(), Sequence: req.GetSequence(),
+		Source: req.GetSource(), Spans: spans})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(safeName(req.GetSource().GetService()), SpansFolder)
+	if err := os.MkdirAll(filepath.Join(st.dir, dir), 0o700); err != nil {
+		return err
+	}
+	data, err := gzipBytes(raw)
+	if err != nil {
+		return err
+	}
+	rel := st.freeName(dir, fmt.Sprintf("%s_%s_%s", fileTime(first), fileTime(last), req.GetBatchId()[:8]))
+	if err := writeFileAtomic(filepath.Join(st.dir, rel), data); err != nil {
+		return fmt.Errorf("spans: %w", err)
+	}
+	entry.SpansFile = rel
+	return nil
+}
+
 // freeName returns dir/base.pb.gz, or dir/base-N.pb.gz when that is taken
 // (two profiles of one type and window in one batch).
 func (st *store) freeName(dir, base string) string {
@@ -164,6 +207,9 @@ func (st *store) removeFiles(entry *batchEntry) {
 		if p.File != "" {
 			_ = os.Remove(filepath.Join(st.dir, p.File))
 		}
+	}
+	if entry.SpansFile != "" {
+		_ = os.Remove(filepath.Join(st.dir, entry.SpansFile))
 	}
 }
 
