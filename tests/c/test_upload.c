@@ -1516,8 +1516,13 @@ LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_ser
 
     pprofio_stats st;
     pprofio_agent_stats(col.a, &st);
-    /* cycles 0, 1 and the final 2; then a batch for cycle 1's drop, which came after the last one */
-    assert_i64(st.batches_queued, 4);
+    /*
+     * Cycles 0, 1 and the final 2. Cycle 1's drop is reported in the final
+     * batch when the upload thread rejects cycle 1's part before that batch
+     * is made, or else in one more batch made at close: either way once.
+     */
+    cr_assert(st.batches_queued == 3 || st.batches_queued == 4, "batches_queued is %lld, want 3 or 4",
+              (long long)st.batches_queued);
     assert_i64(st.batches_split, 2);
     assert_i64(st.profiles_dropped_upload, 2);
     assert_i64(st.queued_batches, 0);
