@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo view check vet gotest e2e receiver otel bench bench-cycle bench-delta memgrowth proto clean crash soak
+.PHONY: all deps build demo view check vet gotest e2e receiver otel bench bench-cycle bench-delta bench-fastdelta memgrowth proto clean crash soak
 
 all: build
 
@@ -36,6 +36,7 @@ vet:
 	cd tests && $(GO) vet ./...
 	cd examples/ingest-server && $(GO) vet ./...
 	cd tests/overhead && $(GO) vet ./...
+	cd tests/fastdeltabench && $(GO) vet ./...
 	cd otel && $(GO) vet ./...
 
 # go test's -timeout is a hang guard, not a speed limit: the default 10 m
@@ -74,6 +75,14 @@ bench-cycle: deps
 # The C delta path against github.com/google/pprof's, on 1 MB and 10 MB heap profiles.
 bench-delta: deps
 	cd tests && $(GO) test -run '^$$' -bench . -benchtime 10x ./deltabench/
+
+# The C delta path beside dd-trace-go's fastdelta (tests/fastdeltabench, its
+# own module), on fastdelta's benchmark files and on 1 MB and 10 MB heap
+# profile pairs, rounds interleaved: writes tests/fastdeltabench/results/latest.md.
+# More rounds: make bench-fastdelta FASTDELTA_FLAGS='-rounds 9 -benchtime 2s'
+FASTDELTA_FLAGS ?=
+bench-fastdelta: deps
+	cd tests/fastdeltabench && $(GO) run . $(FASTDELTA_FLAGS)
 
 # C heap kept per cycle (glibc mallinfo2) over many simulated cycles
 # (tests/c/memgrowth.c): without uploads, with HTTPS uploads on one kept

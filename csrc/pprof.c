@@ -9,15 +9,16 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "baseline.h"
 #include "errors.h"
+#include "pbwire.h"
 #include "profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile PbProfile;
-typedef Perftools__Profiles__Sample PbSample;
+typedef pprofio_pb_sample PbSample; /* read by pbwire.c, not protobuf-c */
 typedef Perftools__Profiles__Location PbLocation;
 typedef Perftools__Profiles__Function PbFunction;
 typedef Perftools__Profiles__Mapping PbMapping;
-typedef Perftools__Profiles__Label PbLabel;
 typedef Perftools__Profiles__ValueType PbValueType;
 
 #define MAX_VALUES 32             /* sample types a profile may have */
@@ -123,7 +124,9 @@ static uint64_t pp_map_id(void *o, size_t i) { return ((PbMapping **)o)[i]->id; 
 
 typedef struct {
     pp_arena mem;
-    PbProfile *p;
+    PbProfile *p;         /* every field but the samples */
+    pprofio_pb_samples s; /* the samples; s.loc holds location indexes once checked */
+    uint64_t *fkey;       /* per location, what a frame adds to a key: its address, or 0 and a hash of its lines */
     pp_id_index locs, fns, maps;
     size_t n_values;
     uint32_t cum_mask; /* which values are totals since start */
@@ -178,17 +181,15 @@ static int pp_check_strings(const PbProfile *p) {
         if (!pp_str_ok(p, f->name) || !pp_str_ok(p, f->system_name) || !pp_str_ok(p, f->filename))
             return 0;
     }
-    for (size_t i = 0; i < p->n_sample; i++)
-        for (size_t k = 0; k < p->sample[i]->n_label; k++) {
-            PbLabel *l = p->sample[i]->label[k];
-            if (!pp_str_ok(p, l->key) || !pp_str_ok(p, l->str) || !pp_str_ok(p, l->num_unit))
-                return 0;
-        }
     return 1;
 }
 
-/* pp_check_refs verifies every id the samples and locations refer to. */
-static int pp_check_refs(const pp_decoded *d) {
+/*
+ * pp_check_refs verifies every id the samples and locations refer to and
+ * every string index of the labels, and turns the samples' location ids
+ * into indexes.
+ */
+static int pp_check_refs(pp_decoded *d) {
     const PbProfile *p = d->p;
     for (size_t i = 0; i < p->n_location; i++) {
         PbLocation *l = p->location[i];
@@ -198,31 +199,49 @@ static int pp_check_refs(const pp_decoded *d) {
             if (pp_lookup(&d->fns, l->line[k]->function_id) < 0)
                 return 0;
     }
-    for (size_t i = 0; i < p->n_sample; i++) {
-        PbSample *s = p->sample[i];
-        if (s->n_value != d->n_values)
+    for (size_t i = 0; i < d->s.n; i++)
+        if (d->s.s[i].n_val != d->n_values)
             return 0;
-        for (size_t k = 0; k < s->n_location_id; k++)
-            if (pp_lookup(&d->locs, s->location_id[k]) < 0)
-                return 0;
+    for (size_t i = 0; i < d->s.n_loc; i++) {
+        long ix = pp_lookup(&d->locs, d->s.loc[i]);
+        if (ix < 0)
+            return 0;
+        d->s.loc[i] = (uint32_t)ix;
+    }
+    for (size_t i = 0; i < d->s.n_lab; i++) {
+        const pprofio_pb_label *l = &d->s.lab[i];
+        if (!pp_str_ok(p, l->key) || !pp_str_ok(p, l->str) || !pp_str_ok(p, l->num_unit))
+            return 0;
     }
     return 1;
 }
+
+/* pp_release frees what pp_decode made. */
+static void pp_release(pp_decoded *d) {
+    pp_arena_release(&d->mem);
+    pprofio_pb_samples_free(&d->s);
+}
+
+static int pp_frame_keys(pp_decoded *d);
 
 static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error *err) {
     memset(d, 0, sizeof *d);
     if (n == 0) /* protobuf-c reads no bytes as a profile with nothing in it */
         return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: the input is empty (0 bytes)");
     d->mem.limit = n * ARENA_FACTOR + 4 * ARENA_CHUNK;
+    int rc = pprofio_pb_split(raw, n, n * ARENA_FACTOR + ARENA_CHUNK, &d->s);
+    if (rc == PPROFIO_ERR_NOMEM)
+        return pprofio_set_error(err, rc, "pprof: out of memory for the samples");
     ProtobufCAllocator alloc = {pp_arena_alloc, pp_arena_free_one, &d->mem};
-    d->p = perftools__profiles__profile__unpack(&alloc, n, raw);
+    if (rc == PPROFIO_OK)
+        d->p = perftools__profiles__profile__unpack(&alloc, d->s.n_rest, d->s.rest);
     if (!d->p)
         return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: not a profile (or larger than its bytes allow)");
     PbProfile *p = d->p;
     if (p->n_sample_type > MAX_VALUES)
         return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: %zu sample types", p->n_sample_type);
     d->n_values = p->n_sample_type;
-    int rc = pp_index_ids(&d->mem, &d->locs, p->n_location, pp_loc_id, p->location);
+    rc = pp_index_ids(&d->mem, &d->locs, p->n_location, pp_loc_id, p->location);
     if (rc == PPROFIO_OK)
         rc = pp_index_ids(&d->mem, &d->fns, p->n_function, pp_fn_id, p->function);
     if (rc == PPROFIO_OK)
@@ -240,13 +259,15 @@ static int pp_decode(const uint8_t *raw, size_t n, pp_decoded *d, pprofio_error 
         if (pp_is_cumulative(t))
             d->cum_mask |= 1u << i;
     }
+    if (pp_frame_keys(d) != PPROFIO_OK)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory for the frames' keys");
     return PPROFIO_OK;
 }
 
 int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
     pp_decoded d;
     int rc = pp_decode(raw, n, &d, err);
-    pp_arena_release(&d.mem);
+    pp_release(&d);
     return rc;
 }
 
@@ -262,6 +283,31 @@ static int pp_cmp_label(const void *x, const void *y) {
 }
 
 /*
+ * pp_frame_keys works out once per location what its frames add to a
+ * sample's key: its address, or without one 0 and a hash of its
+ * functions' names and lines.
+ */
+static int pp_frame_keys(pp_decoded *d) {
+    const PbProfile *p = d->p;
+    d->fkey = pp_arena_alloc(&d->mem, (2 * p->n_location + 1) * sizeof *d->fkey);
+    if (!d->fkey)
+        return PPROFIO_ERR_NOMEM;
+    for (size_t i = 0; i < p->n_location; i++) {
+        const PbLocation *l = p->location[i];
+        uint64_t h = FNV_INIT;
+        for (size_t k = 0; l->address == 0 && k < l->n_line; k++) {
+            const PbFunction *f = p->function[pp_lookup(&d->fns, l->line[k]->function_id)];
+            const char *name = pp_str(p, f->name);
+            h = pp_fnv(name, strlen(name) + 1, h);
+            h = pp_fnv(&l->line[k]->line, sizeof l->line[k]->line, h);
+        }
+        d->fkey[2 * i] = l->address;
+        d->fkey[2 * i + 1] = h;
+    }
+    return PPROFIO_OK;
+}
+
+/*
  * pp_key_of writes a sample's identity as 64-bit words: for each frame its
  * address (or, without one, its functions' names and lines), then (with
  * labels != 0) its labels, sorted. Returns the word count, or 0 when buf is too small.
@@ -269,27 +315,17 @@ static int pp_cmp_label(const void *x, const void *y) {
 static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint64_t *buf, size_t cap) {
     const PbProfile *p = d->p;
     size_t n = 0;
-    for (size_t i = 0; i < s->n_location_id; i++) {
-        const PbLocation *l = p->location[pp_lookup(&d->locs, s->location_id[i])];
+    for (size_t i = 0; i < s->n_loc; i++) {
+        const uint64_t *fk = d->fkey + 2 * d->s.loc[s->loc_off + i];
         if (n + 2 > cap)
             return 0;
-        if (l->address != 0) {
-            buf[n++] = l->address;
-            continue;
-        }
-        uint64_t h = FNV_INIT;
-        for (size_t k = 0; k < l->n_line; k++) {
-            const PbFunction *f = p->function[pp_lookup(&d->fns, l->line[k]->function_id)];
-            const char *name = pp_str(p, f->name);
-            h = pp_fnv(name, strlen(name) + 1, h);
-            h = pp_fnv(&l->line[k]->line, sizeof l->line[k]->line, h);
-        }
-        buf[n++] = 0; /* marks a frame known by name */
-        buf[n++] = h;
+        buf[n++] = fk[0];
+        if (fk[0] == 0)
+            buf[n++] = fk[1]; /* a frame known by name */
     }
     size_t first_label = n;
-    for (size_t i = 0; labels && i < s->n_label; i++) {
-        const PbLabel *lb = s->label[i];
+    for (size_t i = 0; labels && i < s->n_lab; i++) {
+        const pprofio_pb_label *lb = &d->s.lab[s->lab_off + i];
         if (n + 3 > cap)
             return 0;
         const char *k = pp_str(p, lb->key), *v = pp_str(p, lb->str);
@@ -302,157 +338,79 @@ static size_t pp_key_of(const pp_decoded *d, const PbSample *s, int labels, uint
         qsort(buf + first_label, (n - first_label) / 3, 3 * sizeof *buf, pp_cmp_label);
     if (n + 1 > cap)
         return 0;
-    buf[n++] = s->n_location_id; /* stacks of different depth never collide */
+    buf[n++] = s->n_loc; /* stacks of different depth never collide */
     return n;
-}
-
-/* ---- the baseline: key -> cumulative values ---------------------------- */
-
-/*
- * A stack is kept as two independent 64-bit hashes of its key, not the key
- * itself: the baseline costs ~24 bytes a stack plus its values, a fraction
- * of the profile, and a false match needs a 128-bit collision.
- */
-typedef struct {
-    uint64_t h1, h2;
-    size_t val_off; /* its cumulative values: n_cum of them */
-} pp_entry;
-
-struct pprofio_baseline {
-    int64_t time_nanos; /* when the snapshot it was made from was taken */
-    uint64_t types_sig;
-    uint32_t cum_mask;
-    size_t n_values;
-    size_t n_cum; /* values kept per stack: only the cumulative ones */
-    pp_entry *entries;
-    size_t n_entries, cap_entries;
-    uint32_t *table; /* open addressing: pp_entry index + 1 */
-    size_t table_cap;
-    int64_t *vals;
-    size_t n_vals, cap_vals;
-};
-
-void pprofio_baseline_free(pprofio_baseline *b) {
-    if (!b)
-        return;
-    pprofio_free(b->entries);
-    pprofio_free(b->table);
-    pprofio_free(b->vals);
-    pprofio_free(b);
-}
-
-size_t pprofio_baseline_bytes(const pprofio_baseline *b) {
-    if (!b)
-        return 0;
-    return sizeof *b + b->cap_entries * sizeof(pp_entry) + b->table_cap * sizeof(uint32_t) +
-           b->cap_vals * sizeof(int64_t);
-}
-
-static int pp_grow(void **p, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap)
-        return PPROFIO_OK;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = pprofio_realloc(*p, c * size);
-    if (!q)
-        return PPROFIO_ERR_NOMEM;
-    *p = q;
-    *cap = c;
-    return PPROFIO_OK;
-}
-
-static uint64_t pp_hash_words(const uint64_t *w, size_t n) { return pp_fnv(w, n * sizeof *w, FNV_INIT) | 1; }
-
-/* pp_hash2 is a second hash of a key, independent of pp_hash_words. */
-static uint64_t pp_hash2(const uint64_t *w, size_t n) {
-    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n;
-    for (size_t i = 0; i < n; i++) {
-        h ^= w[i] + UINT64_C(0x632BE59BD9B4E019) + (h << 6) + (h >> 2);
-        h = (h ^ (h >> 31)) * UINT64_C(0xBF58476D1CE4E5B9);
-    }
-    h ^= h >> 29;
-    h *= UINT64_C(0x94D049BB133111EB);
-    return h ^ (h >> 32);
-}
-
-/* pp_find returns the pp_entry with this key's hashes, or NULL. */
-static pp_entry *pp_find(const pprofio_baseline *b, uint64_t h1, uint64_t h2) {
-    if (!b->table_cap)
-        return NULL;
-    for (size_t i = h1 & (b->table_cap - 1);; i = (i + 1) & (b->table_cap - 1)) {
-        uint32_t t = b->table[i];
-        if (t == 0)
-            return NULL;
-        pp_entry *e = &b->entries[t - 1];
-        if (e->h1 == h1 && e->h2 == h2)
-            return e;
-    }
-}
-
-static int pp_rehash(pprofio_baseline *b, size_t cap) {
-    uint32_t *t = pprofio_calloc(cap, sizeof *t);
-    if (!t)
-        return PPROFIO_ERR_NOMEM;
-    for (size_t k = 0; k < b->n_entries; k++) {
-        size_t i = b->entries[k].h1 & (cap - 1);
-        while (t[i])
-            i = (i + 1) & (cap - 1);
-        t[i] = (uint32_t)k + 1;
-    }
-    pprofio_free(b->table);
-    b->table = t;
-    b->table_cap = cap;
-    return PPROFIO_OK;
-}
-
-/* pp_add sums the cumulative values of one sample into the baseline under its key. */
-static int pp_add(pprofio_baseline *b, uint64_t h, uint64_t h2, const int64_t *v, size_t *index) {
-    pp_entry *e = pp_find(b, h, h2);
-    if (!e) {
-        if ((b->n_entries + 1) * 2 > b->table_cap && pp_rehash(b, b->table_cap ? b->table_cap * 2 : 1024) != 0)
-            return PPROFIO_ERR_NOMEM;
-        if (pp_grow((void **)&b->entries, &b->cap_entries, b->n_entries + 1, sizeof *b->entries) ||
-            pp_grow((void **)&b->vals, &b->cap_vals, b->n_vals + b->n_cum, sizeof *b->vals))
-            return PPROFIO_ERR_NOMEM;
-        e = &b->entries[b->n_entries];
-        *e = (pp_entry){h, h2, b->n_vals};
-        if (b->n_cum > 0)
-            memset(b->vals + b->n_vals, 0, b->n_cum * sizeof *b->vals);
-        b->n_vals += b->n_cum;
-        size_t i = h & (b->table_cap - 1);
-        while (b->table[i])
-            i = (i + 1) & (b->table_cap - 1);
-        b->table[i] = (uint32_t)++b->n_entries;
-    }
-    for (size_t i = 0, k = 0; i < b->n_values; i++)
-        if (b->cum_mask & (1u << i)) {
-            b->vals[e->val_off + k] = pp_add64(b->vals[e->val_off + k], v[i]);
-            k++;
-        }
-    *index = (size_t)(e - b->entries);
-    return PPROFIO_OK;
 }
 
 /* ---- pruning and encoding --------------------------------------------- */
 
-/* pp_prune keeps the kept samples and what they reference, renumbering strings. */
-static int pp_prune(pp_decoded *d, PbSample **kept, size_t n_kept) {
+/*
+ * pp_renumber_strings keeps the strings what is left references,
+ * numbered in their old order so that "" stays at 0, and renumbers every
+ * reference to them.
+ */
+static int pp_renumber_strings(pp_decoded *d, const size_t *kept, size_t n_kept) {
+    PbProfile *p = d->p;
+    int64_t *remap = pp_arena_alloc(&d->mem, (p->n_string_table + 1) * sizeof *remap);
+    if (!remap)
+        return PPROFIO_ERR_NOMEM;
+    for (size_t i = 0; i < p->n_string_table; i++)
+        remap[i] = -1;
+    for (int pass = 0; pass < 2; pass++) { /* mark, then renumber */
+        if (pass == 1) {
+            size_t ns = 0;
+            for (size_t i = 0; i < p->n_string_table; i++)
+                if (remap[i] == 0) {
+                    remap[i] = (int64_t)ns;
+                    p->string_table[ns++] = p->string_table[i];
+                }
+            p->n_string_table = ns;
+        }
+#define STR(f) (pass == 0 ? (void)(remap[(f)] = 0) : (void)((f) = remap[(f)]))
+        if (pass == 0)
+            remap[0] = 0;
+        STR(p->drop_frames), STR(p->keep_frames), STR(p->default_sample_type), STR(p->doc_url);
+        for (size_t i = 0; i < p->n_comment; i++)
+            STR(p->comment[i]);
+        for (size_t i = 0; i < p->n_sample_type; i++)
+            STR(p->sample_type[i]->type), STR(p->sample_type[i]->unit);
+        if (p->period_type)
+            STR(p->period_type->type), STR(p->period_type->unit);
+        for (size_t i = 0; i < p->n_mapping; i++)
+            STR(p->mapping[i]->filename), STR(p->mapping[i]->build_id);
+        for (size_t i = 0; i < p->n_function; i++)
+            STR(p->function[i]->name), STR(p->function[i]->system_name), STR(p->function[i]->filename);
+        for (size_t i = 0; i < n_kept; i++)
+            for (size_t k = 0; k < d->s.s[kept[i]].n_lab; k++) {
+                pprofio_pb_label *l = &d->s.lab[d->s.s[kept[i]].lab_off + k];
+                STR(l->key), STR(l->str), STR(l->num_unit);
+            }
+#undef STR
+    }
+    return PPROFIO_OK;
+}
+
+/*
+ * pp_prune keeps what the kept samples (indexes into d->s.s) reference,
+ * renumbering strings; their location indexes become ids again.
+ */
+static int pp_prune(pp_decoded *d, const size_t *kept, size_t n_kept) {
     PbProfile *p = d->p;
     pp_arena *a = &d->mem;
     uint8_t *loc_used = pp_arena_alloc(a, p->n_location + 1), *fn_used = pp_arena_alloc(a, p->n_function + 1),
             *map_used = pp_arena_alloc(a, p->n_mapping + 1);
-    int64_t *remap = pp_arena_alloc(a, (p->n_string_table + 1) * sizeof *remap);
-    if (!loc_used || !fn_used || !map_used || !remap)
+    if (!loc_used || !fn_used || !map_used)
         return PPROFIO_ERR_NOMEM;
     memset(loc_used, 0, p->n_location + 1);
     memset(fn_used, 0, p->n_function + 1);
     memset(map_used, 0, p->n_mapping + 1);
-    for (size_t i = 0; i < p->n_string_table; i++)
-        remap[i] = -1;
-    for (size_t i = 0; i < n_kept; i++)
-        for (size_t k = 0; k < kept[i]->n_location_id; k++)
-            loc_used[pp_lookup(&d->locs, kept[i]->location_id[k])] = 1;
+    for (size_t i = 0; i < n_kept; i++) {
+        uint32_t *loc = d->s.loc + d->s.s[kept[i]].loc_off;
+        for (size_t k = 0; k < d->s.s[kept[i]].n_loc; k++) {
+            loc_used[loc[k]] = 1;
+            loc[k] = (uint32_t)p->location[loc[k]]->id; /* ids are small: pp_index_ids */
+        }
+    }
     size_t nl = 0, nf = 0, nm = 0;
     for (size_t i = 0; i < p->n_location; i++) {
         if (!loc_used[i])
@@ -473,66 +431,31 @@ static int pp_prune(pp_decoded *d, PbSample **kept, size_t n_kept) {
     p->n_location = nl;
     p->n_function = nf;
     p->n_mapping = nm;
-    p->sample = kept;
-    p->n_sample = n_kept;
-
-    /* Strings: mark, then number in their old order so "" stays at 0. */
-#define MARK(i) (remap[(i)] = 0)
-    MARK(0);
-    MARK(p->drop_frames), MARK(p->keep_frames), MARK(p->default_sample_type), MARK(p->doc_url);
-    for (size_t i = 0; i < p->n_comment; i++)
-        MARK(p->comment[i]);
-    for (size_t i = 0; i < p->n_sample_type; i++)
-        MARK(p->sample_type[i]->type), MARK(p->sample_type[i]->unit);
-    if (p->period_type)
-        MARK(p->period_type->type), MARK(p->period_type->unit);
-    for (size_t i = 0; i < nm; i++)
-        MARK(p->mapping[i]->filename), MARK(p->mapping[i]->build_id);
-    for (size_t i = 0; i < nf; i++)
-        MARK(p->function[i]->name), MARK(p->function[i]->system_name), MARK(p->function[i]->filename);
-    for (size_t i = 0; i < n_kept; i++)
-        for (size_t k = 0; k < kept[i]->n_label; k++)
-            MARK(kept[i]->label[k]->key), MARK(kept[i]->label[k]->str), MARK(kept[i]->label[k]->num_unit);
-#undef MARK
-    size_t ns = 0;
-    for (size_t i = 0; i < p->n_string_table; i++)
-        if (remap[i] == 0) {
-            remap[i] = (int64_t)ns;
-            p->string_table[ns++] = p->string_table[i];
-        }
-    p->n_string_table = ns;
-#define FIX(f) ((f) = remap[(f)])
-    FIX(p->drop_frames), FIX(p->keep_frames), FIX(p->default_sample_type), FIX(p->doc_url);
-    for (size_t i = 0; i < p->n_comment; i++)
-        FIX(p->comment[i]);
-    for (size_t i = 0; i < p->n_sample_type; i++)
-        FIX(p->sample_type[i]->type), FIX(p->sample_type[i]->unit);
-    if (p->period_type)
-        FIX(p->period_type->type), FIX(p->period_type->unit);
-    for (size_t i = 0; i < nm; i++)
-        FIX(p->mapping[i]->filename), FIX(p->mapping[i]->build_id);
-    for (size_t i = 0; i < nf; i++)
-        FIX(p->function[i]->name), FIX(p->function[i]->system_name), FIX(p->function[i]->filename);
-    for (size_t i = 0; i < n_kept; i++)
-        for (size_t k = 0; k < kept[i]->n_label; k++)
-            FIX(kept[i]->label[k]->key), FIX(kept[i]->label[k]->str), FIX(kept[i]->label[k]->num_unit);
-#undef FIX
-    return PPROFIO_OK;
+    return pp_renumber_strings(d, kept, n_kept);
 }
 
-static int pp_encode(const PbProfile *p, pprofio_bytes *out) {
-    size_t n = perftools__profiles__profile__get_packed_size(p);
+/* pp_encode writes the tables with protobuf-c, then the kept samples. */
+static int pp_encode(const pp_decoded *d, const size_t *kept, size_t n_kept, pprofio_bytes *out) {
+    size_t n = perftools__profiles__profile__get_packed_size(d->p);
     out->len = 0;
-    int rc = pprofio_bytes_grow(out, n ? n : 1, NULL, NULL);
+    int rc = pprofio_bytes_grow(out, n + d->s.n_loc * 2 + d->s.n_val * 4 + 1, NULL, NULL);
     if (rc != PPROFIO_OK)
         return rc;
-    out->len = perftools__profiles__profile__pack(p, out->p);
-    return PPROFIO_OK;
+    out->len = perftools__profiles__profile__pack(d->p, out->p);
+    for (size_t i = 0; i < n_kept && rc == PPROFIO_OK; i++) {
+        const PbSample *s = &d->s.s[kept[i]];
+        rc = pprofio_pb_put_sample(out, d->s.loc + s->loc_off, s->n_loc, d->s.val + s->val_off, s->n_val,
+                                   d->s.lab + s->lab_off, s->n_lab);
+    }
+    return rc;
 }
 
 /* ---- the delta -------------------------------------------------------- */
 
 #define KEY_WORDS 4096 /* a stack of up to ~2000 frames; the runtime keeps 32-128 */
+#define AHEAD 8        /* samples whose table slot is fetched ahead of its lookup */
+
+
 
 /*
  * pp_subtract applies old to the current samples and collects those left
@@ -544,22 +467,23 @@ static int pp_encode(const PbProfile *p, pprofio_bytes *out) {
  * old is not changed, so a failure later leaves it as it was.
  */
 static int pp_subtract(pp_decoded *d, const pprofio_baseline *old, const pprofio_baseline *fresh,
-                       const size_t *entry_of, PbSample ***kept_out, size_t *n_kept) {
-    PbProfile *p = d->p;
-    PbSample **kept = pp_arena_alloc(&d->mem, (p->n_sample + 1) * sizeof *kept);
+                       const size_t *entry_of, size_t **kept_out, size_t *n_kept) {
+    size_t *kept = pp_arena_alloc(&d->mem, (d->s.n + 1) * sizeof *kept);
     uint8_t *done = pp_arena_alloc(&d->mem, fresh->n_entries + 1); /* the key's difference is placed */
     if (!kept || !done)
         return PPROFIO_ERR_NOMEM;
     memset(done, 0, fresh->n_entries + 1);
     size_t nk = 0;
-    for (size_t i = 0; i < p->n_sample; i++) {
-        PbSample *s = p->sample[i];
+    for (size_t i = 0; i < d->s.n; i++) {
+        int64_t *value = d->s.val + d->s.s[i].val_off;
+        if (i + AHEAD < d->s.n && entry_of[i + AHEAD] != SIZE_MAX)
+            pprofio_baseline_prefetch(old, fresh->entries[entry_of[i + AHEAD]].h1);
         if (entry_of[i] != SIZE_MAX) {
-            const pp_entry *k = &fresh->entries[entry_of[i]];
-            const pp_entry *e = pp_find(old, k->h1, k->h2);
+            const pprofio_base_entry *k = &fresh->entries[entry_of[i]];
+            const pprofio_base_entry *e = pprofio_baseline_find(old, k->h1, k->h2);
             for (size_t v = 0, c = 0; v < d->n_values; v++)
                 if (d->cum_mask & (1u << v)) {
-                    s->value[v] = done[entry_of[i]] ? 0
+                    value[v] = done[entry_of[i]] ? 0
                                                     : pp_sub64(fresh->vals[k->val_off + c],
                                                                e ? old->vals[e->val_off + c] : 0);
                     c++;
@@ -568,46 +492,53 @@ static int pp_subtract(pp_decoded *d, const pprofio_baseline *old, const pprofio
         }
         int nonzero = 0;
         for (size_t v = 0; v < d->n_values; v++)
-            nonzero |= s->value[v] != 0;
+            nonzero |= value[v] != 0;
         if (nonzero)
-            kept[nk++] = s;
+            kept[nk++] = i;
     }
     *kept_out = kept;
     *n_kept = nk;
     return PPROFIO_OK;
 }
 
+/* pp_hash_all hashes each sample's key into hs (h1, h2; 0, 0 for a stack too deep to key). */
+static void pp_hash_all(const pp_decoded *d, uint64_t *key, uint64_t *hs) {
+    for (size_t i = 0; i < d->s.n; i++) {
+        size_t n = pp_key_of(d, &d->s.s[i], 1, key, KEY_WORDS);
+        hs[2 * i] = hs[2 * i + 1] = 0;
+        if (n > 0)
+            pprofio_baseline_hash(key, n, &hs[2 * i], &hs[2 * i + 1]);
+    }
+}
+
 /* pp_baseline_of builds the new baseline from the current samples (before subtraction). */
 static int pp_baseline_of(pp_decoded *d, pprofio_baseline **out, uint64_t *key, size_t *entry_of) {
-    pprofio_baseline *b = pprofio_calloc(1, sizeof *b);
+    uint64_t *hs = pp_arena_alloc(&d->mem, (2 * d->s.n + 1) * sizeof *hs);
+    pprofio_baseline *b = hs ? pprofio_calloc(1, sizeof *b) : NULL;
     if (!b)
         return PPROFIO_ERR_NOMEM;
+    pp_hash_all(d, key, hs);
     b->time_nanos = d->p->time_nanos;
     b->types_sig = d->types_sig;
     b->cum_mask = d->cum_mask;
     b->n_values = d->n_values;
     b->n_cum = (size_t)__builtin_popcount(d->cum_mask);
-    for (size_t i = 0; i < d->p->n_sample; i++) {
-        size_t n = pp_key_of(d, d->p->sample[i], 1, key, KEY_WORDS);
+    if (pprofio_baseline_reserve(b, d->s.n) != PPROFIO_OK) {
+        pprofio_baseline_free(b);
+        return PPROFIO_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < d->s.n; i++) {
+        if (i + AHEAD < d->s.n)
+            pprofio_baseline_prefetch(b, hs[2 * (i + AHEAD)]);
         entry_of[i] = SIZE_MAX;
-        if (n == 0)
+        if (hs[2 * i] == 0)
             continue; /* a stack too deep to key: never matched, always sent whole */
-        if (pp_add(b, pp_hash_words(key, n), pp_hash2(key, n), d->p->sample[i]->value, &entry_of[i]) != PPROFIO_OK) {
+        if (pprofio_baseline_add(b, hs[2 * i], hs[2 * i + 1], d->s.val + d->s.s[i].val_off, &entry_of[i]) != PPROFIO_OK) {
             pprofio_baseline_free(b);
             return PPROFIO_ERR_NOMEM;
         }
     }
-    /* Kept until the next snapshot: give back what doubling left unused. */
-    pp_entry *e = b->n_entries ? pprofio_realloc(b->entries, b->n_entries * sizeof *e) : NULL;
-    if (e) {
-        b->entries = e;
-        b->cap_entries = b->n_entries;
-    }
-    int64_t *v = b->n_vals ? pprofio_realloc(b->vals, b->n_vals * sizeof *v) : NULL;
-    if (v) {
-        b->vals = v;
-        b->cap_vals = b->n_vals;
-    }
+    pprofio_baseline_trim(b);
     *out = b;
     return PPROFIO_OK;
 }
@@ -634,7 +565,7 @@ int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, i
     pprofio_baseline *fresh = NULL;
     if (rc != PPROFIO_OK)
         goto done;
-    size_t ns = d.p->n_sample;
+    size_t ns = d.s.n;
     key = pprofio_malloc(KEY_WORDS * sizeof *key);
     size_t *entry_of = pp_arena_alloc(&d.mem, (ns + 1) * sizeof *entry_of);
     if (!key || !entry_of) {
@@ -647,14 +578,13 @@ int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, i
     }
     pprofio_baseline *old = *base;
     if (emit && old && old->types_sig == d.types_sig && old->cum_mask == d.cum_mask && d.cum_mask != 0) {
-        PbSample **kept;
-        size_t n_kept;
+        size_t *kept, n_kept;
         rc = pp_subtract(&d, old, fresh, entry_of, &kept, &n_kept);
         if (rc == PPROFIO_OK)
             rc = pp_prune(&d, kept, n_kept);
         if (rc == PPROFIO_OK) {
             pp_set_window(d.p, old->time_nanos);
-            rc = pp_encode(d.p, out);
+            rc = pp_encode(&d, kept, n_kept, out);
         }
         if (rc != PPROFIO_OK) {
             pprofio_set_error(err, rc, "pprof: out of memory for the delta");
@@ -674,7 +604,7 @@ done:
     }
     pprofio_baseline_free(fresh);
     pprofio_free(key);
-    pp_arena_release(&d.mem);
+    pp_release(&d);
     return rc;
 }
 
@@ -690,8 +620,8 @@ static void pp_describe(const pp_decoded *d, const PbSample *s, char *out, size_
     const PbProfile *p = d->p;
     size_t used = 0, frames = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < s->n_location_id && frames < 3; i++) {
-        const PbLocation *l = p->location[pp_lookup(&d->locs, s->location_id[i])];
+    for (size_t i = 0; i < s->n_loc && frames < 3; i++) {
+        const PbLocation *l = p->location[d->s.loc[s->loc_off + i]];
         for (size_t k = 0; k < l->n_line && frames < 3; k++) {
             const char *name = pp_str(p, p->function[pp_lookup(&d->fns, l->line[k]->function_id)]->name);
             if (strncmp(name, "runtime.", 8) == 0 || strncmp(name, "internal/", 9) == 0)
@@ -723,22 +653,25 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
         goto done;
     }
     key = pprofio_malloc(KEY_WORDS * sizeof *key);
-    sc = pprofio_calloc(d.p->n_sample + 1, sizeof *sc);
+    sc = pprofio_calloc(d.s.n + 1, sizeof *sc);
     if (!key || !sc) {
         rc = pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory");
         goto done;
     }
-    for (size_t i = 0; i < d.p->n_sample; i++) {
-        const PbSample *s = d.p->sample[i];
+    for (size_t i = 0; i < d.s.n; i++) {
+        const PbSample *s = &d.s.s[i];
         size_t kn = pp_key_of(&d, s, 0, key, KEY_WORDS); /* the stack alone: labels are merged below */
-        sc[i].key = kn ? pp_hash_words(key, kn) : 0;
-        sc[i].count = s->value[0];
-        *total = pp_add64(*total, s->value[0]);
+        uint64_t h1 = 0, h2;
+        if (kn)
+            pprofio_baseline_hash(key, kn, &h1, &h2);
+        sc[i].key = h1;
+        sc[i].count = d.s.val[s->val_off];
+        *total = pp_add64(*total, sc[i].count);
         pp_describe(&d, s, sc[i].desc, sizeof sc[i].desc);
     }
-    qsort(sc, d.p->n_sample, sizeof *sc, pp_by_key);
+    qsort(sc, d.s.n, sizeof *sc, pp_by_key);
     size_t m = 0; /* merge samples of the same stack (different labels) */
-    for (size_t i = 0; i < d.p->n_sample; i++) {
+    for (size_t i = 0; i < d.s.n; i++) {
         if (m > 0 && sc[m - 1].key == sc[i].key)
             sc[m - 1].count = pp_add64(sc[m - 1].count, sc[i].count);
         else
@@ -750,6 +683,6 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
 done:
     pprofio_free(sc);
     pprofio_free(key);
-    pp_arena_release(&d.mem);
+    pp_release(&d);
     return rc;
 }

@@ -19,6 +19,8 @@
 #include "../../csrc/store.c"
 #include "../../csrc/ingest.pb-c.c"
 #include "../../csrc/profile.pb-c.c"
+#include "../../csrc/pbwire.c"
+#include "../../csrc/baseline.c"
 #include "../../csrc/pprof.c"
 #include "../../csrc/timeline.c"
 #include "../../csrc/batch.c"

@@ -65,3 +65,35 @@ func delta(base, cur []byte) (out []byte, isDelta bool, baselineBytes int64, err
 	}
 	return C.GoBytes(unsafe.Pointer(res.p), C.int(res.len)), true, baselineBytes, nil
 }
+
+// Deltas keeps one baseline across snapshots, as the agent does for each
+// profile type: each Next subtracts the previous snapshot from raw. The
+// output stays in C memory until the next call (Out copies it), so a
+// benchmark measures the engine alone. For benchmarks; not safe for
+// concurrent use.
+type Deltas struct {
+	b   *C.pprofio_baseline
+	out C.pprofio_bytes
+}
+
+// Next reads raw (uncompressed pprof): with a compatible previous snapshot
+// it returns the delta's length and isDelta = true.
+func (d *Deltas) Next(raw []byte) (n int, isDelta bool, err error) {
+	var isD C.int
+	var cerr C.pprofio_error
+	rc := C.pprofio_pprof_delta(bytesPtr(raw), C.size_t(len(raw)), &d.b, 1, ^C.size_t(0), &d.out, &isD, &cerr)
+	if rc != C.PPROFIO_OK {
+		return 0, false, cError(rc, &cerr)
+	}
+	return int(d.out.len), isD != 0, nil
+}
+
+// Out returns a copy of the last delta Next made.
+func (d *Deltas) Out() []byte { return C.GoBytes(unsafe.Pointer(d.out.p), C.int(d.out.len)) }
+
+// Close frees the baseline and the output buffer.
+func (d *Deltas) Close() {
+	C.pprofio_baseline_free(d.b)
+	d.b = nil
+	C.pprofio_bytes_free(&d.out)
+}

@@ -85,6 +85,48 @@ func smallRoot(path uint32) { walkA(path, 18) }
 //go:noinline
 func largeRoot(path uint32) { walkB(path, 20) }
 
+// inlined allocates through a chain the compiler inlines, so that each
+// location of its stacks holds several lines (functions).
+func inlined(path uint32) { inlinedA(path) }
+
+func inlinedA(path uint32) {
+	if path&1 == 0 {
+		inlinedB(path)
+	} else {
+		sink = make([]byte, 48)
+	}
+}
+
+func inlinedB(path uint32) { sink = make([]byte, 80) }
+
+// deep recurses past the depth the runtime records (it keeps the frames
+// nearest the allocation: the stack is truncated), along path's bits.
+//
+//go:noinline
+func deep(path uint32, depth int) {
+	if depth == 0 {
+		sink = make([]byte, 96)
+		return
+	}
+	if depth < 8 && path&(1<<depth) != 0 {
+		deepOther(path, depth-1)
+		return
+	}
+	deep(path, depth-1)
+}
+
+//go:noinline
+func deepOther(path uint32, depth int) { deep(path, depth) }
+
+// edgeRoot allocates along inlined frames and along stacks deeper than the
+// runtime keeps, by path.
+//
+//go:noinline
+func edgeRoot(path uint32) {
+	inlined(path)
+	deep(path, 300)
+}
+
 type pair struct {
 	name      string
 	base, cur []byte
@@ -248,9 +290,42 @@ func BenchmarkDelta(b *testing.B) {
 }
 
 // TestCAndGoDeltasAgree checks that both sides compute the same delta, stack
-// by stack (the C output read back by the Go profile package).
+// by stack (the C output read back by the Go profile package), on the 1 MB
+// pair and on a pair with inlined frames and truncated stacks.
 func TestCAndGoDeltasAgree(t *testing.T) {
-	p := loadPairs(t)[0]
+	edge := func() pair {
+		old := runtime.MemProfileRate
+		runtime.MemProfileRate = 1
+		defer func() { runtime.MemProfileRate = old }()
+		p, err := makePair("inlined_and_truncated", edgeRoot, 400)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}()
+	for _, p := range []pair{loadPairs(t)[0], edge} {
+		t.Run(p.name, func(t *testing.T) { deltasAgree(t, p) })
+	}
+	prof := profileMust(t, edge.cur)
+	inl, trunc := 0, 0
+	for _, s := range prof.Sample {
+		for _, l := range s.Location {
+			if len(l.Line) > 1 {
+				inl++
+				break
+			}
+		}
+		if n := len(s.Location); n > 0 && len(s.Location[n-1].Line) > 0 &&
+			!strings.HasPrefix(s.Location[n-1].Line[len(s.Location[n-1].Line)-1].Function.Name, "runtime.") {
+			trunc++ // the outermost frame is not the goroutine's start: the stack was cut
+		}
+	}
+	if inl == 0 || trunc == 0 {
+		t.Fatalf("the edge pair has %d samples with inlined frames and %d truncated stacks: it tests nothing", inl, trunc)
+	}
+}
+
+func deltasAgree(t *testing.T, p pair) {
 	cOut, err := cDelta(p.base, p.cur)
 	if err != nil {
 		t.Fatal(err)

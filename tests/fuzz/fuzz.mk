@@ -69,7 +69,7 @@ FUZZ_LDLIBS = $(shell pkg-config --libs zlib libprotobuf-c)
 FUZZ_ALL_TARGETS := delta spool batch retry_after config
 FUZZ_TARGETS ?= $(FUZZ_ALL_TARGETS)
 # The part of the core the delta target reaches (gz.c holds the byte buffer, sysio.c what gz.c calls).
-FUZZ_CORE_SRCS = $(addprefix $(FUZZ_ROOT)/csrc/,pprof.c profile.pb-c.c alloc.c errors.c gz.c sysio.c)
+FUZZ_CORE_SRCS = $(addprefix $(FUZZ_ROOT)/csrc/,pprof.c pbwire.c baseline.c profile.pb-c.c alloc.c errors.c gz.c sysio.c)
 # The other targets link the whole core (config builds an agent).
 FUZZ_ALL_SRCS = $(sort $(wildcard $(FUZZ_ROOT)/csrc/*.c))
 FUZZ_ALL_LDLIBS = $(shell pkg-config --libs zlib libcurl libprotobuf-c) -lpthread
