@@ -107,7 +107,13 @@ func (c *Collector) SetSpans(s SpanSink) { c.spans = s }
 
 // Run handles commands until the core says EXIT. It never panics: a panic
 // in one command is logged and the loop goes on.
+//
+// The goroutine keeps its OS thread: it spends its idle time parked in C,
+// which holds a thread anyway, and the thread's CPU clock is then its own
+// (Costs).
 func (c *Collector) Run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	defer c.closeWindows() // a window still open at EXIT (it never is) is closed
 	for {
 		cmd := c.agent.Next()
@@ -129,6 +135,9 @@ func (c *Collector) safeHandle(cmd core.Command) {
 
 // Handle runs one command.
 func (c *Collector) Handle(cmd core.Command) {
+	if t := opType(cmd.Op); t != 0 {
+		defer count(t, threadCPU())
+	}
 	switch cmd.Op {
 	case core.OpCPUStart:
 		c.startCPU(cmd.Cycle)

@@ -161,10 +161,10 @@ func (h *harness) variants() ([]string, error) {
 		v = strings.TrimSpace(v)
 		switch v {
 		case varBaseline, "":
-		case varPprofio, varPprofioAll, varPyroscope, varPprofioSpans:
+		case varRuntimeCPU, varPprofio, varPprofioAll, varPyroscope, varPprofioSpans:
 			out = append(out, v)
 		default:
-			return nil, fmt.Errorf("unknown variant %q (baseline, pprofio, pprofio-all, pyroscope, pprofio-spans)", v)
+			return nil, fmt.Errorf("unknown variant %q (baseline, runtime-cpu, pprofio, pprofio-all, pyroscope, pprofio-spans)", v)
 		}
 	}
 	return out, nil

@@ -92,8 +92,9 @@ type row struct {
 
 	// pprofio only: the core's thread CPU per cycle (seconds), medians.
 	CoreSched, CoreOutput, CoreDelta, CoreUpload, CoreTotal float64
-	Sent, Collected                                         float64 // batches sent, profiles collected per process
-	Dropped                                                 float64 // profiles and batches dropped, all reasons
+	Sent, Collected                                         float64            // batches sent, profiles collected per process
+	Dropped                                                 float64            // profiles and batches dropped, all reasons
+	Collector                                               map[string]float64 // collector goroutine CPU per cycle by profile type (seconds), medians
 }
 
 // period is the length of a cycle at a cadence.
@@ -143,7 +144,9 @@ func analyse(runs []*run, variants, cadences []string) *report {
 			if v == varBaseline {
 				continue
 			}
-			rep.Rows[c] = append(rep.Rows[c], analyseRow(runs, base, v, c))
+			r := analyseRow(runs, base, v, c)
+			r.Collector = collectorCosts(runs, v, c)
+			rep.Rows[c] = append(rep.Rows[c], r)
 		}
 		if s, ok := analyseSpans(runs, c); ok {
 			rep.Spans[c] = s
@@ -188,6 +191,8 @@ func analyseRow(runs []*run, base map[int]*run, v, c string) row {
 			collected = append(collected, float64(s.ProfilesCollected))
 			dropped = append(dropped, float64(s.ProfilesDroppedMemory+s.ProfilesDroppedInvalid+
 				s.ProfilesDroppedNoSink+s.ProfilesDroppedUpload+s.BatchesDroppedRejected+s.BatchesDroppedSpool))
+		} else if v == varRuntimeCPU {
+			n = float64(r.Worker.Windows) // its cycles: no uploads, no bytes
 		} else {
 			n, bytes, reqs = float64(r.SinkCPUUploads), float64(r.SinkBytes), float64(r.SinkRequests)
 		}
@@ -402,7 +407,7 @@ func (rep *report) markdown() string {
 		w("| --- | --- | --- |\n")
 		for _, r := range rep.Rows[c] {
 			core := "–"
-			if r.Variant != varPyroscope {
+			if !math.IsNaN(r.CoreTotal) {
 				core = fmt.Sprintf("%s / %s (%s) / %s = %s ms", msf(r.CoreSched), msf(r.CoreOutput), msf(r.CoreDelta),
 					msf(r.CoreUpload), msf(r.CoreTotal))
 			}
@@ -412,6 +417,7 @@ func (rep *report) markdown() string {
 			w("\nA span around every request: `pprofio-spans` (pprofio's defaults, every request of the service inside `pprofio.StartSpan`/`End`, %s spans per run) against `pprofio` in the same round: process CPU %s.\n",
 				num(s.Spans), pct(s.CPU))
 		}
+		rep.costTable(w, c)
 	}
 
 	w("\n## How to read it\n\n")
@@ -419,6 +425,8 @@ func (rep *report) markdown() string {
 	w("- **Steady-state CPU overhead**: for pprofio, the extra process CPU per cycle divided by the CPU the baseline spends in one cycle period (60 s, or 6 s compressed); it charges the agent's start and Stop to the cycles of the run, so it is an upper bound. For pyroscope-go, which profiles CPU all the time, the in-run ratio.\n")
 	w("- **Memory**: peak RSS is the worker's `ru_maxrss`. Resident anonymous and file-backed memory (`RssAnon`, `RssFile` in /proc/self/status) and the thread count are read at the end of the work with the profiler running: file-backed pages are the code of the shared libraries the profiler touches (libcurl and its TLS library for pprofio), shared with other processes; anonymous memory moves with the Go heap's own timing by a few MiB either way. **Live Go heap** is `/memory/classes/heap/objects:bytes` after two `runtime.GC()`: at the end of the work with the profiler running (larger if a CPU window is open then: runtime/pprof's CPU profile builder), and after its Stop. The workload's own live heap is the same in every variant (~%s), so the difference is the profiler's. **Go heap allocated** is `/gc/heap/allocs:bytes` more than the baseline, per cycle (pprofio: per batch; pyroscope-go, whose CPU profile never stops: per upload period of the run's length): garbage the profiler makes the collector deal with.\n", mib(rep.Base.HeapRunning))
 	w("- **pprofio core threads** are the CPU clocks of the C core's threads from `Stats()` (`CPUScheduler`, `CPUOutput`, of which `CPUDelta`, `CPUUpload`), per batch sent. The rest of pprofio's extra process CPU is its Go side: runtime/pprof writing the profiles (the CPU profile's signal handling and encoding, the snapshots), the collector goroutine and its cgo calls. On a noisy machine the difference of two processes' CPU is far less precise than the core's own clocks.\n")
+	w("- **runtime-cpu** is no agent at all: only `pprof.StartCPUProfile(io.Discard)` for pprofio's CPU window out of every cycle (10 s of 60 s; 1 s of 6 s compressed). It is the floor any CPU profiler at that duty cycle pays (SIGPROF handling, the runtime's profile writer), and it shows the artefact of this kind of workload: a profiled scheduler-heavy run can use *less* CPU than an unprofiled one, which is how a profiler can look cheaper than none.\n")
+	w("- **Cost attributed to the agent** is measured on the agent's own threads, not as a difference of two processes: the collector goroutine's thread CPU clock around each command, by profile type (`runtime/pprof`'s `WriteTo`, `StartCPUProfile`, `StopCPUProfile`, the copy into C memory; the goroutine is locked to its thread), and the C core's threads (all types together: the heap, mutex and block deltas are in *output*). What this leaves out for the CPU type, the runtime's signal handling and profile writer, is the runtime-cpu row. Each is shown per cycle and as a share of one core over the cycle, next to the metrics matrix's budget for the product default (60 s).\n")
 	w("- **Bytes sent per cycle**: pprofio's `Stats().BytesSent / BatchesSent` (one gzipped batch a cycle); pyroscope-go's request bodies received by the sink per upload period: the mean CPU-profile request plus the mean heap-profile request (two multipart requests a period). *Per minute* scales that to the cadence: one pprofio cycle a minute at product defaults, four pyroscope-go uploads.\n")
 	w("- pprofio-all raises the mutex profile fraction (1 in 10) and the block profile rate (10 µs) during its window; the workload's mutex and its WaitGroups feed both.\n")
 	if p := rep.Profile; p != nil {
@@ -509,6 +517,8 @@ func (rep *report) svg() string {
 			color := "#1f6fb4"
 			if strings.HasPrefix(it.label, varPyroscope) {
 				color = "#d9822b"
+			} else if strings.HasPrefix(it.label, varRuntimeCPU) {
+				color = "#777"
 			}
 			w(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n", xof(e.Lo), y, xof(e.Hi), y, color)
 			for _, xv := range []float64{e.Lo, e.Hi} {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pprofio/pprofio"
+	"github.com/pprofio/pprofio/internal/collector"
 )
 
 func TestMedianCI(t *testing.T) {
@@ -61,11 +62,19 @@ func TestReport(t *testing.T) {
 				rn.Worker.WorkWall *= 1.001
 				rn.MaxRSS += 5 << 20
 				rn.Worker.HeapRunning += 100 << 10
-				if v == varPyroscope {
+				switch v {
+				case varPyroscope:
 					rn.SinkRequests, rn.SinkCPUUploads, rn.SinkBytes, rn.SinkCPUBytes = 4, 2, 60000, 40000
-				} else {
+				case varRuntimeCPU:
+					rn.Worker.Windows = 2
+				default:
 					rn.Worker.Pprofio = &pprofio.Stats{BatchesSent: 2, BytesSent: 40000,
 						CPUScheduler: time.Millisecond, CPUOutput: 10 * time.Millisecond, CPUUpload: 5 * time.Millisecond}
+					// 2 batches: 1 ms of heap a cycle, (2 + r) ms of mutex.
+					rn.Worker.Collector = map[string]collector.Cost{
+						"heap":  {Commands: 2, CPU: 2 * time.Millisecond},
+						"mutex": {Commands: 4, CPU: time.Duration(4+2*r) * time.Millisecond},
+					}
 				}
 				runs = append(runs, &rn)
 			}
@@ -74,7 +83,12 @@ func TestReport(t *testing.T) {
 	rep := analyse(runs, allVariants, []string{cadCompressed, cadDefault})
 	rep.Rounds, rep.Work, rep.Conc = 6, 1000, 8
 	md := rep.markdown()
-	for _, want := range []string{"| pprofio |", "| pprofio-all |", "| pyroscope |", "Product defaults", "Time-compressed"} {
+	for _, want := range []string{"| pprofio |", "| pprofio-all |", "| pyroscope |", "| runtime-cpu |", "Product defaults", "Time-compressed",
+		// The cost table: per cycle, a share of one core over 6 s, over 60 s, the budget.
+		"| heap: collector goroutine | 1.0 ms | 0.017% | 0.002% | < 0.3% |",
+		"| mutex: collector goroutine | 4.5 ms | 0.075% | 0.008% | < 0.2% |",
+		"| **agent's own threads, total** | 13.5 ms |",
+		"| cpu: the runtime's CPU profiler alone"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/grafana/pyroscope-go"
 	"github.com/pprofio/pprofio"
+	"github.com/pprofio/pprofio/internal/collector"
 )
 
 // The variants, in the order of a round.
@@ -37,9 +38,12 @@ const (
 	varPyroscope  = "pyroscope"
 	// pprofio with its defaults and a span around every request.
 	varPprofioSpans = "pprofio-spans"
+	// Only the runtime's CPU profiler, at pprofio's duty cycle, to
+	// io.Discard: the floor of any CPU profiler's cost.
+	varRuntimeCPU = "runtime-cpu"
 )
 
-var allVariants = []string{varBaseline, varPprofio, varPprofioAll, varPyroscope, varPprofioSpans}
+var allVariants = []string{varBaseline, varRuntimeCPU, varPprofio, varPprofioAll, varPyroscope, varPprofioSpans}
 
 // The cadences.
 const (
@@ -82,6 +86,9 @@ type workerResult struct {
 	Threads int    `json:"threads"`  // OS threads
 
 	Pprofio *pprofio.Stats `json:"pprofio,omitempty"`
+	// pprofio: the collector goroutine's CPU by profile type.
+	Collector map[string]collector.Cost `json:"collector,omitempty"`
+	Windows   int                       `json:"cpu_windows,omitempty"` // runtime-cpu: CPU windows started
 }
 
 type workerFlags struct {
@@ -97,7 +104,7 @@ type workerFlags struct {
 func workerMain(args []string) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	var f workerFlags
-	fs.StringVar(&f.variant, "variant", varBaseline, "baseline, pprofio, pprofio-all, pyroscope or pprofio-spans")
+	fs.StringVar(&f.variant, "variant", varBaseline, "baseline, runtime-cpu, pprofio, pprofio-all, pyroscope or pprofio-spans")
 	fs.StringVar(&f.cadence, "cadence", cadCompressed, "default or compressed")
 	fs.IntVar(&f.requests, "requests", 1000, "requests of the fixed work")
 	fs.IntVar(&f.conc, "conc", 8, "client connections")
@@ -183,6 +190,10 @@ func runWorker(f workerFlags) (*workerResult, error) {
 	if pp != nil {
 		s := pp.Stats()
 		res.Pprofio = &s
+		res.Collector = collector.Costs()
+	}
+	if rc, ok := prof.(*runtimeCPU); ok {
+		res.Windows = rc.windows
 	}
 	ms := readMetrics("/gc/heap/allocs:bytes", "/gc/cycles/total:gc-cycles")
 	res.Allocs, res.GCs = ms[0].Value.Uint64(), ms[1].Value.Uint64()
@@ -228,6 +239,8 @@ func startProfiler(f workerFlags) (profiler, *pprofio.Profiler, error) {
 			return nil, nil, err
 		}
 		return p, p, nil
+	case varRuntimeCPU:
+		return startRuntimeCPU(f.cadence), nil, nil
 	case varPyroscope:
 		client, err := tlsClient(f.caFile)
 		if err != nil {
