@@ -21,6 +21,7 @@
 #include "../../csrc/profile.pb-c.c"
 #include "../../csrc/pbwire.c"
 #include "../../csrc/baseline.c"
+#include "../../csrc/pprofdec.c"
 #include "../../csrc/pprof.c"
 #include "../../csrc/timeline.c"
 #include "../../csrc/batch.c"

@@ -3,7 +3,7 @@
 # LeakSanitizer. One target per parser, each against the public functions of
 # its module:
 #
-#   delta        the pprof decoder and delta engine (csrc/pprof.c)        fuzz_delta.c
+#   delta        the pprof decoder and delta engine (csrc/pprof*.c)       fuzz_delta.c
 #   spool        the disk spool's file reader: headers, CRCs, truncation
 #                (pprofio_spool_open/_peek/_pop, csrc/spool.c)            fuzz_spool.c
 #   batch        the batch decoder used for 413 splits (csrc/batch.c)     fuzz_batch.c
@@ -54,7 +54,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 65536
 FUZZ_FLAGS ?=
-# The decoder's arena grows by ARENA_CHUNK (1 MiB in the agent; csrc/pprof.c
+# The decoder's arena grows by ARENA_CHUNK (1 MiB in the agent; csrc/pprofdec.c
 # takes another size from -DPPROFIO_PPROF_ARENA_CHUNK). Under ASan a
 # chunk over 128 KiB is an mmap and munmap per decode, which made the target
 # 8x slower; fuzz builds use 64 KiB chunks (more chunks per profile, and a
@@ -69,7 +69,7 @@ FUZZ_LDLIBS = $(shell pkg-config --libs zlib libprotobuf-c)
 FUZZ_ALL_TARGETS := delta spool batch retry_after config
 FUZZ_TARGETS ?= $(FUZZ_ALL_TARGETS)
 # The part of the core the delta target reaches (gz.c holds the byte buffer, sysio.c what gz.c calls).
-FUZZ_CORE_SRCS = $(addprefix $(FUZZ_ROOT)/csrc/,pprof.c pbwire.c baseline.c profile.pb-c.c alloc.c errors.c gz.c sysio.c)
+FUZZ_CORE_SRCS = $(addprefix $(FUZZ_ROOT)/csrc/,pprof.c pprofdec.c pbwire.c baseline.c profile.pb-c.c alloc.c errors.c gz.c sysio.c)
 # The other targets link the whole core (config builds an agent).
 FUZZ_ALL_SRCS = $(sort $(wildcard $(FUZZ_ROOT)/csrc/*.c))
 FUZZ_ALL_LDLIBS = $(shell pkg-config --libs zlib libcurl libprotobuf-c) -lpthread
