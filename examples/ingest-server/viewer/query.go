@@ -171,10 +171,16 @@ type point struct {
 
 // points returns the profiles of a type in the selection, oldest first.
 func (v *Viewer) points(s *selection, typ string) ([]point, error) {
+	return v.queryPoints(s, typ, ` ORDER BY p.start_ns, p.id`)
+}
+
+// queryPoints runs the selection's query for a type's profiles with the
+// given ORDER BY (and LIMIT) tail and its extra arguments.
+func (v *Viewer) queryPoints(s *selection, typ, tail string, tailArgs ...any) ([]point, error) {
 	tc, targs := s.tagClause()
-	args := append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...)
+	args := append(append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...), tailArgs...)
 	rows, err := v.ix.db.Query(`SELECT p.id, p.start_ns, p.end_ns, p.v0, p.v1, p.v2, p.v3, p.status, p.file, p.sample_types
-		FROM profiles p WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc+` ORDER BY p.start_ns, p.id`, args...)
+		FROM profiles p WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc+tail, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -205,21 +205,5 @@ func (v *Viewer) countTypes(s *selection) (map[string]typeCounts, error) {
 
 // lastPoints returns the selection's n latest profiles of a type, newest first.
 func (v *Viewer) lastPoints(s *selection, typ string, n int) ([]point, error) {
-	tc, targs := s.tagClause()
-	rows, err := v.ix.db.Query(`SELECT p.id, p.start_ns, p.end_ns, p.v0, p.v1, p.v2, p.v3, p.status, p.file, p.sample_types
-		FROM profiles p WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc+` ORDER BY p.start_ns DESC LIMIT ?`,
-		append(append([]any{s.Source, s.Service, typ, s.From, s.To}, targs...), n)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []point
-	for rows.Next() {
-		var p point
-		if err := rows.Scan(&p.ID, &p.StartNS, &p.EndNS, &p.V[0], &p.V[1], &p.V[2], &p.V[3], &p.Status, &p.File, &p.SampleTypes); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return v.queryPoints(s, typ, ` ORDER BY p.start_ns DESC LIMIT ?`, n)
 }
