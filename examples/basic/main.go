@@ -1,5 +1,6 @@
 // Command basic is a small program profiled by pprofio: one function burns
-// CPU, another allocates, and the agent keeps their profiles on local disk.
+// CPU, another allocates, a third serves requests inside spans, and the
+// agent keeps their profiles and span timings on local disk.
 //
 //	go run ./examples/basic -duration 30s -rate 5s -cpu 2s -out ./pprofio-data
 //	go tool pprof -top pprofio-data/basic/cpu/<file>.pb.gz
@@ -69,8 +70,9 @@ func main() {
 		go leakGoroutines(ctx, *leak)
 	}
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); burnCPU(ctx) }()
+	go func() { defer wg.Done(); serve(ctx) }()
 	go func() { defer wg.Done(); allocate(ctx) }()
 	go func() { defer wg.Done(); contend(ctx) }()
 	go func() { defer wg.Done(); waitOnChannel(ctx) }()
@@ -152,6 +154,35 @@ func burnCPU(ctx context.Context) {
 		}
 	}
 	_ = sum
+}
+
+// serve handles a request every 10 ms inside a "request" span tagged with
+// its route, whose two children are a "db.query" that waits about 2 ms and
+// a "render" that hashes: the spans' latency percentiles and waterfall.
+func serve(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		pprofio.Do(ctx, "request", func(ctx context.Context) {
+			pprofio.Do(ctx, "db.query", func(context.Context) { time.Sleep(2 * time.Millisecond) }, "table", "orders")
+			_, span := pprofio.StartSpan(ctx, "render")
+			render()
+			span.End()
+		}, "route", "/checkout")
+	}
+}
+
+// render hashes for about a millisecond: the CPU inside the render spans.
+func render() {
+	sum := sha256.Sum256([]byte("page"))
+	for i := 0; i < 2000; i++ {
+		sum = sha256.Sum256(sum[:])
+	}
 }
 
 // leakGoroutines starts perSecond goroutines a second, each parked
