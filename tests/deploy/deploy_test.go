@@ -6,12 +6,8 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +22,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/pprofio/pprofio/examples/ingest-server/receiver"
+	"github.com/pprofio/pprofio/tests/internal/testreceiver"
 )
 
 const (
@@ -97,15 +94,15 @@ func TestExampleBinaryOnASlimRootAndOnOneWithoutLibcurl(t *testing.T) {
 	if bare.Has("libcurl.so.4") {
 		t.Fatal("the binary itself needs libcurl.so.4")
 	}
-	in := startReceiver(t)
+	in := testreceiver.Start(t, apiKey)
 	for _, r := range []*Root{slim, bare} {
-		if err := r.Copy(in.caFile, "/ca.pem", 0o644); err != nil {
+		if err := r.Copy(in.CAFile, "/ca.pem", 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	t.Run("slim root: profiles, writes locally, uploads over TLS", func(t *testing.T) {
-		res := runIn(t, slim, in.url, "/data/spool", "4s")
+		res := runIn(t, slim, in.URL, "/data/spool", "4s")
 		if n := strings.Count(res.stderr, "uploads are off"); n != 0 {
 			t.Fatalf("uploads are off on the slim root:\n%s", res.stderr)
 		}
@@ -114,7 +111,7 @@ func TestExampleBinaryOnASlimRootAndOnOneWithoutLibcurl(t *testing.T) {
 		if sent < 1 || res.stat(t, "queued") != 0 {
 			t.Fatalf("sent %d batch(es), %d left queued; want all sent", sent, res.stat(t, "queued"))
 		}
-		stored := in.stored(t)
+		stored := storedBatches(t, in)
 		if len(stored) != sent {
 			t.Fatalf("the receiver stored %d batch(es), the program sent %d", len(stored), sent)
 		}
@@ -129,10 +126,10 @@ func TestExampleBinaryOnASlimRootAndOnOneWithoutLibcurl(t *testing.T) {
 		}
 	})
 
-	before := len(in.stored(t))
+	before := len(storedBatches(t, in))
 	var left int
 	t.Run("root without libcurl: runs, writes locally, uploads off, batches spooled", func(t *testing.T) {
-		res := runIn(t, bare, in.url, "/data/spool", "3s")
+		res := runIn(t, bare, in.URL, "/data/spool", "3s")
 		if n := strings.Count(res.stderr, "uploads are off"); n != 1 {
 			t.Fatalf("%d log lines say that uploads are off, want 1:\n%s", n, res.stderr)
 		}
@@ -150,7 +147,7 @@ func TestExampleBinaryOnASlimRootAndOnOneWithoutLibcurl(t *testing.T) {
 		if n := countBatches(t, bare.Path("/data/spool")); n != left {
 			t.Fatalf("the spool holds %d batch file(s) after Stop, want the %d queued", n, left)
 		}
-		if after := len(in.stored(t)); after != before {
+		if after := len(storedBatches(t, in)); after != before {
 			t.Fatalf("the receiver got %d batch(es) from a process without libcurl", after-before)
 		}
 	})
@@ -162,7 +159,7 @@ func TestExampleBinaryOnASlimRootAndOnOneWithoutLibcurl(t *testing.T) {
 		if err := copyTree(bare.Path("/data/spool"), slim.Path("/data/spool-handed-over")); err != nil {
 			t.Fatal(err)
 		}
-		res := runIn(t, slim, in.url, "/data/spool-handed-over", "2s")
+		res := runIn(t, slim, in.URL, "/data/spool-handed-over", "2s")
 		if res.stat(t, "queued") != 0 {
 			t.Fatalf("%d batch(es) still queued", res.stat(t, "queued"))
 		}
@@ -170,7 +167,7 @@ func TestExampleBinaryOnASlimRootAndOnOneWithoutLibcurl(t *testing.T) {
 			t.Fatalf("%d batch file(s) left in the spool", n)
 		}
 		off := 0
-		for _, b := range in.stored(t)[before:] {
+		for _, b := range storedBatches(t, in)[before:] {
 			for _, e := range b.Events {
 				if e.Kind == "uploads_off" && strings.Contains(e.Message, "libcurl.so.4") {
 					off++
@@ -244,37 +241,6 @@ func checkLinkedLibraries(t *testing.T, bin string) {
 
 // ---- the receiver ---------------------------------------------------------
 
-type ingest struct {
-	url, caFile, dataDir string
-}
-
-func startReceiver(t *testing.T) *ingest {
-	t.Helper()
-	dir := t.TempDir()
-	in := &ingest{caFile: filepath.Join(dir, "ca.pem"), dataDir: filepath.Join(dir, "data")}
-	srv, err := receiver.New(receiver.Options{DataDir: in.dataDir, APIKeys: []string{apiKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := receiver.GenerateSelfSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(in.caFile, ss.CAPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(srv)
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{ss.Leaf}}
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.StartTLS() // on 127.0.0.1:0
-	in.url = ts.URL
-	t.Cleanup(func() {
-		srv.Close()
-		ts.Close()
-	})
-	return in
-}
-
 // storedBatch is a line of the receiver's batches file (what the test reads).
 type storedBatch struct {
 	Profiles []struct {
@@ -286,9 +252,10 @@ type storedBatch struct {
 	} `json:"events"`
 }
 
-func (in *ingest) stored(t *testing.T) []storedBatch {
+// storedBatches reads the batches the receiver accepted.
+func storedBatches(t *testing.T, in *testreceiver.Receiver) []storedBatch {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(in.dataDir, receiver.BatchesFile))
+	data, err := os.ReadFile(filepath.Join(in.DataDir, receiver.BatchesFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

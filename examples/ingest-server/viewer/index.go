@@ -18,7 +18,7 @@ import (
 
 // schemaVersion changes whenever the tables below change; an index of
 // another version is dropped and rebuilt from the files.
-const schemaVersion = "7"
+const schemaVersion = "8"
 
 var schema = []string{
 	`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -56,12 +56,19 @@ var schema = []string{
 		cycle_key TEXT NOT NULL, instance TEXT NOT NULL, kind TEXT NOT NULL,
 		time_ns INTEGER NOT NULL, message TEXT NOT NULL, attrs TEXT NOT NULL)`,
 	`CREATE INDEX events_time ON events (source, service, time_ns)`,
-	// Latency of each span name in each cycle.
+	// Latency of each span series (name and tag set) in each cycle; exact
+	// is 1 when it is the agent's aggregate of every span of the cycle, 0
+	// when it was computed from the cycle's sampled spans.
 	`CREATE TABLE span_stats (
 		source TEXT NOT NULL, service TEXT NOT NULL, cycle_key TEXT NOT NULL,
-		time_ns INTEGER NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
-		p50 INTEGER NOT NULL, p90 INTEGER NOT NULL, p99 INTEGER NOT NULL, max INTEGER NOT NULL)`,
+		time_ns INTEGER NOT NULL, name TEXT NOT NULL, tags TEXT NOT NULL, count INTEGER NOT NULL,
+		p50 INTEGER NOT NULL, p90 INTEGER NOT NULL, p99 INTEGER NOT NULL, max INTEGER NOT NULL, exact INTEGER NOT NULL)`,
 	`CREATE INDEX span_stats_time ON span_stats (source, service, time_ns)`,
+	// The timeline files of an OutputDir (<service>/timeline/<window>.jsonl):
+	// a cycle's span timings and sampled spans; file is also the cycle_key
+	// of its span_stats.
+	`CREATE TABLE timelines (source TEXT NOT NULL, service TEXT NOT NULL, file TEXT NOT NULL,
+		start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, UNIQUE (source, file))`,
 	// Files whose content could not be indexed at all (not a profile).
 	`CREATE TABLE problems (source TEXT NOT NULL, service TEXT NOT NULL, file TEXT NOT NULL, message TEXT NOT NULL, UNIQUE (source, file))`,
 	// The merge of each hour's readable profiles of a type (rollup.go).
@@ -167,8 +174,15 @@ type eventRow struct {
 type spanStatRow struct {
 	Source, Service, CycleKey string
 	TimeNS                    int64
-	Name                      string
+	Name, Tags                string // Tags: "k=v k=v", sorted by key
 	Count, P50, P90, P99, Max int64
+	Exact                     bool
+}
+
+// timelineRow is a row of timelines.
+type timelineRow struct {
+	Source, Service, File string
+	StartNS, EndNS        int64
 }
 
 // batch is what one step of indexing adds, written in one transaction.
@@ -177,13 +191,14 @@ type batch struct {
 	profiles  []profileRow
 	events    []eventRow
 	spanStats []spanStatRow
+	timelines []timelineRow
 	problems  [][4]string // source, service, file, message
 	progress  map[string]int64
 	full      bool // the scan stopped at its bound: more is waiting
 }
 
 func (b *batch) empty() bool {
-	return len(b.cycles)+len(b.profiles)+len(b.events)+len(b.spanStats)+len(b.problems)+len(b.progress) == 0
+	return len(b.cycles)+len(b.profiles)+len(b.events)+len(b.spanStats)+len(b.timelines)+len(b.problems)+len(b.progress) == 0
 }
 
 // write adds b to the index in one transaction; rows already present
@@ -225,8 +240,14 @@ func (ix *index) write(b *batch) error {
 		}
 	}
 	for _, s := range b.spanStats {
-		if _, err := tx.Exec(`INSERT INTO span_stats (source, service, cycle_key, time_ns, name, count, p50, p90, p99, max) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-			s.Source, s.Service, s.CycleKey, s.TimeNS, s.Name, s.Count, s.P50, s.P90, s.P99, s.Max); err != nil {
+		if _, err := tx.Exec(`INSERT INTO span_stats (source, service, cycle_key, time_ns, name, tags, count, p50, p90, p99, max, exact) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+			s.Source, s.Service, s.CycleKey, s.TimeNS, s.Name, s.Tags, s.Count, s.P50, s.P90, s.P99, s.Max, s.Exact); err != nil {
+			return err
+		}
+	}
+	for _, t := range b.timelines {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO timelines (source, service, file, start_ns, end_ns) VALUES (?,?,?,?,?)`,
+			t.Source, t.Service, t.File, t.StartNS, t.EndNS); err != nil {
 			return err
 		}
 	}
@@ -347,7 +368,8 @@ func (ix *index) progress(source string) int64 {
 // knownFiles returns the files (and problem files) of a source already indexed.
 func (ix *index) knownFiles(source string) (map[string]bool, error) {
 	known := make(map[string]bool)
-	for _, q := range []string{`SELECT file FROM profiles WHERE source = ?`, `SELECT file FROM problems WHERE source = ?`} {
+	for _, q := range []string{`SELECT file FROM profiles WHERE source = ?`, `SELECT file FROM problems WHERE source = ?`,
+		`SELECT file FROM timelines WHERE source = ?`} {
 		rows, err := ix.db.Query(q, source)
 		if err != nil {
 			return nil, err
@@ -373,13 +395,14 @@ func (ix *index) knownFiles(source string) (map[string]bool, error) {
 // sorted text lines: two indexes of the same files dump the same.
 func (ix *index) dump() ([]string, error) {
 	queries := map[string]string{
-		"cycle":   `SELECT source, service, key, instance, hostname, seq, start_ns, end_ns, received_ns, tags, spans_file FROM cycles`,
-		"profile": `SELECT source, service, type, cycle_key, instance, start_ns, end_ns, file, bytes, status, sample_types, v0, v1, v2, v3 FROM profiles`,
-		"func":    `SELECT p.file, n.name, f.v0, f.v1 FROM funcs f JOIN profiles p ON p.id = f.profile_id JOIN names n ON n.id = f.func_id`,
-		"label":   `SELECT p.file, l.key, l.value FROM labels l JOIN profiles p ON p.id = l.profile_id`,
-		"event":   `SELECT source, service, cycle_key, instance, kind, time_ns, message, attrs FROM events`,
-		"span":    `SELECT source, service, cycle_key, time_ns, name, count, p50, p90, p99, max FROM span_stats`,
-		"problem": `SELECT source, service, file, message FROM problems`,
+		"cycle":    `SELECT source, service, key, instance, hostname, seq, start_ns, end_ns, received_ns, tags, spans_file FROM cycles`,
+		"profile":  `SELECT source, service, type, cycle_key, instance, start_ns, end_ns, file, bytes, status, sample_types, v0, v1, v2, v3 FROM profiles`,
+		"func":     `SELECT p.file, n.name, f.v0, f.v1 FROM funcs f JOIN profiles p ON p.id = f.profile_id JOIN names n ON n.id = f.func_id`,
+		"label":    `SELECT p.file, l.key, l.value FROM labels l JOIN profiles p ON p.id = l.profile_id`,
+		"event":    `SELECT source, service, cycle_key, instance, kind, time_ns, message, attrs FROM events`,
+		"span":     `SELECT source, service, cycle_key, time_ns, name, tags, count, p50, p90, p99, max, exact FROM span_stats`,
+		"timeline": `SELECT source, service, file, start_ns, end_ns FROM timelines`,
+		"problem":  `SELECT source, service, file, message FROM problems`,
 	}
 	var out []string
 	for name, q := range queries {

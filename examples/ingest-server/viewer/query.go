@@ -366,15 +366,16 @@ func (v *Viewer) problemsOf(source, service string) []string {
 type spanStat struct {
 	CycleKey             string
 	TimeNS               int64
-	Name                 string
+	Name, Tags           string
 	Count, P50, P90, P99 int64
 	Max                  int64
+	Exact                bool
 }
 
 // spanStats returns the span percentiles of the selection, oldest first.
 func (v *Viewer) spanStats(s *selection) ([]spanStat, error) {
-	rows, err := v.ix.db.Query(`SELECT cycle_key, time_ns, name, count, p50, p90, p99, max FROM span_stats
-		WHERE source = ? AND service = ? AND time_ns BETWEEN ? AND ? ORDER BY time_ns, name`, s.Source, s.Service, s.From, s.To)
+	rows, err := v.ix.db.Query(`SELECT cycle_key, time_ns, name, tags, count, p50, p90, p99, max, exact FROM span_stats
+		WHERE source = ? AND service = ? AND time_ns BETWEEN ? AND ? ORDER BY time_ns, name, tags`, s.Source, s.Service, s.From, s.To)
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +383,7 @@ func (v *Viewer) spanStats(s *selection) ([]spanStat, error) {
 	var out []spanStat
 	for rows.Next() {
 		var st spanStat
-		if err := rows.Scan(&st.CycleKey, &st.TimeNS, &st.Name, &st.Count, &st.P50, &st.P90, &st.P99, &st.Max); err != nil {
+		if err := rows.Scan(&st.CycleKey, &st.TimeNS, &st.Name, &st.Tags, &st.Count, &st.P50, &st.P90, &st.P99, &st.Max, &st.Exact); err != nil {
 			return nil, err
 		}
 		out = append(out, st)
@@ -390,10 +391,13 @@ func (v *Viewer) spanStats(s *selection) ([]spanStat, error) {
 	return out, rows.Err()
 }
 
-// spansFileOf returns the spans file of a cycle, or "".
+// spansFileOf returns the file of a cycle's sampled spans, or "": a
+// received cycle's spans file, or an OutputDir's timeline file (its key).
 func (v *Viewer) spansFileOf(source, service, key string) string {
 	var f string
-	err := v.ix.db.QueryRow(`SELECT spans_file FROM cycles WHERE source = ? AND service = ? AND key = ?`, source, service, key).Scan(&f)
+	err := v.ix.db.QueryRow(`SELECT spans_file FROM cycles WHERE source = ? AND service = ? AND key = ?
+		UNION ALL SELECT file FROM timelines WHERE source = ? AND service = ? AND file = ?`,
+		source, service, key, source, service, key).Scan(&f)
 	if err == sql.ErrNoRows {
 		return ""
 	}

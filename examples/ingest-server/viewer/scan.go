@@ -7,20 +7,14 @@ package viewer
 
 import (
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/pprofio/pprofio/examples/ingest-server/ingestpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Source kinds.
@@ -138,10 +132,16 @@ func addBatch(b *batch, src Source, bl *batchLine) {
 		b.profiles = append(b.profiles, row)
 	}
 	var stats []spanStatRow
+	for _, p := range b.profiles[len(b.profiles)-len(bl.Profiles):] {
+		if p.Type == "custom" && p.Summary != nil {
+			stats = append(stats, p.Summary.Spans...) // the agent's exact aggregates
+		}
+	}
 	if bl.SpansFile != "" {
-		var first, last int64
-		var err error
-		stats, first, last, err = spanStatsOf(src.Dir, bl.SpansFile)
+		sampled, first, last, err := spanStatsOf(src.Dir, bl.SpansFile)
+		if len(stats) == 0 {
+			stats = sampled // a batch without the aggregates: from its sampled spans
+		}
 		if err != nil {
 			b.problems = append(b.problems, [4]string{src.Name, service, bl.SpansFile, err.Error()})
 		}
@@ -205,69 +205,6 @@ func readLimited(path string) ([]byte, error) {
 	return data, nil
 }
 
-// readSpans reads a spans file written by the receiver.
-func readSpans(dir, rel string) (*ingestpb.UploadRequest, error) {
-	if !filepath.IsLocal(rel) {
-		return nil, fmt.Errorf("spans file %q is not inside the data folder", rel)
-	}
-	data, err := readLimited(filepath.Join(dir, rel))
-	if err != nil {
-		return nil, err
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("%s: damaged: %v", rel, err)
-	}
-	raw, err := io.ReadAll(io.LimitReader(zr, maxFileBytes))
-	if err != nil {
-		return nil, fmt.Errorf("%s: damaged: %v", rel, err)
-	}
-	req := &ingestpb.UploadRequest{}
-	if err := proto.Unmarshal(raw, req); err != nil {
-		return nil, fmt.Errorf("%s: damaged: %v", rel, err)
-	}
-	return req, nil
-}
-
-// spanStatsOf computes the latency percentiles of each span name in a
-// spans file, and the time its spans cover.
-func spanStatsOf(dir, rel string) (stats []spanStatRow, first, last int64, err error) {
-	req, err := readSpans(dir, rel)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	byName := make(map[string][]int64)
-	for i, s := range req.GetSpans() {
-		byName[s.GetName()] = append(byName[s.GetName()], s.GetDurationNanos())
-		if i == 0 || s.GetStartUnixNano() < first {
-			first = s.GetStartUnixNano()
-		}
-		last = max(last, s.GetStartUnixNano()+s.GetDurationNanos())
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]spanStatRow, 0, len(names))
-	for _, n := range names {
-		d := byName[n]
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		out = append(out, spanStatRow{Name: n, Count: int64(len(d)), P50: percentile(d, 50),
-			P90: percentile(d, 90), P99: percentile(d, 99), Max: d[len(d)-1]})
-	}
-	return out, first, last, nil
-}
-
-// percentile returns the p-th percentile (nearest rank) of sorted values.
-func percentile(sorted []int64, p int) int64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := (p*len(sorted) + 99) / 100
-	return sorted[max(rank, 1)-1]
-}
-
 // scanLocal indexes the profile files of an OutputDir not indexed yet.
 func scanLocal(ix *index, src Source, known map[string]bool) (*batch, error) {
 	b := &batch{}
@@ -299,8 +236,14 @@ func scanLocalService(b *batch, src Source, service string, known map[string]boo
 		return err
 	}
 	for _, t := range types {
-		if !t.IsDir() || strings.HasPrefix(t.Name(), ".") || t.Name() == "timeline" {
-			continue // timeline/ holds the agent's span files (JSON lines), not profiles
+		if !t.IsDir() || strings.HasPrefix(t.Name(), ".") {
+			continue
+		}
+		if t.Name() == "timeline" { // the agent's span files (JSON lines), not profiles
+			if err := scanTimelines(b, src, service, known); err != nil || b.full {
+				return err
+			}
+			continue
 		}
 		rel := filepath.Join(service, t.Name())
 		if !knownType(t.Name()) {
@@ -316,7 +259,7 @@ func scanLocalService(b *batch, src Source, service string, known map[string]boo
 			return err
 		}
 		for _, f := range files {
-			if len(b.profiles)+len(b.problems) >= scanFiles {
+			if len(b.profiles)+len(b.timelines)+len(b.problems) >= scanFiles {
 				b.full = true
 				return nil
 			}

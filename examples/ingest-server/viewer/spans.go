@@ -1,8 +1,9 @@
 package viewer
 
-// The spans page: latency percentiles of each span name over time (from
-// the index) and the waterfall of one cycle's sampled spans (from the
-// cycle's spans file, UploadRequest.spans as the agent sent them).
+// The spans page: latency percentiles of each span series (name and tag
+// set) over time (from the index) and the waterfall of one cycle's sampled
+// spans (from the cycle's spans file, UploadRequest.spans as the agent
+// sent them, or from an OutputDir's timeline file).
 
 import (
 	"fmt"
@@ -26,41 +27,36 @@ func spansPage(v *Viewer, d *pageData) error {
 		return err
 	}
 	if len(stats) == 0 {
-		note := "No span in this range."
-		if d.Kind == KindLocal {
-			note += " An agent's OutputDir holds profiles only: spans arrive with uploaded batches."
-		}
-		d.Sections = append(d.Sections, section{ID: "spans", Title: "Span latency", Note: note})
+		d.Sections = append(d.Sections, section{ID: "spans", Title: "Span latency",
+			Note: "No span in this range: the program made none (pprofio.StartSpan, pprofio.Do)."})
 		return nil
 	}
 	byName := map[string][]spanStat{}
 	var names []string
 	var lastKey string
+	sampled := 0
 	for _, st := range stats {
-		if byName[st.Name] == nil {
-			names = append(names, st.Name)
+		n := seriesName(st.Name, st.Tags)
+		if byName[n] == nil {
+			names = append(names, n)
 		}
-		byName[st.Name] = append(byName[st.Name], st)
+		byName[n] = append(byName[n], st)
 		lastKey = st.CycleKey
+		if !st.Exact {
+			sampled++
+		}
 	}
 	sort.Strings(names)
 	for i, n := range names {
 		if i == maxSpanNames {
-			d.Sections = append(d.Sections, section{Note: fmt.Sprintf("%d more span names not charted.", len(names)-maxSpanNames)})
+			d.Sections = append(d.Sections, section{Note: fmt.Sprintf("%d more span series not charted.", len(names)-maxSpanNames)})
 			break
 		}
-		var xs []int64
-		ls := []series{{Name: "p50"}, {Name: "p90"}, {Name: "p99"}}
-		count := int64(0)
-		for _, st := range byName[n] {
-			xs = append(xs, st.TimeNS)
-			ls[0].Y = append(ls[0].Y, float64(st.P50))
-			ls[1].Y = append(ls[1].Y, float64(st.P90))
-			ls[2].Y = append(ls[2].Y, float64(st.P99))
-			count += st.Count
-		}
-		d.Sections = append(d.Sections, section{ID: "latency-" + n, Title: fmt.Sprintf("%s: latency percentiles (%d spans)", n, count),
-			Chart: lineChart(fmt.Sprintf("span-chart-%d", i), xs, ls, unitNanos, nil)})
+		d.Sections = append(d.Sections, percentileSection(i, n, byName[n]))
+	}
+	if sampled > 0 {
+		d.Sections = append(d.Sections, section{Note: fmt.Sprintf("%d of %d points are the percentiles of the cycle's sampled spans "+
+			"(its batch had no span timings); the others are the agent's, over every span.", sampled, len(stats))})
 	}
 	key := d.r.URL.Query().Get("cycle")
 	if key == "" {
@@ -79,7 +75,11 @@ func (v *Viewer) waterfallSection(d *pageData, key string, stats []spanStat) sec
 		k := stats[i].CycleKey
 		if !seen[k] {
 			seen[k] = true
-			sec.Links = append(sec.Links, link{Text: "cycle " + seqs[k] + " " + formatTime(stats[i].TimeNS), Href: d.href("spans", url.Values{"cycle": {k}})})
+			text := "cycle " + formatTime(stats[i].TimeNS)
+			if seqs[k] != "" {
+				text = "cycle " + seqs[k] + " " + formatTime(stats[i].TimeNS)
+			}
+			sec.Links = append(sec.Links, link{Text: text, Href: d.href("spans", url.Values{"cycle": {k}})})
 		}
 	}
 	src, _ := v.sourceOf(d.Sel.Source)
@@ -88,14 +88,41 @@ func (v *Viewer) waterfallSection(d *pageData, key string, stats []spanStat) sec
 		sec.Note = "This cycle has no spans file."
 		return sec
 	}
-	req, err := readSpans(src.Dir, file)
+	spans, err := readCycleSpans(src, file)
 	if err != nil {
 		sec.Note = "The spans of this cycle cannot be read: " + err.Error()
 		return sec
 	}
-	sec.Title = fmt.Sprintf("Sampled spans of cycle %s (%d spans)", seqs[key], len(req.GetSpans()))
-	sec.Chart = waterfall(req.GetSpans())
+	sec.Title = fmt.Sprintf("Sampled spans of %s (%d spans)", cycleName(seqs, key, stats), len(spans))
+	sec.Chart = waterfall(spans)
 	return sec
+}
+
+// readCycleSpans reads a cycle's sampled spans from its file.
+func readCycleSpans(src Source, file string) ([]*ingestpb.Span, error) {
+	if src.Kind == KindLocal {
+		tl, err := readTimeline(src.Dir, file)
+		if err != nil {
+			return nil, err
+		}
+		return tl.Spans, nil
+	}
+	req, err := readSpans(src.Dir, file)
+	return req.GetSpans(), err
+}
+
+// cycleName names a cycle by its sequence number, or (an OutputDir's,
+// which have none) by its start.
+func cycleName(seqs map[string]string, key string, stats []spanStat) string {
+	if seq := seqs[key]; seq != "" {
+		return "cycle " + seq
+	}
+	for _, st := range stats {
+		if st.CycleKey == key {
+			return "the cycle of " + formatTime(st.TimeNS)
+		}
+	}
+	return "a cycle"
 }
 
 // waterfall draws spans as bars on their cycle's time line, children
@@ -127,23 +154,43 @@ func waterfall(spans []*ingestpb.Span) template.HTML {
 		name := template.HTMLEscapeString(s.GetName())
 		fmt.Fprintf(&b, `<g class="span" data-name="%s"><text x="%.0f" y="%.1f" class="wlab">%s%s</text><rect fill="%s" x="%.1f" y="%.1f" width="%.1f" height="%.0f"><title>%s: %s at +%s%s</title></rect><text x="%.1f" y="%.1f" class="vlab">%s</text></g>`,
 			name, 8+12*float64(o.depth), y+13, "", name, color(o.depth), x, y+2, w, rowH-5, name,
-			formatValue(float64(s.GetDurationNanos()), unitNanos), formatValue(float64(s.GetStartUnixNano()-t0), unitNanos), tagText(s.GetTags()),
+			formatValue(float64(s.GetDurationNanos()), unitNanos), formatValue(float64(s.GetStartUnixNano()-t0), unitNanos), spanTags(s.GetTags()),
 			x+w+4, y+13, formatValue(float64(s.GetDurationNanos()), unitNanos))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-func tagText(tags map[string]string) string {
-	var parts []string
-	for k, v := range tags {
-		parts = append(parts, k+"="+v)
+// percentileSection charts one series' p50, p90 and p99 per cycle.
+func percentileSection(i int, name string, stats []spanStat) section {
+	var xs []int64
+	ls := []series{{Name: "p50"}, {Name: "p90"}, {Name: "p99"}}
+	count := int64(0)
+	for _, st := range stats {
+		xs = append(xs, st.TimeNS)
+		ls[0].Y = append(ls[0].Y, float64(st.P50))
+		ls[1].Y = append(ls[1].Y, float64(st.P90))
+		ls[2].Y = append(ls[2].Y, float64(st.P99))
+		count += st.Count
 	}
-	sort.Strings(parts)
-	if len(parts) == 0 {
+	return section{ID: "latency-" + name, Title: fmt.Sprintf("%s: latency percentiles (%d spans)", name, count),
+		Chart: lineChart(fmt.Sprintf("span-chart-%d", i), xs, ls, unitNanos, nil)}
+}
+
+// seriesName names a span series: its name, then its tags in braces.
+func seriesName(name, tags string) string {
+	if tags == "" {
+		return name
+	}
+	return name + " {" + tags + "}"
+}
+
+// spanTags writes a span's tags for its tooltip.
+func spanTags(tags map[string]string) string {
+	if len(tags) == 0 {
 		return ""
 	}
-	return template.HTMLEscapeString(" (" + strings.Join(parts, " ") + ")")
+	return template.HTMLEscapeString(" (" + tagText(tags) + ")")
 }
 
 type orderedSpan struct {

@@ -46,6 +46,7 @@ type summary struct {
 	Totals      []int64  // sum of each sample type over all samples
 	Funcs       []funcValue
 	Labels      [][2]string
+	Spans       []spanStatRow // a custom profile's span timings (spanAggregates)
 }
 
 // mainValues gives, per profile type, the sample types of V0 and V1.
@@ -77,6 +78,9 @@ func summarize(typ string, data []byte) (*summary, error) {
 	}
 	s.Funcs = attribute(typ, p)
 	s.Labels = labelsOf(p)
+	if typ == "custom" {
+		s.Spans = spanAggregates(p)
+	}
 	return s, nil
 }
 

@@ -85,12 +85,14 @@ func TestEveryPageShowsItsOutput(t *testing.T) {
 	mustGet(t, v, "/s/local/basic/events", 200, "OutputDir holds profiles only")
 }
 
-// The span pages read UploadRequest.spans as the receiver stored them.
+// The span pages read UploadRequest.spans as the receiver stored them
+// (here batches without the agent's span timings: the percentiles are
+// those of the sampled spans, and the page says so).
 func TestSpanPagesShowPercentilesAndWaterfall(t *testing.T) {
 	in, local := sixCycles(t)
 	v := newTestViewer(t, in.dir, local)
-	body := mustGet(t, v, "/s/received/shop/spans", 200, "checkout: latency percentiles (30 spans)", "search: latency percentiles",
-		`id="waterfall"`, "Sampled spans of cycle #6 (15 spans)")
+	body := mustGet(t, v, "/s/received/shop/spans", 200, "checkout: latency percentiles (30 spans)", "search {q=x}: latency percentiles",
+		`id="waterfall"`, "Sampled spans of cycle #6 (15 spans)", "18 of 18 points are the percentiles of the cycle's sampled spans")
 	// checkout takes 10..50 ms in every cycle: p50 30 ms, p99 50 ms.
 	if !strings.Contains(body, `p50 2026-11-30 12:05:00Z: 30ms`) || !strings.Contains(body, `p99 2026-11-30 12:05:00Z: 50ms`) {
 		t.Fatalf("spans page: checkout percentiles not charted:\n%.4000s", body)
@@ -104,7 +106,7 @@ func TestSpanPagesShowPercentilesAndWaterfall(t *testing.T) {
 	}
 	first := mustGet(t, v, "/s/received/shop/spans?"+url.Values{"cycle": {cycleKeyOf(t, v, 0)}}.Encode(), 200, "Sampled spans of cycle #1")
 	_ = first
-	mustGet(t, v, "/s/local/basic/spans", 200, "No span in this range", "spans arrive with uploaded batches")
+	mustGet(t, v, "/s/local/basic/spans", 200, "No span in this range: the program made none")
 }
 
 func cycleKeyOf(t *testing.T, v *Viewer, i int) string {
