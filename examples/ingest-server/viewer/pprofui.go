@@ -262,6 +262,9 @@ func (v *Viewer) merge(s *selection, typ string) (*profile.Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the %s profiles of this range cannot be merged: %v", typ, err)
 	}
+	if s.Tag[0] != "" && len(merged.Sample) == 0 {
+		return nil, fmt.Errorf("no %s sample of a cycle tagged %s=%s in this range", typ, s.Tag[0], s.Tag[1])
+	}
 	if s.Label[0] != "" {
 		merged.FilterSamplesByTag(func(smp *profile.Sample) bool { return hasLabel(smp, s.Label) }, nil)
 		if len(merged.Sample) == 0 {

@@ -2,18 +2,27 @@ package viewer
 
 // Hourly rollups: the merge of each hour's profiles of a type, kept in
 // the index, so that the flame graph of a day merges 24 profiles, not
-// 1,440. A rollup records how many profiles it merged; when the hour has
-// gained one (a late batch), it is built again. Like the rest of the
-// index it is derived from the files and rebuilt with it.
+// 1,440. Each sample of a rollup carries its cycle's source tags (and
+// instance, host) as labels named tagLabel+key, so that a tag filter is
+// answered by the rollups too: their samples are filtered by the label,
+// then the labels are removed before the merge. A rollup records how many
+// profiles it merged; when the hour has gained one (a late batch), it is
+// built again. Like the rest of the index it is derived from the files
+// and rebuilt with it.
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
 )
+
+// tagLabel prefixes the labels that carry a cycle's source tags in a rollup.
+const tagLabel = "pprofio.tag."
 
 // rollupSpan is the time a rollup covers.
 const rollupSpan = int64(time.Hour)
@@ -21,13 +30,13 @@ const rollupSpan = int64(time.Hour)
 // rollupsPerRound bounds the rollups BuildRollups makes in one call.
 const rollupsPerRound = 200
 
-// mergeRange merges the readable profiles of a type in the selection:
-// whole hours from their rollups (without a tag filter, which rollups
-// do not keep apart), the rest from the files.
+// mergeRange returns the readable profiles of a type in the selection,
+// to be merged: whole hours from their rollups (the samples of the
+// selection's tag, without the tag labels), the rest from the files.
 func (v *Viewer) mergeRange(src Source, s *selection, typ string) ([]*profile.Profile, int, error) {
 	h0 := (s.From + rollupSpan - 1) / rollupSpan * rollupSpan
 	h1 := (s.To + 1) / rollupSpan * rollupSpan // hours [h0, h1) lie inside [From, To]
-	if s.Tag[0] != "" || h1-h0 < rollupSpan {
+	if h1-h0 < rollupSpan {
 		return v.readRange(src, s, typ)
 	}
 	var parts []*profile.Profile
@@ -58,15 +67,80 @@ func (v *Viewer) mergeRange(src Source, s *selection, typ string) ([]*profile.Pr
 		}
 		stored += int(counts[h])
 		if p != nil {
-			parts = append(parts, p)
+			parts = append(parts, withoutTagLabels(p, s.Tag))
 		}
 	}
 	return parts, stored, nil
 }
 
+// withoutTagLabels keeps the samples of a rollup that carry the tag
+// (all, when tag is empty) and removes the tag labels from them.
+func withoutTagLabels(p *profile.Profile, tag [2]string) *profile.Profile {
+	if tag[0] != "" {
+		p.FilterSamplesByTag(func(smp *profile.Sample) bool { return hasLabel(smp, [2]string{tagLabel + tag[0], tag[1]}) }, nil)
+	}
+	for _, smp := range p.Sample {
+		for k := range smp.Label {
+			if strings.HasPrefix(k, tagLabel) {
+				delete(smp.Label, k)
+			}
+		}
+	}
+	return p
+}
+
+// cycleTags returns, per profile id of the selection's type, its cycle's
+// source tags with instance and host, as the tag filter reads them.
+func (v *Viewer) cycleTags(s *selection, typ string) (map[int64]map[string]string, error) {
+	rows, err := v.ix.db.Query(`SELECT p.id, p.instance, coalesce(c.hostname, ''), coalesce(c.tags, '{}') FROM profiles p
+		LEFT JOIN cycles c ON c.source = p.source AND c.service = p.service AND c.key = p.cycle_key
+		WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ? AND p.status = ''`,
+		s.Source, s.Service, typ, s.From, s.To)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]map[string]string{}
+	for rows.Next() {
+		var id int64
+		var inst, host, tags string
+		if err := rows.Scan(&id, &inst, &host, &tags); err != nil {
+			return nil, err
+		}
+		m := map[string]string{}
+		_ = json.Unmarshal([]byte(tags), &m)
+		if inst != "" {
+			m["instance"] = inst
+		}
+		if host != "" {
+			m["host"] = host
+		}
+		out[id] = m
+	}
+	return out, rows.Err()
+}
+
+// tagSamples labels every sample of p with the source tags.
+func tagSamples(p *profile.Profile, tags map[string]string) {
+	for _, smp := range p.Sample {
+		if smp.Label == nil {
+			smp.Label = map[string][]string{}
+		}
+		for k, val := range tags {
+			smp.Label[tagLabel+k] = []string{val}
+		}
+	}
+}
+
 // readRange parses the readable files of a type in the selection; it
 // returns them and how many profiles the range stores.
 func (v *Viewer) readRange(src Source, s *selection, typ string) ([]*profile.Profile, int, error) {
+	return v.readFiles(src, s, typ, nil)
+}
+
+// readFiles is readRange; with tags, each profile's samples are labelled
+// with its cycle's tags (tagSamples).
+func (v *Viewer) readFiles(src Source, s *selection, typ string, tags map[int64]map[string]string) ([]*profile.Profile, int, error) {
 	pts, err := v.points(s, typ)
 	if err != nil {
 		return nil, 0, err
@@ -81,6 +155,9 @@ func (v *Viewer) readRange(src Source, s *selection, typ string) ([]*profile.Pro
 			continue
 		}
 		if p, err := profile.ParseData(data); err == nil {
+			if tags != nil {
+				tagSamples(p, tags[pt.ID])
+			}
 			ps = append(ps, p)
 		}
 	}
@@ -120,7 +197,11 @@ func (v *Viewer) rollup(src Source, source, service, typ string, hour, want int6
 		}
 	}
 	s := &selection{Source: source, Service: service, From: hour, To: hour + rollupSpan - 1}
-	ps, _, err := v.readRange(src, s, typ)
+	tags, err := v.cycleTags(s, typ)
+	if err != nil {
+		return nil, err
+	}
+	ps, _, err := v.readFiles(src, s, typ, tags)
 	if err != nil || len(ps) == 0 {
 		return nil, err
 	}
