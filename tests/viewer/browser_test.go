@@ -8,77 +8,32 @@ package viewer_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
-	"io"
-	"log"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pprofio/pprofio/examples/ingest-server/ingestpb"
-	"github.com/pprofio/pprofio/examples/ingest-server/receiver"
+	"github.com/google/pprof/profile"
 	"github.com/pprofio/pprofio/examples/ingest-server/viewer"
-	"google.golang.org/protobuf/proto"
+	"github.com/pprofio/pprofio/tests/internal/testreceiver"
 )
 
 const apiKey = "browser-test-key"
 
-// receiverTLS is the real receiver over TLS on loopback.
-type receiverTLS struct {
-	URL, CAFile, DataDir string
-	client               *http.Client
-}
-
-func newReceiver(t *testing.T) *receiverTLS {
-	t.Helper()
-	dir := t.TempDir()
-	r := &receiverTLS{DataDir: filepath.Join(dir, "received"), CAFile: filepath.Join(dir, "ca.pem")}
-	srv, err := receiver.New(receiver.Options{DataDir: r.DataDir, APIKeys: []string{apiKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := receiver.GenerateSelfSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(r.CAFile, ss.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(srv)
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{ss.Leaf}}
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.StartTLS()
-	t.Cleanup(func() { srv.Close(); ts.Close() })
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ss.CAPEM)
-	r.URL, r.client = ts.URL, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	return r
-}
-
-// batches returns the receiver's batches file.
-func (r *receiverTLS) batches() string {
-	data, _ := os.ReadFile(filepath.Join(r.DataDir, receiver.BatchesFile))
-	return string(data)
-}
-
 // runBasic runs examples/basic, leaking goroutines, with every profile
 // type, until the receiver has minBatches batches and a goroutine_leak
 // event; then interrupts it and waits for its last batch.
-func runBasic(t *testing.T, r *receiverTLS, out string, minBatches int) {
+func runBasic(t *testing.T, r *testreceiver.Receiver, out string, minBatches int) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "basic")
 	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./examples/basic")
@@ -96,7 +51,7 @@ func runBasic(t *testing.T, r *receiverTLS, out string, minBatches int) {
 	}
 	deadline := time.Now().Add(3 * time.Minute) // guards a hang; the run ends on data, not time
 	for {
-		b := r.batches()
+		b := r.Batches()
 		if strings.Count(b, "\n") >= minBatches && strings.Contains(b, `"kind":"goroutine_leak"`) {
 			break
 		}
@@ -110,48 +65,6 @@ func runBasic(t *testing.T, r *receiverTLS, out string, minBatches int) {
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("examples/basic: %v\n%s", err, logs.String())
-	}
-}
-
-// sendSpans sends n cycles of a "checkout" service whose batches carry
-// spans (the agent cannot make spans yet), as the agent would: gzipped
-// protobuf over TLS.
-func sendSpans(t *testing.T, r *receiverTLS, n int) {
-	t.Helper()
-	t0 := time.Now().Add(-time.Duration(n) * time.Minute).Truncate(time.Minute)
-	for i := 0; i < n; i++ {
-		id := make([]byte, 16)
-		rand.Read(id)
-		req := &ingestpb.UploadRequest{BatchId: hex.EncodeToString(id), Sequence: uint64(i + 1),
-			Source: &ingestpb.Source{Service: "checkout", InstanceId: strings.Repeat("c", 32), Hostname: "web-1"}}
-		base := t0.Add(time.Duration(i) * time.Minute)
-		for j := 0; j < 6; j++ {
-			at := base.Add(time.Duration(j) * 120 * time.Millisecond).UnixNano()
-			root := uint64(1000*i + 10*j + 1)
-			d := time.Duration(20+10*j+3*i) * time.Millisecond
-			req.Spans = append(req.Spans,
-				&ingestpb.Span{Name: "POST /checkout", StartUnixNano: at, DurationNanos: int64(d), SpanId: root, Tags: map[string]string{"route": "/checkout"}},
-				&ingestpb.Span{Name: "db.query", StartUnixNano: at + int64(2*time.Millisecond), DurationNanos: int64(d / 2), SpanId: root + 1, ParentSpanId: root},
-				&ingestpb.Span{Name: "payment.authorize", StartUnixNano: at + int64(d/2+3*time.Millisecond), DurationNanos: int64(d / 3), SpanId: root + 2, ParentSpanId: root})
-		}
-		raw, _ := proto.Marshal(req)
-		var body bytes.Buffer
-		zw := gzip.NewWriter(&body)
-		zw.Write(raw)
-		zw.Close()
-		hr, _ := http.NewRequest("POST", r.URL+receiver.IngestPath, &body)
-		hr.Header.Set("Authorization", "Bearer "+apiKey)
-		hr.Header.Set("Content-Type", "application/x-protobuf")
-		hr.Header.Set("Content-Encoding", "gzip")
-		hr.Header.Set("Idempotency-Key", req.BatchId)
-		resp, err := r.client.Do(hr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("span batch %d: status %d", i, resp.StatusCode)
-		}
 	}
 }
 
@@ -208,13 +121,14 @@ func (b *browser) screenshot(t *testing.T, url, name string, height int) {
 
 // Each page loads in a real browser with a real run's data: the CPU flame
 // graph holds examples/basic's hot function, the goroutine chart has one
-// point per cycle and the leak alert, the spans page its waterfall.
+// point per cycle and the leak alert, the spans pages (of what the
+// receiver stored and of the OutputDir) the example's spans: percentiles
+// per series over every span the agent recorded, and a cycle's waterfall.
 func TestPagesInABrowserShowARealRun(t *testing.T) {
 	br := newBrowser(t)
-	r := newReceiver(t)
+	r := testreceiver.Start(t, apiKey)
 	out := filepath.Join(t.TempDir(), "out")
 	runBasic(t, r, out, 8)
-	sendSpans(t, r, 6)
 	v, err := viewer.New(viewer.Options{IndexPath: filepath.Join(t.TempDir(), "index.db"), Sources: []viewer.Source{
 		{Name: "received", Dir: r.DataDir, Kind: viewer.KindReceived}, {Name: "local", Dir: out, Kind: viewer.KindLocal}}})
 	if err != nil {
@@ -235,7 +149,7 @@ func TestPagesInABrowserShowARealRun(t *testing.T) {
 
 	base := ui.URL + "/s/received/basic/"
 	goroutines := br.dom(t, base+"goroutines")
-	profiles := strings.Count(r.batches(), `"type":"goroutine"`)
+	profiles := strings.Count(r.Batches(), `"type":"goroutine"`)
 	if n := strings.Count(goroutines, `class="pt"`); n != profiles || n < 8 {
 		t.Errorf("goroutine chart: %d points for %d goroutine profiles (cycles), want one per cycle", n, profiles)
 	}
@@ -259,10 +173,8 @@ func TestPagesInABrowserShowARealRun(t *testing.T) {
 		t.Errorf("OutputDir goroutine chart: %d points for %d goroutine files", n, len(localFiles))
 	}
 
-	spans := br.dom(t, ui.URL+"/s/received/checkout/spans")
-	if n := strings.Count(spans, `<g class="span"`); n != 18 || !strings.Contains(spans, "POST /checkout: latency percentiles (36 spans)") {
-		t.Errorf("spans page: %d spans in the waterfall, want the last cycle's 18, and the percentiles of 36 checkout spans", n)
-	}
+	checkSpans(t, br, ui.URL+"/s/received/basic/spans", requestsIn(t, r.DataDir, "basic/custom/*.pb.gz", customCount))
+	checkSpans(t, br, ui.URL+"/s/local/basic/spans", requestsIn(t, out, "basic/timeline/*.jsonl", timelineCount))
 
 	screenshots(t, br, ui.URL)
 }
@@ -276,8 +188,96 @@ func screenshots(t *testing.T, br *browser, base string) {
 		{"/", "services", 420}, {"/s/received/basic/", "overview", 1250}, {"/s/received/basic/cpu", "cpu", 1250},
 		{"/s/received/basic/memory", "memory", 1500}, {"/s/received/basic/goroutines", "goroutines", 720},
 		{"/s/received/basic/mutex", "mutex", 420}, {"/s/received/basic/block", "block", 820},
-		{"/s/received/checkout/spans", "spans", 1500}, {"/s/received/basic/events", "events", 520},
+		{"/s/received/basic/spans", "spans", 1500}, {"/s/received/basic/events", "events", 520},
 	} {
 		br.screenshot(t, base+p.path, p.name, p.height)
 	}
+}
+
+// checkSpans loads a spans page of examples/basic's run: each of its span
+// series has its percentiles chart, the request's over every request the
+// agent recorded (requests), and the waterfall draws the cycle's sampled
+// spans with db.query and render under their request.
+func checkSpans(t *testing.T, br *browser, url string, requests int64) {
+	t.Helper()
+	page := br.dom(t, url)
+	for _, title := range []string{fmt.Sprintf("request {route=/checkout}: latency percentiles (%d spans)", requests),
+		"db.query {table=orders}: latency percentiles", "render: latency percentiles"} {
+		if !strings.Contains(page, title) {
+			t.Errorf("%s: no chart titled %q", url, title)
+		}
+	}
+	if requests == 0 || strings.Count(page, `<polyline`) < 9 {
+		t.Errorf("%s: %d requests recorded, %d lines charted; want the p50, p90 and p99 of three series", url, requests, strings.Count(page, `<polyline`))
+	}
+	m := regexp.MustCompile(`Sampled spans of [^(<]+\((\d+) spans\)`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("%s: no waterfall of a cycle's sampled spans:\n%.3000s", url, page)
+	}
+	sampled, _ := strconv.Atoi(m[1])
+	if n := strings.Count(page, `<g class="span"`); n == 0 || n != min(sampled, 400) { // the waterfall draws 400 at most
+		t.Errorf("%s: %d spans drawn in the waterfall of %d sampled spans", url, n, sampled)
+	}
+	child := regexp.MustCompile(`data-name="request"><text x="8"[^>]*>request</text>(?:[^<]|<[^g])*<g class="span" data-name="(?:db\.query|render)"><text x="20"`)
+	if !child.MatchString(page) {
+		t.Errorf("%s: the waterfall draws no db.query or render span under its request", url)
+	}
+}
+
+// requestsIn sums the request spans the agent recorded, as count reads
+// them from each file matching pattern under dir.
+func requestsIn(t *testing.T, dir, pattern string, count func(*testing.T, string) int64) int64 {
+	files, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no %s under %s (%v)", pattern, dir, err)
+	}
+	var n int64
+	for _, f := range files {
+		n += count(t, f)
+	}
+	return n
+}
+
+// customCount reads the request series' span_count in a custom profile.
+func customCount(t *testing.T, path string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.ParseData(data)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	i := -1
+	for j, st := range p.SampleType {
+		if st.Type == "span_count" {
+			i = j
+		}
+	}
+	var n int64
+	for _, smp := range p.Sample {
+		if i >= 0 && len(smp.Label["span"]) == 1 && smp.Label["span"][0] == "request" {
+			n += smp.Value[i]
+		}
+	}
+	return n
+}
+
+// timelineCount reads the request series' count in a timeline file.
+func timelineCount(t *testing.T, path string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(string(data), "\n") {
+		var l struct {
+			Series *string `json:"series"`
+			Count  int64   `json:"count"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Series != nil && *l.Series == "request" {
+			n += l.Count
+		}
+	}
+	return n
 }
