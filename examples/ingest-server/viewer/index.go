@@ -18,7 +18,7 @@ import (
 
 // schemaVersion changes whenever the tables below change; an index of
 // another version is dropped and rebuilt from the files.
-const schemaVersion = "8"
+const schemaVersion = "9"
 
 var schema = []string{
 	`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
@@ -71,9 +71,10 @@ var schema = []string{
 		start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, UNIQUE (source, file))`,
 	// Files whose content could not be indexed at all (not a profile).
 	`CREATE TABLE problems (source TEXT NOT NULL, service TEXT NOT NULL, file TEXT NOT NULL, message TEXT NOT NULL, UNIQUE (source, file))`,
-	// The merge of each hour's readable profiles of a type (rollup.go).
+	// The merge of each hour's readable profiles of a type (rollup.go);
+	// tags is the tag set (JSON) all its cycles share, "" when they differ.
 	`CREATE TABLE rollups (source TEXT NOT NULL, service TEXT NOT NULL, type TEXT NOT NULL, hour_ns INTEGER NOT NULL,
-		profiles INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (source, service, type, hour_ns))`,
+		profiles INTEGER NOT NULL, tags TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (source, service, type, hour_ns))`,
 	// How far each source has been read (batches file offset).
 	`CREATE TABLE progress (source TEXT PRIMARY KEY, offset INTEGER NOT NULL)`,
 }

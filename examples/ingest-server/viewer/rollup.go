@@ -2,10 +2,11 @@ package viewer
 
 // Hourly rollups: the merge of each hour's profiles of a type, kept in
 // the index, so that the flame graph of a day merges 24 profiles, not
-// 1,440. Each sample of a rollup carries its cycle's source tags (and
-// instance, host) as labels named tagLabel+key, so that a tag filter is
-// answered by the rollups too: their samples are filtered by the label,
-// then the labels are removed before the merge. A rollup records how many
+// 1,440. A tag filter is answered by the rollups too: a rollup whose
+// cycles share one tag set (source tags, instance, host) keeps it beside
+// the profile, and is taken whole or not at all; otherwise each of its
+// samples carries its cycle's tags as labels named tagLabel+key, and the
+// filter keeps the samples of the tag (then the labels are removed). A rollup records how many
 // profiles it merged; when the hour has gained one (a late batch), it is
 // built again. Like the rest of the index it is derived from the files
 // and rebuilt with it.
@@ -61,21 +62,30 @@ func (v *Viewer) mergeRange(src Source, s *selection, typ string) ([]*profile.Pr
 		if counts[h] == 0 {
 			continue
 		}
-		p, err := v.rollup(src, s.Source, s.Service, typ, h, counts[h])
+		p, tags, err := v.rollup(src, s.Source, s.Service, typ, h, counts[h])
 		if err != nil {
 			return nil, 0, err
 		}
 		stored += int(counts[h])
 		if p != nil {
-			parts = append(parts, withoutTagLabels(p, s.Tag))
+			if p = ofTag(p, tags, s.Tag); p != nil {
+				parts = append(parts, p)
+			}
 		}
 	}
 	return parts, stored, nil
 }
 
-// withoutTagLabels keeps the samples of a rollup that carry the tag
-// (all, when tag is empty) and removes the tag labels from them.
-func withoutTagLabels(p *profile.Profile, tag [2]string) *profile.Profile {
+// ofTag returns what of a rollup has the tag (all of it when tag is
+// empty), nil for nothing: the whole rollup or none when its cycles share
+// their tags, else the samples that carry the tag, their tag labels removed.
+func ofTag(p *profile.Profile, shared map[string]string, tag [2]string) *profile.Profile {
+	if shared != nil {
+		if val, ok := shared[tag[0]]; tag[0] != "" && (!ok || val != tag[1]) {
+			return nil
+		}
+		return p
+	}
 	if tag[0] != "" {
 		p.FilterSamplesByTag(func(smp *profile.Sample) bool { return hasLabel(smp, [2]string{tagLabel + tag[0], tag[1]}) }, nil)
 	}
@@ -184,38 +194,66 @@ func (v *Viewer) hourCounts(source, service, typ string, from, to int64) (map[in
 }
 
 // rollup returns the merge of an hour's profiles, from the index when it
-// merged want profiles, else built from the files and stored. nil means
-// none of them could be read.
-func (v *Viewer) rollup(src Source, source, service, typ string, hour, want int64) (*profile.Profile, error) {
+// merged want profiles, else built from the files and stored; nil means
+// none of them could be read. When every cycle of the hour carries the
+// same tags, they are returned (and the samples carry none); else tags is
+// nil and each sample carries its cycle's tags as labels.
+func (v *Viewer) rollup(src Source, source, service, typ string, hour, want int64) (p *profile.Profile, tags map[string]string, err error) {
 	var data []byte
 	var n int64
-	err := v.ix.db.QueryRow(`SELECT profiles, data FROM rollups WHERE source = ? AND service = ? AND type = ? AND hour_ns = ?`,
-		source, service, typ, hour).Scan(&n, &data)
+	var shared string
+	err = v.ix.db.QueryRow(`SELECT profiles, tags, data FROM rollups WHERE source = ? AND service = ? AND type = ? AND hour_ns = ?`,
+		source, service, typ, hour).Scan(&n, &shared, &data)
 	if err == nil && n == want {
 		if p, err := profile.ParseData(data); err == nil {
-			return p, nil
+			if shared != "" {
+				_ = json.Unmarshal([]byte(shared), &tags)
+			}
+			return p, tags, nil
 		}
 	}
 	s := &selection{Source: source, Service: service, From: hour, To: hour + rollupSpan - 1}
-	tags, err := v.cycleTags(s, typ)
+	byProfile, err := v.cycleTags(s, typ)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ps, _, err := v.readFiles(src, s, typ, tags)
+	shared, tags = sharedTags(byProfile)
+	if tags != nil {
+		byProfile = nil // one tag set: kept beside the rollup, not on each sample
+	}
+	ps, _, err := v.readFiles(src, s, typ, byProfile)
 	if err != nil || len(ps) == 0 {
-		return nil, err
+		return nil, nil, err
 	}
 	merged, err := profile.Merge(ps)
 	if err != nil {
-		return nil, fmt.Errorf("the %s profiles of the hour from %s cannot be merged: %v", typ, formatTime(hour), err)
+		return nil, nil, fmt.Errorf("the %s profiles of the hour from %s cannot be merged: %v", typ, formatTime(hour), err)
 	}
 	var buf bytes.Buffer
 	if err := merged.Write(&buf); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	_, err = v.ix.db.Exec(`INSERT OR REPLACE INTO rollups (source, service, type, hour_ns, profiles, data) VALUES (?,?,?,?,?,?)`,
-		source, service, typ, hour, want, buf.Bytes())
-	return merged, err
+	_, err = v.ix.db.Exec(`INSERT OR REPLACE INTO rollups (source, service, type, hour_ns, profiles, tags, data) VALUES (?,?,?,?,?,?,?)`,
+		source, service, typ, hour, want, shared, buf.Bytes())
+	return merged, tags, err
+}
+
+// sharedTags returns the tag set every profile's cycle carries (as JSON
+// and as a map), or "" and nil when they differ.
+func sharedTags(byProfile map[int64]map[string]string) (string, map[string]string) {
+	shared, tags := "", map[string]string(nil)
+	for _, m := range byProfile {
+		text, _ := json.Marshal(m)
+		if tags == nil {
+			shared, tags = string(text), m
+		} else if string(text) != shared {
+			return "", nil
+		}
+	}
+	if tags == nil {
+		return "{}", map[string]string{}
+	}
+	return shared, tags
 }
 
 // BuildRollups makes the missing or outdated rollups of hours that are
@@ -251,7 +289,7 @@ func (v *Viewer) BuildRollups() (int, error) {
 		if !ok || !knownType(t.typ) {
 			continue
 		}
-		if _, err := v.rollup(src, t.source, t.service, t.typ, t.hour, t.n); err != nil {
+		if _, _, err := v.rollup(src, t.source, t.service, t.typ, t.hour, t.n); err != nil {
 			return 0, err
 		}
 	}

@@ -8,17 +8,19 @@ import (
 	"time"
 )
 
-// A tag filter over whole hours is answered by the hourly rollups: each
-// keeps its cycles' tags (and instance) on its samples, so the filtered
-// flame graph has the totals of that tag's files only, without reading
-// them again (a file removed after its hour was rolled up still counts).
+// A tag filter over whole hours is answered by the hourly rollups, which
+// keep their cycles' tags (and instance): beside the rollup when the hour's
+// cycles share them (13:00 here), on each sample when they differ (12:00:
+// every third cycle from instance b, tagged env=b). The filtered flame
+// graph has the totals of that tag's files only, without reading them
+// again (a file removed after its hour was rolled up still counts).
 func TestTagFilterIsAnsweredByTheRollups(t *testing.T) {
 	in := newIngest(t)
-	var removable string
-	for i := 0; i < 130; i++ { // 12:00 to 14:10; every third cycle from instance b, tagged env=b
+	b := strings.Repeat("b", 32)
+	for i := 0; i < 130; i++ { // 12:00 to 14:10
 		req := testBatch(t, "shop", i, nil, false)
-		if i%3 == 0 {
-			req.Source.InstanceId, req.Source.Tags = strings.Repeat("b", 32), map[string]string{"env": "b", "tier": "x"}
+		if i < 60 && i%3 == 0 {
+			req.Source.InstanceId, req.Source.Tags = b, map[string]string{"env": "b", "tier": "x"}
 		}
 		in.send(t, req)
 	}
@@ -26,19 +28,30 @@ func TestTagFilterIsAnsweredByTheRollups(t *testing.T) {
 	if n, err := v.BuildRollups(); err != nil || n != 10 {
 		t.Fatalf("BuildRollups: %d rollups, %v; want 10 (12:00 and 13:00 of five types)", n, err)
 	}
-	v.ix.db.QueryRow(`SELECT file FROM profiles WHERE type = 'cpu' AND instance = ? ORDER BY start_ns LIMIT 1`, strings.Repeat("b", 32)).Scan(&removable)
-	if err := os.Remove(filepath.Join(in.dir, removable)); err != nil {
-		t.Fatal(err)
+	var shared12, shared13 string
+	v.ix.db.QueryRow(`SELECT tags FROM rollups WHERE type = 'cpu' AND hour_ns = ?`, t0.UnixNano()).Scan(&shared12)
+	v.ix.db.QueryRow(`SELECT tags FROM rollups WHERE type = 'cpu' AND hour_ns = ?`, t0.Add(time.Hour).UnixNano()).Scan(&shared13)
+	if shared12 != "" || !strings.Contains(shared13, `"env":"test"`) {
+		t.Fatalf("rollup tags: 12:00 %q (want none: its cycles differ), 13:00 %q (want env=test)", shared12, shared13)
+	}
+	for _, q := range []string{`SELECT file FROM profiles WHERE type = 'cpu' AND instance = ? ORDER BY start_ns LIMIT 1`,
+		`SELECT file FROM profiles WHERE type = 'cpu' AND instance != ? ORDER BY start_ns DESC LIMIT 1 OFFSET 20`} {
+		var removable string
+		v.ix.db.QueryRow(q, b).Scan(&removable)
+		if err := os.Remove(filepath.Join(in.dir, removable)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	all := &selection{Source: "received", Service: "shop", From: t0.UnixNano(), To: t0.Add(3 * time.Hour).UnixNano()}
 	for _, c := range []struct {
 		tag  [2]string
 		flat string
 	}{
-		{[2]string{"env", "b"}, "39600000000"},    // 44 cycles × 900 ms
-		{[2]string{"env", "test"}, "77400000000"}, // 86 cycles
-		{[2]string{"instance", strings.Repeat("b", 32)}, "39600000000"},
+		{[2]string{"env", "b"}, "18000000000"},    // 20 cycles × 900 ms
+		{[2]string{"env", "test"}, "99000000000"}, // 110 cycles
+		{[2]string{"instance", b}, "18000000000"},
 		{[2]string{"host", "host1"}, "117000000000"}, // all 130
+		{[2]string{}, "117000000000"},
 	} {
 		s := *all
 		s.Tag = c.tag
