@@ -82,7 +82,7 @@ func TestEveryPageShowsItsOutput(t *testing.T) {
 	if strings.Contains(other, "main.leakFunc") {
 		t.Errorf("goroutines with tag env=prod still show main.leakFunc")
 	}
-	mustGet(t, v, "/s/local/basic/events", 200, "OutputDir holds profiles only")
+	mustGet(t, v, "/s/local/basic/events", 200, "OutputDir has no events")
 }
 
 // The span pages read UploadRequest.spans as the receiver stored them

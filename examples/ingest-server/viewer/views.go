@@ -233,7 +233,7 @@ func eventsPage(v *Viewer, d *pageData) error {
 	}
 	note := fmt.Sprintf("%d event(s) in this range.", len(evs))
 	if d.Kind == KindLocal {
-		note += " An agent's OutputDir holds profiles only: events arrive with uploaded batches."
+		note += " An agent's OutputDir has no events: they arrive with uploaded batches."
 	}
 	d.Sections = append(d.Sections, section{ID: "events", Title: "Events", Note: note, Table: t})
 	return nil
