@@ -190,7 +190,7 @@ type typeCounts struct {
 func (v *Viewer) countTypes(s *selection) (map[string]typeCounts, error) {
 	tc, targs := s.tagClause()
 	out := map[string]typeCounts{}
-	for _, typ := range profileTypes {
+	for _, typ := range append(profileTypes[:len(profileTypes):len(profileTypes)], "custom") {
 		var c typeCounts
 		err := v.ix.db.QueryRow(`SELECT count(*), coalesce(sum(p.status != ''), 0), coalesce(min(p.start_ns), 0), coalesce(max(p.start_ns), 0) FROM profiles p
 			WHERE p.source = ? AND p.service = ? AND p.type = ? AND p.start_ns BETWEEN ? AND ?`+tc,

@@ -72,6 +72,10 @@ func TestSpanPercentilesAreTheAgentsAggregatesWhenTheBatchHasThem(t *testing.T) 
 	if strings.Contains(body, "sampled spans (its batch") || strings.Contains(body, "checkout: latency percentiles") {
 		t.Fatalf("spans page: percentiles of the sampled spans shown beside the agent's")
 	}
+	overview := mustGet(t, v, "/s/received/shop/", 200)
+	if !regexp.MustCompile(`<td>custom</td>\s*<td>3</td>[\s\S]*?href="/s/received/shop/spans`).MatchString(overview) {
+		t.Fatalf("overview: no row of the 3 custom profiles linking to the spans page:\n%.6000s", overview)
+	}
 }
 
 // timelineFile is an OutputDir timeline file as the agent writes it: the

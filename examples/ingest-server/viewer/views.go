@@ -31,12 +31,12 @@ func pprofLinks(s *selection, typ string) []link {
 
 func overviewPage(v *Viewer, d *pageData) error {
 	t := &table{Head: []string{"profile type", "profiles in range", "unreadable", "first", "last", "page"}}
-	pageOf := map[string]string{"cpu": "cpu", "heap": "memory", "goroutine": "goroutines", "mutex": "mutex", "block": "block"}
+	pageOf := map[string]string{"cpu": "cpu", "heap": "memory", "goroutine": "goroutines", "mutex": "mutex", "block": "block", "custom": "spans"}
 	counts, err := v.countTypes(d.Sel)
 	if err != nil {
 		return err
 	}
-	for _, typ := range profileTypes {
+	for _, typ := range append(profileTypes[:len(profileTypes):len(profileTypes)], "custom") { // custom: the spans
 		c := counts[typ]
 		row := []cell{{Text: typ}, {Text: strconv.FormatInt(c.Profiles, 10)}, {Text: strconv.FormatInt(c.Unreadable, 10)}, {}, {}, {Text: "open", Href: d.href(pageOf[typ], nil)}}
 		if c.Profiles > 0 {
