@@ -69,22 +69,23 @@ static int pb_skip(pb_rd *r, uint32_t wt) {
     }
 }
 
-/* pb_reserve makes room for need elements of size bytes in *p, within the limit. */
-static int pb_reserve(pprofio_pb_samples *s, void **p, size_t *cap, size_t need, size_t size) {
+/*
+ * pb_grow makes room for need elements of size bytes in *p. A sample's
+ * arrays stay within a few times its bytes: the caller asks for no more
+ * elements than the bytes it reads.
+ */
+static int pb_grow(void **p, size_t *cap, size_t need, size_t size) {
     if (need <= *cap)
         return PPROFIO_OK;
-    size_t c = *cap ? *cap : 256;
+    size_t c = *cap ? *cap : 64;
     while (c < need) {
         if (c > SIZE_MAX / 4 / size)
             return PPROFIO_ERR_FORMAT;
         c *= 2;
     }
-    if (s->bytes + (c - *cap) * size > s->limit)
-        return PPROFIO_ERR_FORMAT; /* far more memory than its bytes can need */
     void *q = pprofio_realloc(*p, c * size);
     if (!q)
         return PPROFIO_ERR_NOMEM;
-    s->bytes += (c - *cap) * size;
     *p = q;
     *cap = c;
     return PPROFIO_OK;
@@ -93,9 +94,10 @@ static int pb_reserve(pprofio_pb_samples *s, void **p, size_t *cap, size_t need,
 /*
  * pb_numbers appends a repeated integer field's values to the array *arr of
  * size-byte elements: one varint (wire type 0) or a packed run (2).
+ * Inlined, so that each caller's loop is compiled for its element size.
  */
-static int pb_numbers(pprofio_pb_samples *s, pb_rd *r, uint32_t wt, void **arr, size_t *n, size_t *cap,
-                      size_t size) {
+static inline __attribute__((always_inline)) int pb_numbers(pb_rd *r, uint32_t wt, void **arr, size_t *n,
+                                                            size_t *cap, size_t size) {
     pb_rd sub = *r;
     size_t len = 1;
     if (wt == 2) {
@@ -107,7 +109,7 @@ static int pb_numbers(pprofio_pb_samples *s, pb_rd *r, uint32_t wt, void **arr, 
     } else if (wt != 0) {
         return PPROFIO_ERR_FORMAT;
     }
-    int rc = pb_reserve(s, arr, cap, *n + len, size); /* a varint takes at least a byte */
+    int rc = pb_grow(arr, cap, *n + len, size); /* a varint takes at least a byte */
     if (rc != PPROFIO_OK)
         return rc;
     size_t k = *n;
@@ -136,13 +138,13 @@ static int pb_numbers(pprofio_pb_samples *s, pb_rd *r, uint32_t wt, void **arr, 
 }
 
 /* pb_label reads a Label message; its fields are all int64. */
-static int pb_label(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
-    void *arr = s->lab;
-    int rc = pb_reserve(s, &arr, &s->cap_lab, s->n_lab + 1, sizeof *s->lab);
-    s->lab = arr;
+static int pb_label(pprofio_pb_sample *o, const uint8_t *p, size_t len) {
+    void *arr = o->lab;
+    int rc = pb_grow(&arr, &o->cap_lab, o->n_lab + 1, sizeof *o->lab);
+    o->lab = arr;
     if (rc != PPROFIO_OK)
         return rc;
-    pprofio_pb_label *l = &s->lab[s->n_lab];
+    pprofio_pb_label *l = &o->lab[o->n_lab];
     memset(l, 0, sizeof *l);
     pb_rd r = {p, p + len};
     while (r.p < r.end) {
@@ -160,75 +162,63 @@ static int pb_label(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
         int64_t *field[] = {&l->key, &l->str, &l->num, &l->num_unit};
         *field[f - 1] = (int64_t)v;
     }
-    s->n_lab++;
+    o->n_lab++;
     return PPROFIO_OK;
 }
 
-/* pb_sample reads one Sample message into the arrays. */
-static int pb_sample(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
-    void *arr = s->s;
-    int rc = pb_reserve(s, &arr, &s->cap, s->n + 1, sizeof *s->s);
-    s->s = arr;
-    if (rc != PPROFIO_OK)
-        return rc;
-    pprofio_pb_sample *o = &s->s[s->n];
-    *o = (pprofio_pb_sample){.loc_off = s->n_loc, .val_off = s->n_val, .lab_off = s->n_lab};
-    pb_rd r = {p, p + len};
+int pprofio_pb_read(const pprofio_pb_samples *s, size_t i, pprofio_pb_sample *o) {
+    const uint8_t *p = s->raw + s->s[i].off;
+    pb_rd r = {p, p + s->s[i].len};
+    int rc = PPROFIO_OK;
+    o->n_loc = o->n_val = o->n_lab = 0;
     while (r.p < r.end && rc == PPROFIO_OK) {
         uint32_t f, wt;
         size_t sub;
+        void *arr;
         if (!pb_tag(&r, &f, &wt))
             return PPROFIO_ERR_FORMAT;
         if (f == 1) {
-            arr = s->loc;
-            rc = pb_numbers(s, &r, wt, &arr, &s->n_loc, &s->cap_loc, sizeof *s->loc);
-            s->loc = arr;
+            arr = o->loc;
+            rc = pb_numbers(&r, wt, &arr, &o->n_loc, &o->cap_loc, sizeof *o->loc);
+            o->loc = arr;
         } else if (f == 2) {
-            arr = s->val;
-            rc = pb_numbers(s, &r, wt, &arr, &s->n_val, &s->cap_val, sizeof *s->val);
-            s->val = arr;
+            arr = o->val;
+            rc = pb_numbers(&r, wt, &arr, &o->n_val, &o->cap_val, sizeof *o->val);
+            o->val = arr;
         } else if (f == 3) {
             if (wt != 2 || !pb_len(&r, &sub))
                 return PPROFIO_ERR_FORMAT;
-            rc = pb_label(s, r.p, sub);
+            rc = pb_label(o, r.p, sub);
             r.p += sub;
         } else if (!pb_skip(&r, wt)) {
             return PPROFIO_ERR_FORMAT;
         }
     }
-    if (rc != PPROFIO_OK)
-        return rc;
-    o->n_loc = s->n_loc - o->loc_off;
-    o->n_val = s->n_val - o->val_off;
-    o->n_lab = s->n_lab - o->lab_off;
-    s->n++;
-    return PPROFIO_OK;
+    return rc;
+}
+
+void pprofio_pb_sample_free(pprofio_pb_sample *o) {
+    pprofio_free(o->loc);
+    pprofio_free(o->val);
+    pprofio_free(o->lab);
+    memset(o, 0, sizeof *o);
 }
 
 int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samples *s) {
     memset(s, 0, sizeof *s);
+    s->raw = raw;
     s->limit = limit;
     if (n == 0)
         return PPROFIO_OK;
+    if (n > UINT32_MAX)
+        return PPROFIO_ERR_FORMAT; /* spans are 32-bit */
     s->rest = pprofio_malloc(n);
-    if (!s->rest)
-        return PPROFIO_ERR_NOMEM;
-    /*
-     * Room for what a profile of n bytes usually holds, so the arrays are
-     * rarely copied as they grow; never NULL, so that a pointer into one
-     * is always valid to form.
-     */
-    void *a[4] = {NULL, NULL, NULL, NULL};
-    int rc = pb_reserve(s, &a[0], &s->cap, n / 256 + 1, sizeof *s->s);
-    if (rc == PPROFIO_OK)
-        rc = pb_reserve(s, &a[1], &s->cap_loc, n / 2 + 1, sizeof *s->loc);
-    if (rc == PPROFIO_OK)
-        rc = pb_reserve(s, &a[2], &s->cap_val, n / 16 + 1, sizeof *s->val);
-    if (rc == PPROFIO_OK)
-        rc = pb_reserve(s, &a[3], &s->cap_lab, 1, sizeof *s->lab);
-    s->s = a[0], s->loc = a[1], s->val = a[2], s->lab = a[3];
+    void *arr = NULL;
+    int rc = s->rest ? pb_grow(&arr, &s->cap, n / 128 + 1, sizeof *s->s) : PPROFIO_ERR_NOMEM; /* rarely copied */
+    s->s = arr;
     if (rc != PPROFIO_OK)
         return rc;
+    s->bytes = s->cap * sizeof *s->s;
     pb_rd r = {raw, raw + n};
     while (r.p < r.end) {
         const uint8_t *start = r.p;
@@ -236,12 +226,20 @@ int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samp
         size_t len;
         if (!pb_tag(&r, &f, &wt))
             return PPROFIO_ERR_FORMAT;
-        if (f == 2) { /* a sample */
+        if (f == 2) { /* a sample: noted, read later */
             if (wt != 2 || !pb_len(&r, &len))
                 return PPROFIO_ERR_FORMAT;
-            int rc = pb_sample(s, r.p, len);
-            if (rc != PPROFIO_OK)
-                return rc;
+            if (s->n == s->cap) {
+                if ((s->cap * 2 - s->cap) * sizeof *s->s + s->bytes > s->limit)
+                    return PPROFIO_ERR_FORMAT; /* far more memory than its bytes can need */
+                size_t old = s->cap;
+                arr = s->s;
+                if ((rc = pb_grow(&arr, &s->cap, s->n + 1, sizeof *s->s)) != PPROFIO_OK)
+                    return rc;
+                s->s = arr;
+                s->bytes += (s->cap - old) * sizeof *s->s;
+            }
+            s->s[s->n++] = (pprofio_pb_span){(uint32_t)(r.p - raw), (uint32_t)len};
             r.p += len;
             continue;
         }
@@ -255,9 +253,6 @@ int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samp
 
 void pprofio_pb_samples_free(pprofio_pb_samples *s) {
     pprofio_free(s->s);
-    pprofio_free(s->loc);
-    pprofio_free(s->val);
-    pprofio_free(s->lab);
     pprofio_free(s->rest);
     memset(s, 0, sizeof *s);
 }

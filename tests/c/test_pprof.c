@@ -1216,16 +1216,20 @@ LTest(pprof, a_stack_too_deep_to_key_is_sent_whole_and_the_others_still_subtract
 }
 
 LTest(pprof, input_that_decodes_to_far_more_memory_than_its_size_is_refused) {
-    /* 100 000 empty samples: 2 bytes each on the wire, ~90 bytes each decoded (45x). */
+    /* 200 000 empty locations: 2 bytes each on the wire, ~90 bytes each decoded (45x). */
     blob base = load("mutex_base.pb");
-    size_t n = 200000;
+    size_t n = 400000;
     uint8_t *raw = malloc(n);
     for (size_t i = 0; i < n; i += 2)
-        raw[i] = 0x12, raw[i + 1] = 0x00;
-    expect_format_error(raw, n, &base, "100000 empty samples");
+        raw[i] = 0x22, raw[i + 1] = 0x00;
+    expect_format_error(raw, n, &base, "200000 empty locations");
     pprofio_error err = {0};
     pprofio_pprof_check(raw, n, &err);
     assert_contains(err.msg, "larger than its bytes allow");
+    /* 200 000 empty samples: noted where they lie (8 bytes each), refused for their missing values. */
+    for (size_t i = 0; i < n; i += 2)
+        raw[i] = 0x12, raw[i + 1] = 0x00;
+    expect_format_error(raw, n, &base, "200000 empty samples");
     free(raw);
     blob_free(&base);
 }
