@@ -92,48 +92,66 @@ static int pb_grow(void **p, size_t *cap, size_t need, size_t size) {
 }
 
 /*
+ * pb_store puts v into element k of arr (size-byte elements). 4-byte
+ * elements are at most max, and with slot become slot[v] - 1 (0: an error).
+ */
+static inline __attribute__((always_inline)) int pb_store(void *arr, size_t k, uint64_t v, size_t size,
+                                                          const uint32_t *slot, uint64_t max) {
+    if (size == 8) {
+        ((uint64_t *)arr)[k] = v;
+        return 1;
+    }
+    if (v > max || (slot && slot[v] == 0))
+        return 0;
+    ((uint32_t *)arr)[k] = slot ? slot[v] - 1 : (uint32_t)v;
+    return 1;
+}
+
+/*
  * pb_numbers appends a repeated integer field's values to the array *arr of
- * size-byte elements: one varint (wire type 0) or a packed run (2).
- * Inlined, so that each caller's loop is compiled for its element size.
+ * size-byte elements (see pb_store): one varint (wire type 0) or a packed
+ * run (2). Inlined, so that each caller's loop is compiled for its element
+ * size.
  */
 static inline __attribute__((always_inline)) int pb_numbers(pb_rd *r, uint32_t wt, void **arr, size_t *n,
-                                                            size_t *cap, size_t size) {
-    pb_rd sub = *r;
-    size_t len = 1;
-    if (wt == 2) {
-        if (!pb_len(r, &len))
+                                                            size_t *cap, size_t size, const uint32_t *slot,
+                                                            uint64_t max) {
+    uint64_t v;
+    size_t len;
+    int rc;
+    if (wt == 0) {
+        if (!pb_varint(r, &v))
             return PPROFIO_ERR_FORMAT;
-        sub.end = r->p + len;
-        sub.p = r->p;
-        r->p += len;
-    } else if (wt != 0) {
-        return PPROFIO_ERR_FORMAT;
+        if ((rc = pb_grow(arr, cap, *n + 1, size)) != PPROFIO_OK)
+            return rc;
+        if (!pb_store(*arr, *n, v, size, slot, max))
+            return PPROFIO_ERR_FORMAT;
+        (*n)++;
+        return PPROFIO_OK;
     }
-    int rc = pb_grow(arr, cap, *n + len, size); /* a varint takes at least a byte */
-    if (rc != PPROFIO_OK)
+    if (wt != 2 || !pb_len(r, &len))
+        return PPROFIO_ERR_FORMAT;
+    if ((rc = pb_grow(arr, cap, *n + len, size)) != PPROFIO_OK) /* a varint takes at least a byte */
         return rc;
+    const uint8_t *p = r->p, *end = r->p + len;
+    r->p = end;
     size_t k = *n;
-    do {
-        uint64_t v;
-        if (wt == 2 && sub.p >= sub.end)
-            break; /* the end of a packed run (which may be empty) */
-        if (sub.p < sub.end && *sub.p < 0x80) { /* most ids and counts take one or two bytes */
-            v = *sub.p++;
-        } else if (sub.end - sub.p >= 2 && sub.p[1] < 0x80) {
-            v = (uint64_t)(sub.p[0] & 0x7f) | (uint64_t)sub.p[1] << 7;
-            sub.p += 2;
-        } else if (!pb_varint(&sub, &v))
+    while (p < end) {
+        if (*p < 0x80) { /* most ids and counts take one or two bytes */
+            v = *p++;
+        } else if (end - p >= 2 && p[1] < 0x80) {
+            v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+            p += 2;
+        } else {
+            pb_rd sub = {p, end};
+            if (!pb_varint(&sub, &v))
+                return PPROFIO_ERR_FORMAT;
+            p = sub.p;
+        }
+        if (!pb_store(*arr, k++, v, size, slot, max))
             return PPROFIO_ERR_FORMAT;
-        if (size == 8)
-            ((uint64_t *)*arr)[k++] = v;
-        else if (v <= UINT32_MAX)
-            ((uint32_t *)*arr)[k++] = (uint32_t)v;
-        else
-            return PPROFIO_ERR_FORMAT;
-    } while (wt == 2);
+    }
     *n = k;
-    if (wt == 0)
-        r->p = sub.p;
     return PPROFIO_OK;
 }
 
@@ -166,7 +184,9 @@ static int pb_label(pprofio_pb_sample *o, const uint8_t *p, size_t len) {
     return PPROFIO_OK;
 }
 
-int pprofio_pb_read(const pprofio_pb_samples *s, size_t i, pprofio_pb_sample *o) {
+int pprofio_pb_read(const pprofio_pb_samples *s, size_t i, pprofio_pb_sample *o, const uint32_t *slot, uint64_t max) {
+    if (!slot || max > UINT32_MAX)
+        max = UINT32_MAX;
     const uint8_t *p = s->raw + s->s[i].off;
     pb_rd r = {p, p + s->s[i].len};
     int rc = PPROFIO_OK;
@@ -179,11 +199,11 @@ int pprofio_pb_read(const pprofio_pb_samples *s, size_t i, pprofio_pb_sample *o)
             return PPROFIO_ERR_FORMAT;
         if (f == 1) {
             arr = o->loc;
-            rc = pb_numbers(&r, wt, &arr, &o->n_loc, &o->cap_loc, sizeof *o->loc);
+            rc = pb_numbers(&r, wt, &arr, &o->n_loc, &o->cap_loc, sizeof *o->loc, slot, max);
             o->loc = arr;
         } else if (f == 2) {
             arr = o->val;
-            rc = pb_numbers(&r, wt, &arr, &o->n_val, &o->cap_val, sizeof *o->val);
+            rc = pb_numbers(&r, wt, &arr, &o->n_val, &o->cap_val, sizeof *o->val, NULL, 0);
             o->val = arr;
         } else if (f == 3) {
             if (wt != 2 || !pb_len(&r, &sub))

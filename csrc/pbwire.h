@@ -44,7 +44,7 @@ typedef struct {
 
 /* One sample, read: arrays reused from one sample to the next. */
 typedef struct {
-    uint32_t *loc; /* location ids as read; larger than 32 bits is an error */
+    uint32_t *loc; /* location ids as read (or indexes: pprofio_pb_read); larger than 32 bits is an error */
     size_t n_loc, cap_loc;
     int64_t *val;
     size_t n_val, cap_val;
@@ -66,11 +66,13 @@ void pprofio_pb_samples_free(pprofio_pb_samples *s);
 
 /*
  * pprofio_pb_read reads sample i of s into o (its arrays grow as needed, to
- * at most a few times the sample's bytes): PPROFIO_OK, PPROFIO_ERR_FORMAT
- * for malformed wire data, PPROFIO_ERR_NOMEM. Free o with
+ * at most a few times the sample's bytes). With slot, each location id
+ * (at most max) becomes slot[id] - 1, an index, as it is read; an id whose
+ * slot is 0 is an error. Returns PPROFIO_OK, PPROFIO_ERR_FORMAT for
+ * malformed wire data or an unknown id, PPROFIO_ERR_NOMEM. Free o with
  * pprofio_pb_sample_free.
  */
-int pprofio_pb_read(const pprofio_pb_samples *s, size_t i, pprofio_pb_sample *o);
+int pprofio_pb_read(const pprofio_pb_samples *s, size_t i, pprofio_pb_sample *o, const uint32_t *slot, uint64_t max);
 
 void pprofio_pb_sample_free(pprofio_pb_sample *o);
 

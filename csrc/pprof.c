@@ -45,7 +45,7 @@ typedef struct {
 } pp_delta;
 
 #define NO_ENTRY UINT32_MAX
-#define AHEAD 8 /* samples whose table slot is fetched ahead of its lookup */
+#define AHEAD 16 /* samples whose table slot is fetched ahead of its lookup */
 
 /* ---- pruning and encoding --------------------------------------------- */
 
@@ -86,44 +86,44 @@ static void pp_renumber_strings(pp_delta *x) {
 }
 
 /*
- * pp_mark_kept reads the kept samples again and marks the locations and
- * the strings of the labels they use.
+ * pp_write_kept writes the kept samples, read once more: their location
+ * ids as they were, their values the delta's. With renumber == 0 it marks
+ * the locations and strings they use (in x->remap and lab_str) and leaves
+ * the labels' strings as they were; with 1 it renumbers them (x->remap).
  */
-static int pp_mark_kept(pp_delta *x, uint8_t *loc_used, pprofio_error *err) {
+static int pp_write_kept(pp_delta *x, uint8_t *loc_used, uint8_t *lab_str, int renumber, pprofio_bytes *out,
+                         pprofio_error *err) {
     pprofio_pprofdec *d = &x->d;
-    for (size_t i = 0; i < x->n_kept; i++) {
-        int rc = pprofio_pprofdec_sample(d, x->kept[i], err);
-        if (rc != PPROFIO_OK)
+    int rc = PPROFIO_OK;
+    for (size_t i = 0; i < x->n_kept && rc == PPROFIO_OK; i++) {
+        size_t s = x->kept[i];
+        if ((rc = pprofio_pprofdec_sample(d, s, err)) != PPROFIO_OK)
             return rc;
-        for (size_t k = 0; k < d->one.n_loc; k++)
-            loc_used[d->one.loc[k]] = 1;
-        for (size_t k = 0; k < d->one.n_lab; k++) {
-            const pprofio_pb_label *l = &d->one.lab[k];
-            x->remap[l->key] = x->remap[l->str] = x->remap[l->num_unit] = 0;
+        pprofio_pb_sample *o = &d->one;
+        for (size_t k = 0; k < o->n_loc; k++) {
+            loc_used[o->loc[k]] = 1;
+            o->loc[k] = d->loc_id[o->loc[k]];
         }
+        for (size_t k = 0; k < o->n_lab; k++) {
+            pprofio_pb_label *l = &o->lab[k];
+            if (renumber) {
+                l->key = x->remap[l->key], l->str = x->remap[l->str], l->num_unit = x->remap[l->num_unit];
+            } else {
+                x->remap[l->key] = x->remap[l->str] = x->remap[l->num_unit] = 0;
+                lab_str[l->key] = lab_str[l->str] = lab_str[l->num_unit] = 1;
+            }
+        }
+        rc = pprofio_pb_put_sample(out, o->loc, o->n_loc, x->vals + s * d->n_values, d->n_values, o->lab, o->n_lab);
     }
+    if (rc != PPROFIO_OK)
+        return pprofio_set_error(err, rc, "pprof: out of memory for the delta");
     return PPROFIO_OK;
 }
 
-/* pp_prune keeps what the kept samples reference, renumbering strings. */
-static int pp_prune(pp_delta *x, pprofio_error *err) {
+/* pp_prune keeps what the kept samples reference (loc_used, and the strings marked), renumbering strings. */
+static void pp_prune(pp_delta *x, const uint8_t *loc_used, uint8_t *fn_used, uint8_t *map_used) {
     pprofio_pprofdec *d = &x->d;
     PbProfile *p = d->p;
-    pprofio_pprofdec_arena *a = &d->mem;
-    uint8_t *loc_used = pprofio_pprofdec_alloc(a, p->n_location + 1);
-    uint8_t *fn_used = pprofio_pprofdec_alloc(a, p->n_function + 1);
-    uint8_t *map_used = pprofio_pprofdec_alloc(a, p->n_mapping + 1);
-    x->remap = pprofio_pprofdec_alloc(a, (p->n_string_table + 1) * sizeof *x->remap);
-    if (!loc_used || !fn_used || !map_used || !x->remap)
-        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory for the delta");
-    memset(loc_used, 0, p->n_location + 1);
-    memset(fn_used, 0, p->n_function + 1);
-    memset(map_used, 0, p->n_mapping + 1);
-    for (size_t i = 0; i < p->n_string_table; i++)
-        x->remap[i] = -1;
-    int rc = pp_mark_kept(x, loc_used, err);
-    if (rc != PPROFIO_OK)
-        return rc;
     size_t nl = 0, nf = 0, nm = 0;
     for (size_t i = 0; i < p->n_location; i++) {
         if (!loc_used[i])
@@ -145,39 +145,52 @@ static int pp_prune(pp_delta *x, pprofio_error *err) {
     p->n_function = nf;
     p->n_mapping = nm;
     pp_renumber_strings(x);
-    return PPROFIO_OK;
 }
 
 /*
- * pp_encode writes the tables with protobuf-c, then the kept samples, read
- * once more: their location ids as they were, their values the delta's,
- * their labels' strings renumbered.
+ * pp_encode writes the kept samples, then the tables they use (protobuf
+ * allows fields in any order), so that the samples are read only once
+ * more. Their labels keep their string indexes unless pruning the strings
+ * moved one of those: then the samples are written again, renumbered.
  */
 static int pp_encode(pp_delta *x, pprofio_bytes *out, pprofio_error *err) {
     pprofio_pprofdec *d = &x->d;
-    size_t n = perftools__profiles__profile__get_packed_size(d->p), room = n + 1;
+    PbProfile *p = d->p;
+    pprofio_pprofdec_arena *a = &d->mem;
+    uint8_t *loc_used = pprofio_pprofdec_alloc(a, p->n_location + 1);
+    uint8_t *fn_used = pprofio_pprofdec_alloc(a, p->n_function + 1);
+    uint8_t *map_used = pprofio_pprofdec_alloc(a, p->n_mapping + 1);
+    uint8_t *lab_str = pprofio_pprofdec_alloc(a, d->n_str + 1);
+    x->remap = pprofio_pprofdec_alloc(a, (d->n_str + 1) * sizeof *x->remap);
+    if (!loc_used || !fn_used || !map_used || !lab_str || !x->remap)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory for the delta");
+    memset(loc_used, 0, p->n_location + 1);
+    memset(fn_used, 0, p->n_function + 1);
+    memset(map_used, 0, p->n_mapping + 1);
+    memset(lab_str, 0, d->n_str + 1);
+    for (size_t i = 0; i < d->n_str; i++)
+        x->remap[i] = -1;
+    size_t room = 1;
     for (size_t i = 0; i < x->n_kept; i++) /* what a sample's values may grow by, and its tag and length */
         room += d->s.s[x->kept[i]].len + d->n_values * 10 + 16;
     out->len = 0;
     int rc = pprofio_bytes_grow(out, room, NULL, NULL);
     if (rc != PPROFIO_OK)
         return pprofio_set_error(err, rc, "pprof: out of memory for the delta");
-    out->len = perftools__profiles__profile__pack(d->p, out->p);
-    for (size_t i = 0; i < x->n_kept && rc == PPROFIO_OK; i++) {
-        size_t s = x->kept[i];
-        if ((rc = pprofio_pprofdec_sample(d, s, err)) != PPROFIO_OK)
-            return rc;
-        pprofio_pb_sample *o = &d->one;
-        for (size_t k = 0; k < o->n_loc; k++)
-            o->loc[k] = d->loc_id[o->loc[k]];
-        for (size_t k = 0; k < o->n_lab; k++) {
-            pprofio_pb_label *l = &o->lab[k];
-            l->key = x->remap[l->key], l->str = x->remap[l->str], l->num_unit = x->remap[l->num_unit];
+    if ((rc = pp_write_kept(x, loc_used, lab_str, 0, out, err)) != PPROFIO_OK)
+        return rc;
+    pp_prune(x, loc_used, fn_used, map_used);
+    for (size_t i = 0; i < d->n_str; i++)
+        if (lab_str[i] && x->remap[i] != (int64_t)i) {
+            out->len = 0;
+            if ((rc = pp_write_kept(x, loc_used, lab_str, 1, out, err)) != PPROFIO_OK)
+                return rc;
+            break;
         }
-        rc = pprofio_pb_put_sample(out, o->loc, o->n_loc, x->vals + s * d->n_values, d->n_values, o->lab, o->n_lab);
-    }
-    if (rc != PPROFIO_OK)
+    size_t n = perftools__profiles__profile__get_packed_size(p);
+    if ((rc = pprofio_bytes_grow(out, n + 1, NULL, NULL)) != PPROFIO_OK)
         return pprofio_set_error(err, rc, "pprof: out of memory for the delta");
+    out->len += perftools__profiles__profile__pack(p, out->p + out->len);
     return PPROFIO_OK;
 }
 
@@ -189,8 +202,10 @@ static int pp_encode(pp_delta *x, pprofio_bytes *out, pprofio_error *err) {
  * (entry_of[i]), where the cumulative values of all the samples with that
  * key are summed: the first such sample carries the key's whole
  * difference, the others none (else each would keep its own total and the
- * first one a negative remainder). old is not changed, so a failure later
- * leaves it as it was.
+ * first one a negative remainder). The runtime writes a profile's stacks
+ * in the same order each time, so the old entry after the last one matched
+ * is tried before the table (whose slots are then not fetched ahead). old
+ * is not changed, so a failure later leaves it as it was.
  */
 static int pp_subtract(pp_delta *x, const pprofio_baseline *old, const pprofio_baseline *fresh) {
     pprofio_pprofdec *d = &x->d;
@@ -200,15 +215,19 @@ static int pp_subtract(pp_delta *x, const pprofio_baseline *old, const pprofio_b
     if (!x->kept || !done)
         return PPROFIO_ERR_NOMEM;
     memset(done, 0, fresh->n_entries + 1);
-    size_t nk = 0;
+    size_t nk = 0, next = 0; /* the old entry after the last one matched: samples mostly come in the same order */
+    int in_step = 0;
     for (size_t i = 0; i < ns; i++) {
         int64_t *value = x->vals + i * nv;
-        if (i + AHEAD < ns && x->entry_of[i + AHEAD] != NO_ENTRY)
+        if (!in_step && i + AHEAD < ns && x->entry_of[i + AHEAD] != NO_ENTRY)
             pprofio_baseline_prefetch(old, x->hs[2 * (i + AHEAD)]);
         uint32_t en = x->entry_of[i];
         if (en != NO_ENTRY) {
-            const pprofio_base_entry *k = &fresh->entries[en];
-            const pprofio_base_entry *e = pprofio_baseline_find(old, k->h1, k->h2);
+            const pprofio_base_entry *k = &fresh->entries[en], *e = NULL;
+            in_step = next < old->n_entries && old->entries[next].h1 == k->h1 && old->entries[next].h2 == k->h2;
+            e = in_step ? &old->entries[next] : pprofio_baseline_find(old, k->h1, k->h2);
+            if (e)
+                next = (size_t)(e - old->entries) + 1;
             for (size_t v = 0, c = 0; v < nv; v++)
                 if (d->cum_mask & (1u << v)) {
                     value[v] = done[en] ? 0 : pp_sub64(fresh->vals[k->val_off + c], e ? old->vals[e->val_off + c] : 0);
@@ -304,8 +323,6 @@ static int pp_emit(pp_delta *x, const pprofio_baseline *old, const pprofio_basel
     int rc = pp_subtract(x, old, fresh);
     if (rc != PPROFIO_OK)
         return pprofio_set_error(err, rc, "pprof: out of memory for the delta");
-    if ((rc = pp_prune(x, err)) != PPROFIO_OK)
-        return rc;
     pp_set_window(x->d.p, old->time_nanos);
     return pp_encode(x, out, err);
 }

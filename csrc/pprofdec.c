@@ -164,26 +164,20 @@ static int pp_check_refs(pprofio_pprofdec *d) {
 
 int pprofio_pprofdec_sample(pprofio_pprofdec *d, size_t i, pprofio_error *err) {
     pprofio_pb_sample *o = &d->one;
-    int rc = pprofio_pb_read(&d->s, i, o);
+    int rc = pprofio_pb_read(&d->s, i, o, d->locs.slot, d->locs.max);
     if (rc == PPROFIO_ERR_NOMEM)
         return pprofio_set_error(err, rc, "pprof: out of memory for a sample");
     if (rc != PPROFIO_OK)
-        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: sample %zu is not a Sample message", i);
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT,
+                                 "pprof: sample %zu is not a Sample message, or refers to a location that does not exist", i);
     if (o->n_val != d->n_values)
         return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: sample %zu has %zu values for %zu sample types", i,
                                  o->n_val, d->n_values);
-    const pprofio_pprofdec_ids *ix = &d->locs;
-    for (size_t k = 0; k < o->n_loc; k++) {
-        uint32_t id = o->loc[k];
-        if (id == 0 || id > ix->max || ix->slot[id] == 0)
-            return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: sample %zu refers to location %u, which does not exist",
-                                     i, id);
-        o->loc[k] = ix->slot[id] - 1;
-    }
     for (size_t k = 0; k < o->n_lab; k++) {
         const pprofio_pb_label *l = &o->lab[k];
         if ((uint64_t)l->key >= d->n_str || (uint64_t)l->str >= d->n_str || (uint64_t)l->num_unit >= d->n_str)
-            return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: a string index is out of range (a label of sample %zu)", i);
+            return pprofio_set_error(err, PPROFIO_ERR_FORMAT,
+                                     "pprof: a string index is out of range (a label of sample %zu)", i);
     }
     return PPROFIO_OK;
 }
@@ -293,7 +287,7 @@ static int pp_frame_keys(pprofio_pprofdec *d) {
 }
 
 /* pp_str_hash is string i's hash, worked out on its first use. */
-static uint64_t pp_str_hash(pprofio_pprofdec *d, int64_t i) {
+static inline uint64_t pp_str_hash(pprofio_pprofdec *d, int64_t i) {
     if (!d->shash[i]) {
         const char *s = pprofio_pprofdec_str(d->p, i);
         d->shash[i] = pp_fnv(s, strlen(s) + 1, FNV_INIT) | 1;
@@ -306,8 +300,8 @@ static uint64_t pp_str_hash(pprofio_pprofdec *d, int64_t i) {
  * by side in the CPU) with words worked out per location; for given frames
  * each step is a bijection of the state, so once two stacks' chains part
  * they meet again only by a chance of about 2^-64 per chain. Labels
- * are a set (as google/pprof keys them): each adds a mix of its key, value
- * and number, and sums do not depend on the order.
+ * are a set (as google/pprof keys them): a mix of each one's key, value
+ * and number goes into a sum and an exclusive or, blind to their order.
  */
 void pprofio_pprofdec_hash(pprofio_pprofdec *d, int labels, uint64_t *h1, uint64_t *h2) {
     const pprofio_pb_sample *o = &d->one;
@@ -328,13 +322,15 @@ void pprofio_pprofdec_hash(pprofio_pprofdec *d, int labels, uint64_t *h1, uint64
         a = (a ^ k[0]) * UINT64_C(0xFF51AFD7ED558CCD);
         b = (b + k[1]) * UINT64_C(0xC4CEB9FE1A85EC53);
     }
-    uint64_t la = 0, lb = 0;
+    uint64_t la = 0, lb = 0; /* a sum and an exclusive or of the labels' mixes: both blind to order */
     for (size_t i = 0; i < n_lab; i++) {
         const pprofio_pb_label *l = &o->lab[i];
-        uint64_t t = pp_mix(pp_str_hash(d, l->key) ^ pp_mix(pp_str_hash(d, l->str) + (uint64_t)l->num));
+        uint64_t t = pp_mix(pp_str_hash(d, l->key) * UINT64_C(0x9FB21C651E98DF25) ^
+                            pp_str_hash(d, l->str) * UINT64_C(0xD6E8FEB86659FD93) ^
+                            (uint64_t)l->num * UINT64_C(0xFF51AFD7ED558CCD));
         la += t;
-        lb += pp_mix(t ^ UINT64_C(0x452821E638D01377));
+        lb ^= t;
     }
-    *h1 = pp_mix(a ^ pp_mix(la + n_lab)) | 1;
-    *h2 = pp_mix(b + pp_mix(lb ^ n_lab));
+    *h1 = pp_mix(a ^ (la * UINT64_C(0xC4CEB9FE1A85EC53) + n_lab)) | 1; /* spread: the table uses its bits */
+    *h2 = b + (lb ^ n_lab) * UINT64_C(0x94D049BB133111EB);           /* only compared */
 }
