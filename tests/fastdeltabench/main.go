@@ -7,8 +7,8 @@
 //     through its own `go test -bench` in a copy of dd-trace-go's module
 //     (its package is internal, so it cannot be imported), and
 //     pprofio's engine does the same deltas on the same files;
-//   - pprofio's heap profile pairs of about 1 MB and 10 MB (made here, as
-//     tests/deltabench makes them) go through both: a benchmark added to
+//   - pprofio's heap profile pairs of about 1 MB and 10 MB (made by
+//     tests/internal/heapgen, as tests/deltabench's are) go through both: a benchmark added to
 //     that copy of fastdelta's package, and pprofio's engine.
 //
 // The rounds alternate which side runs first; the table gives the medians
@@ -29,6 +29,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/pprofio/pprofio/tests/internal/heapgen"
 )
 
 // ddVersion is the dd-trace-go release whose fastdelta is measured.
@@ -140,8 +142,12 @@ func makeInputs(work, fdDir string) ([]input, error) {
 			"BenchmarkDelta/fastdelta/" + f + "/steady-state", st.Size()})
 	}
 	fmt.Fprintln(os.Stderr, "making pprofio's heap profile pairs...")
-	small, large, err := makePairs()
-	if err != nil {
+	var small, large [2][]byte
+	var err error
+	if small[0], small[1], err = heapgen.Pair(heapgen.Small, heapgen.SmallPaths); err != nil {
+		return nil, err
+	}
+	if large[0], large[1], err = heapgen.Pair(heapgen.Large, heapgen.LargePaths); err != nil {
 		return nil, err
 	}
 	for _, p := range []struct {
