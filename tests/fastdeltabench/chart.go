@@ -20,7 +20,7 @@ const (
 func (r *results) svg() string {
 	rows := r.rows()
 	const (
-		labelW = 270
+		labelW = 290
 		panelW = 310
 		gap    = 40
 		rowH   = 54
@@ -34,7 +34,7 @@ func (r *results) svg() string {
 	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	w(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
 	m := r.Meta
-	w(`<text x="10" y="20" font-size="15" font-weight="bold">pprofio's delta beside fastdelta (%s): MB of uncompressed pprof per second, median and range over %d rounds</text>`+"\n",
+	w(`<text x="10" y="20" font-size="15" font-weight="bold">Delta profiles: pprofio vs fastdelta (%s), MB of raw pprof per second, %d rounds</text>`+"\n",
 		html.EscapeString(m.Fastdelta), m.Rounds)
 	w(`<text x="10" y="38" fill="#555">%s; %d CPUs; %s; %s; load average %s → %s</text>`+"\n",
 		html.EscapeString(m.CPU), m.NProc, html.EscapeString(m.GoVersion), html.EscapeString(m.Date),
@@ -44,7 +44,7 @@ func (r *results) svg() string {
 	for i, rw := range rows {
 		y := float64(top + rowH*i + rowH/2)
 		w(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", labelW-10, y-4, html.EscapeString(rw.in.Name))
-		w(`<text x="%d" y="%.1f" text-anchor="end" font-size="10" fill="#555">pprofio %.1f× faster by the clock, %.1f× per CPU-second</text>`+"\n",
+		w(`<text x="%d" y="%.1f" text-anchor="end" font-size="10" fill="#555">pprofio: %.1f× by the clock, %.1f× per CPU-second</text>`+"\n",
 			labelW-10, y+10, rw.wallX.Med, rw.cpuX.Med)
 	}
 	panels := []struct {
