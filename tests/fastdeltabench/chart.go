@@ -14,19 +14,21 @@ const (
 	colorPprofio   = "#1f6fb4"
 )
 
+// The chart's layout, in pixels.
+const (
+	labelW = 290
+	panelW = 310
+	gap    = 40
+	rowH   = 54
+	top    = 92
+	right  = 30
+)
+
 // svg draws, for each input, fastdelta's and pprofio's rate (median, with
 // the range over rounds) in two panels: by the wall clock and per
 // CPU-second, with the goal marked.
 func (r *results) svg() string {
 	rows := r.rows()
-	const (
-		labelW = 290
-		panelW = 310
-		gap    = 40
-		rowH   = 54
-		top    = 92
-		right  = 30
-	)
 	plotH := rowH * len(rows)
 	width, height := labelW+2*panelW+gap+right, top+plotH+70
 	var b strings.Builder
@@ -47,42 +49,42 @@ func (r *results) svg() string {
 		w(`<text x="%d" y="%.1f" text-anchor="end" font-size="10" fill="#555">pprofio: %.1f× by the clock, %.1f× per CPU-second</text>`+"\n",
 			labelW-10, y+10, rw.wallX.Med, rw.cpuX.Med)
 	}
-	panels := []struct {
-		title string
-		fd    func(row) stat
-		pp    func(row) stat
-	}{
-		{"wall clock: MB/s", func(rw row) stat { return rw.fdWall }, func(rw row) stat { return rw.ppWall }},
-		{"CPU time: MB per CPU-second", func(rw row) stat { return rw.fdCPU }, func(rw row) stat { return rw.ppCPU }},
-	}
-	for p, panel := range panels {
-		hi := float64(goalMBps)
-		for _, rw := range rows {
-			hi = math.Max(hi, math.Max(panel.fd(rw).Hi, panel.pp(rw).Hi))
-		}
-		hi *= 1.12
-		x0 := float64(labelW + p*(panelW+gap))
-		xof := func(v float64) float64 { return x0 + v/hi*panelW }
-		w(`<text x="%.1f" y="%d" text-anchor="middle" font-weight="bold">%s</text>`+"\n", x0+panelW/2, top-12, panel.title)
-		w(`<rect x="%.1f" y="%d" width="%d" height="%d" fill="none" stroke="#bbb"/>`+"\n", x0, top, panelW, plotH)
-		step := niceStep(hi / 5)
-		for t := 0.0; t <= hi; t += step {
-			w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n", xof(t), top, xof(t), top+plotH)
-			w(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", xof(t), top+plotH+16,
-				strconv.FormatFloat(t, 'f', -1, 64))
-		}
-		w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c00" stroke-dasharray="4 3"/>`+"\n", xof(goalMBps), top, xof(goalMBps), top+plotH)
-		w(`<text x="%.1f" y="%d" text-anchor="middle" fill="#c00" font-size="10">goal %d</text>`+"\n", xof(goalMBps), top-1, goalMBps)
-		for i, rw := range rows {
-			yc := float64(top + rowH*i + rowH/2)
-			bar(&b, xof, yc-11, panel.fd(rw), colorFastdelta)
-			bar(&b, xof, yc+3, panel.pp(rw), colorPprofio)
-		}
-	}
+	panel(&b, 0, "wall clock: MB/s", rows, func(rw row) (stat, stat) { return rw.fdWall, rw.ppWall })
+	panel(&b, 1, "CPU time: MB per CPU-second", rows, func(rw row) (stat, stat) { return rw.fdCPU, rw.ppCPU })
 	w(`<text x="10" y="%d" fill="#555">Bars: medians; black lines: the range over rounds. Per CPU-second: pprofio's thread's CPU clock (its delta runs in C on it),</text>`+"\n", height-26)
 	w(`<text x="10" y="%d" fill="#555">fastdelta's process's (its garbage collector included). The goal, %d MB/s, is for the 10 MB heap profile. See latest.md.</text>`+"\n", height-10, goalMBps)
 	w("</svg>\n")
 	return b.String()
+}
+
+// panel draws panel p: its frame, ticks, the goal and each row's two bars (fastdelta's and pprofio's of sides).
+func panel(b *strings.Builder, p int, title string, rows []row, sides func(row) (stat, stat)) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	plotH := rowH * len(rows)
+	hi := float64(goalMBps)
+	for _, rw := range rows {
+		fd, pp := sides(rw)
+		hi = math.Max(hi, math.Max(fd.Hi, pp.Hi))
+	}
+	hi *= 1.12
+	x0 := float64(labelW + p*(panelW+gap))
+	xof := func(v float64) float64 { return x0 + v/hi*panelW }
+	w(`<text x="%.1f" y="%d" text-anchor="middle" font-weight="bold">%s</text>`+"\n", x0+panelW/2, top-12, title)
+	w(`<rect x="%.1f" y="%d" width="%d" height="%d" fill="none" stroke="#bbb"/>`+"\n", x0, top, panelW, plotH)
+	step := niceStep(hi / 5)
+	for t := 0.0; t <= hi; t += step {
+		w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n", xof(t), top, xof(t), top+plotH)
+		w(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", xof(t), top+plotH+16,
+			strconv.FormatFloat(t, 'f', -1, 64))
+	}
+	w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c00" stroke-dasharray="4 3"/>`+"\n", xof(goalMBps), top, xof(goalMBps), top+plotH)
+	w(`<text x="%.1f" y="%d" text-anchor="middle" fill="#c00" font-size="10">goal %d</text>`+"\n", xof(goalMBps), top-1, goalMBps)
+	for i, rw := range rows {
+		yc := float64(top + rowH*i + rowH/2)
+		fd, pp := sides(rw)
+		bar(b, xof, yc-11, fd, colorFastdelta)
+		bar(b, xof, yc+3, pp, colorPprofio)
+	}
 }
 
 // bar draws one side's median as a bar of height 9 from y, its range as a line, and its value.
