@@ -48,9 +48,11 @@ GOTEST_TIMEOUT ?= 30m
 gotest:
 	$(GO) test -race -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
-# End-to-end tests with their own module (test-only dependencies).
+# End-to-end tests with their own module (test-only dependencies), and the
+# report code of the fastdelta benchmark (its own module).
 e2e:
 	cd tests && $(GO) test -race -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	cd tests/fastdeltabench && $(GO) test -race -count=1 ./...
 
 # The reference receiver (its own module).
 receiver:
@@ -78,7 +80,9 @@ bench-delta: deps
 
 # The C delta path beside dd-trace-go's fastdelta (tests/fastdeltabench, its
 # own module), on fastdelta's benchmark files and on 1 MB and 10 MB heap
-# profile pairs, rounds interleaved: writes tests/fastdeltabench/results/latest.md.
+# profile pairs, rounds interleaved, by the wall clock and per CPU-second:
+# writes tests/fastdeltabench/results/{results.json,latest.md,fastdelta.svg}
+# (`go run . -render results` there redoes the last two).
 # More rounds: make bench-fastdelta FASTDELTA_FLAGS='-rounds 9 -benchtime 2s'
 FASTDELTA_FLAGS ?=
 bench-fastdelta: deps

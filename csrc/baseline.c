@@ -111,7 +111,7 @@ static int bl_rehash(pprofio_baseline *b, size_t cap) {
 int pprofio_baseline_add(pprofio_baseline *b, uint64_t h, uint64_t h2, const int64_t *v, size_t *index) {
     pprofio_base_entry *e = pprofio_baseline_find(b, h, h2);
     if (!e) {
-        if ((b->n_entries + 1) * 2 > b->table_cap && bl_rehash(b, b->table_cap ? b->table_cap * 2 : 1024) != 0)
+        if ((b->n_entries + 1) * 3 > b->table_cap * 2 && bl_rehash(b, b->table_cap ? b->table_cap * 2 : 1024) != 0)
             return PPROFIO_ERR_NOMEM;
         if (bl_grow((void **)&b->entries, &b->cap_entries, b->n_entries + 1, sizeof *b->entries) ||
             bl_grow((void **)&b->vals, &b->cap_vals, b->n_vals + b->n_cum, sizeof *b->vals))
@@ -134,7 +134,7 @@ int pprofio_baseline_add(pprofio_baseline *b, uint64_t h, uint64_t h2, const int
 
 int pprofio_baseline_reserve(pprofio_baseline *b, size_t n) {
     size_t cap = 1024;
-    while (cap < n * 2)
+    while (cap * 2 < n * 3) /* at most 2/3 full: probes stay short, and a smaller table misses the caches less */
         cap *= 2;
     if (bl_rehash(b, cap) || bl_grow((void **)&b->entries, &b->cap_entries, n, sizeof *b->entries) ||
         bl_grow((void **)&b->vals, &b->cap_vals, n * b->n_cum, sizeof *b->vals))

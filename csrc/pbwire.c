@@ -69,80 +69,100 @@ static int pb_skip(pb_rd *r, uint32_t wt) {
     }
 }
 
-/* pb_reserve makes room for need elements of size bytes in *p, within the limit. */
-static int pb_reserve(pprofio_pb_samples *s, void **p, size_t *cap, size_t need, size_t size) {
+/*
+ * pb_grow makes room for need elements of size bytes in *p. A sample's
+ * arrays stay within a few times its bytes: the caller asks for no more
+ * elements than the bytes it reads.
+ */
+static int pb_grow(void **p, size_t *cap, size_t need, size_t size) {
     if (need <= *cap)
         return PPROFIO_OK;
-    size_t c = *cap ? *cap : 256;
+    size_t c = *cap ? *cap : 64;
     while (c < need) {
         if (c > SIZE_MAX / 4 / size)
             return PPROFIO_ERR_FORMAT;
         c *= 2;
     }
-    if (s->bytes + (c - *cap) * size > s->limit)
-        return PPROFIO_ERR_FORMAT; /* far more memory than its bytes can need */
     void *q = pprofio_realloc(*p, c * size);
     if (!q)
         return PPROFIO_ERR_NOMEM;
-    s->bytes += (c - *cap) * size;
     *p = q;
     *cap = c;
     return PPROFIO_OK;
 }
 
 /*
- * pb_numbers appends a repeated integer field's values to the array *arr of
- * size-byte elements: one varint (wire type 0) or a packed run (2).
+ * pb_store puts v into element k of arr (size-byte elements). 4-byte
+ * elements are at most max, and with slot become slot[v] - 1 (0: an error).
  */
-static int pb_numbers(pprofio_pb_samples *s, pb_rd *r, uint32_t wt, void **arr, size_t *n, size_t *cap,
-                      size_t size) {
-    pb_rd sub = *r;
-    size_t len = 1;
-    if (wt == 2) {
-        if (!pb_len(r, &len))
-            return PPROFIO_ERR_FORMAT;
-        sub.end = r->p + len;
-        sub.p = r->p;
-        r->p += len;
-    } else if (wt != 0) {
-        return PPROFIO_ERR_FORMAT;
+static inline __attribute__((always_inline)) int pb_store(void *arr, size_t k, uint64_t v, size_t size,
+                                                          const uint32_t *slot, uint64_t max) {
+    if (size == 8) {
+        ((uint64_t *)arr)[k] = v;
+        return 1;
     }
-    int rc = pb_reserve(s, arr, cap, *n + len, size); /* a varint takes at least a byte */
-    if (rc != PPROFIO_OK)
+    if (v > max || (slot && slot[v] == 0))
+        return 0;
+    ((uint32_t *)arr)[k] = slot ? slot[v] - 1 : (uint32_t)v;
+    return 1;
+}
+
+/*
+ * pb_numbers appends a repeated integer field's values to the array *arr of
+ * size-byte elements (see pb_store): one varint (wire type 0) or a packed
+ * run (2). Inlined, so that each caller's loop is compiled for its element
+ * size.
+ */
+static inline __attribute__((always_inline)) int pb_numbers(pb_rd *r, uint32_t wt, void **arr, size_t *n,
+                                                            size_t *cap, size_t size, const uint32_t *slot,
+                                                            uint64_t max) {
+    uint64_t v;
+    size_t len;
+    int rc;
+    if (wt == 0) {
+        if (!pb_varint(r, &v))
+            return PPROFIO_ERR_FORMAT;
+        if ((rc = pb_grow(arr, cap, *n + 1, size)) != PPROFIO_OK)
+            return rc;
+        if (!pb_store(*arr, *n, v, size, slot, max))
+            return PPROFIO_ERR_FORMAT;
+        (*n)++;
+        return PPROFIO_OK;
+    }
+    if (wt != 2 || !pb_len(r, &len))
+        return PPROFIO_ERR_FORMAT;
+    if ((rc = pb_grow(arr, cap, *n + len, size)) != PPROFIO_OK) /* a varint takes at least a byte */
         return rc;
+    const uint8_t *p = r->p, *end = r->p + len;
+    r->p = end;
     size_t k = *n;
-    do {
-        uint64_t v;
-        if (wt == 2 && sub.p >= sub.end)
-            break; /* the end of a packed run (which may be empty) */
-        if (sub.p < sub.end && *sub.p < 0x80) { /* most ids and counts take one or two bytes */
-            v = *sub.p++;
-        } else if (sub.end - sub.p >= 2 && sub.p[1] < 0x80) {
-            v = (uint64_t)(sub.p[0] & 0x7f) | (uint64_t)sub.p[1] << 7;
-            sub.p += 2;
-        } else if (!pb_varint(&sub, &v))
+    while (p < end) {
+        if (*p < 0x80) { /* most ids and counts take one or two bytes */
+            v = *p++;
+        } else if (end - p >= 2 && p[1] < 0x80) {
+            v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+            p += 2;
+        } else {
+            pb_rd sub = {p, end};
+            if (!pb_varint(&sub, &v))
+                return PPROFIO_ERR_FORMAT;
+            p = sub.p;
+        }
+        if (!pb_store(*arr, k++, v, size, slot, max))
             return PPROFIO_ERR_FORMAT;
-        if (size == 8)
-            ((uint64_t *)*arr)[k++] = v;
-        else if (v <= UINT32_MAX)
-            ((uint32_t *)*arr)[k++] = (uint32_t)v;
-        else
-            return PPROFIO_ERR_FORMAT;
-    } while (wt == 2);
+    }
     *n = k;
-    if (wt == 0)
-        r->p = sub.p;
     return PPROFIO_OK;
 }
 
 /* pb_label reads a Label message; its fields are all int64. */
-static int pb_label(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
-    void *arr = s->lab;
-    int rc = pb_reserve(s, &arr, &s->cap_lab, s->n_lab + 1, sizeof *s->lab);
-    s->lab = arr;
+static int pb_label(pprofio_pb_sample *o, const uint8_t *p, size_t len) {
+    void *arr = o->lab;
+    int rc = pb_grow(&arr, &o->cap_lab, o->n_lab + 1, sizeof *o->lab);
+    o->lab = arr;
     if (rc != PPROFIO_OK)
         return rc;
-    pprofio_pb_label *l = &s->lab[s->n_lab];
+    pprofio_pb_label *l = &o->lab[o->n_lab];
     memset(l, 0, sizeof *l);
     pb_rd r = {p, p + len};
     while (r.p < r.end) {
@@ -160,75 +180,65 @@ static int pb_label(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
         int64_t *field[] = {&l->key, &l->str, &l->num, &l->num_unit};
         *field[f - 1] = (int64_t)v;
     }
-    s->n_lab++;
+    o->n_lab++;
     return PPROFIO_OK;
 }
 
-/* pb_sample reads one Sample message into the arrays. */
-static int pb_sample(pprofio_pb_samples *s, const uint8_t *p, size_t len) {
-    void *arr = s->s;
-    int rc = pb_reserve(s, &arr, &s->cap, s->n + 1, sizeof *s->s);
-    s->s = arr;
-    if (rc != PPROFIO_OK)
-        return rc;
-    pprofio_pb_sample *o = &s->s[s->n];
-    *o = (pprofio_pb_sample){.loc_off = s->n_loc, .val_off = s->n_val, .lab_off = s->n_lab};
-    pb_rd r = {p, p + len};
+int pprofio_pb_read(const pprofio_pb_samples *s, size_t i, pprofio_pb_sample *o, const uint32_t *slot, uint64_t max) {
+    if (!slot || max > UINT32_MAX)
+        max = UINT32_MAX;
+    const uint8_t *p = s->raw + s->s[i].off;
+    pb_rd r = {p, p + s->s[i].len};
+    int rc = PPROFIO_OK;
+    o->n_loc = o->n_val = o->n_lab = 0;
     while (r.p < r.end && rc == PPROFIO_OK) {
         uint32_t f, wt;
         size_t sub;
+        void *arr;
         if (!pb_tag(&r, &f, &wt))
             return PPROFIO_ERR_FORMAT;
         if (f == 1) {
-            arr = s->loc;
-            rc = pb_numbers(s, &r, wt, &arr, &s->n_loc, &s->cap_loc, sizeof *s->loc);
-            s->loc = arr;
+            arr = o->loc;
+            rc = pb_numbers(&r, wt, &arr, &o->n_loc, &o->cap_loc, sizeof *o->loc, slot, max);
+            o->loc = arr;
         } else if (f == 2) {
-            arr = s->val;
-            rc = pb_numbers(s, &r, wt, &arr, &s->n_val, &s->cap_val, sizeof *s->val);
-            s->val = arr;
+            arr = o->val;
+            rc = pb_numbers(&r, wt, &arr, &o->n_val, &o->cap_val, sizeof *o->val, NULL, 0);
+            o->val = arr;
         } else if (f == 3) {
             if (wt != 2 || !pb_len(&r, &sub))
                 return PPROFIO_ERR_FORMAT;
-            rc = pb_label(s, r.p, sub);
+            rc = pb_label(o, r.p, sub);
             r.p += sub;
         } else if (!pb_skip(&r, wt)) {
             return PPROFIO_ERR_FORMAT;
         }
     }
-    if (rc != PPROFIO_OK)
-        return rc;
-    o->n_loc = s->n_loc - o->loc_off;
-    o->n_val = s->n_val - o->val_off;
-    o->n_lab = s->n_lab - o->lab_off;
-    s->n++;
-    return PPROFIO_OK;
+    return rc;
+}
+
+void pprofio_pb_sample_free(pprofio_pb_sample *o) {
+    pprofio_free(o->loc);
+    pprofio_free(o->val);
+    pprofio_free(o->lab);
+    memset(o, 0, sizeof *o);
 }
 
 int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samples *s) {
     memset(s, 0, sizeof *s);
+    s->raw = raw;
     s->limit = limit;
     if (n == 0)
         return PPROFIO_OK;
+    if (n > UINT32_MAX)
+        return PPROFIO_ERR_FORMAT; /* spans are 32-bit */
     s->rest = pprofio_malloc(n);
-    if (!s->rest)
-        return PPROFIO_ERR_NOMEM;
-    /*
-     * Room for what a profile of n bytes usually holds, so the arrays are
-     * rarely copied as they grow; never NULL, so that a pointer into one
-     * is always valid to form.
-     */
-    void *a[4] = {NULL, NULL, NULL, NULL};
-    int rc = pb_reserve(s, &a[0], &s->cap, n / 256 + 1, sizeof *s->s);
-    if (rc == PPROFIO_OK)
-        rc = pb_reserve(s, &a[1], &s->cap_loc, n / 2 + 1, sizeof *s->loc);
-    if (rc == PPROFIO_OK)
-        rc = pb_reserve(s, &a[2], &s->cap_val, n / 16 + 1, sizeof *s->val);
-    if (rc == PPROFIO_OK)
-        rc = pb_reserve(s, &a[3], &s->cap_lab, 1, sizeof *s->lab);
-    s->s = a[0], s->loc = a[1], s->val = a[2], s->lab = a[3];
+    void *arr = NULL;
+    int rc = s->rest ? pb_grow(&arr, &s->cap, n / 128 + 1, sizeof *s->s) : PPROFIO_ERR_NOMEM; /* rarely copied */
+    s->s = arr;
     if (rc != PPROFIO_OK)
         return rc;
+    s->bytes = s->cap * sizeof *s->s;
     pb_rd r = {raw, raw + n};
     while (r.p < r.end) {
         const uint8_t *start = r.p;
@@ -236,12 +246,20 @@ int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samp
         size_t len;
         if (!pb_tag(&r, &f, &wt))
             return PPROFIO_ERR_FORMAT;
-        if (f == 2) { /* a sample */
+        if (f == 2) { /* a sample: noted, read later */
             if (wt != 2 || !pb_len(&r, &len))
                 return PPROFIO_ERR_FORMAT;
-            int rc = pb_sample(s, r.p, len);
-            if (rc != PPROFIO_OK)
-                return rc;
+            if (s->n == s->cap) {
+                if ((s->cap * 2 - s->cap) * sizeof *s->s + s->bytes > s->limit)
+                    return PPROFIO_ERR_FORMAT; /* far more memory than its bytes can need */
+                size_t old = s->cap;
+                arr = s->s;
+                if ((rc = pb_grow(&arr, &s->cap, s->n + 1, sizeof *s->s)) != PPROFIO_OK)
+                    return rc;
+                s->s = arr;
+                s->bytes += (s->cap - old) * sizeof *s->s;
+            }
+            s->s[s->n++] = (pprofio_pb_span){(uint32_t)(r.p - raw), (uint32_t)len};
             r.p += len;
             continue;
         }
@@ -255,9 +273,6 @@ int pprofio_pb_split(const uint8_t *raw, size_t n, size_t limit, pprofio_pb_samp
 
 void pprofio_pb_samples_free(pprofio_pb_samples *s) {
     pprofio_free(s->s);
-    pprofio_free(s->loc);
-    pprofio_free(s->val);
-    pprofio_free(s->lab);
     pprofio_free(s->rest);
     memset(s, 0, sizeof *s);
 }

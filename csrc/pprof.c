@@ -23,24 +23,40 @@ static int64_t pp_sub64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (
 int pprofio_pprof_check(const uint8_t *raw, size_t n, pprofio_error *err) {
     pprofio_pprofdec d;
     int rc = pprofio_pprofdec_decode(raw, n, &d, err);
+    if (rc == PPROFIO_OK)
+        rc = pprofio_pprofdec_check_samples(&d, err);
     pprofio_pprofdec_release(&d);
     return rc;
 }
 
+/*
+ * The work of one delta: per sample its values (read, then the delta's)
+ * and its entry in the fresh baseline; the samples kept, and the new index
+ * of each string.
+ */
+typedef struct {
+    pprofio_pprofdec d;
+    int64_t *vals;     /* n_values per sample */
+    uint64_t *hs;      /* per sample h1, h2 (0, 0 for a stack too deep to key) */
+    uint32_t *entry_of; /* per sample its fresh baseline entry, or NO_ENTRY */
+    size_t *kept;
+    size_t n_kept;
+    int64_t *remap; /* per string, its index in the delta */
+} pp_delta;
+
+#define NO_ENTRY UINT32_MAX
+#define AHEAD 16 /* samples whose table slot is fetched ahead of its lookup */
+
 /* ---- pruning and encoding --------------------------------------------- */
 
 /*
- * pp_renumber_strings keeps the strings what is left references,
- * numbered in their old order so that "" stays at 0, and renumbers every
- * reference to them.
+ * pp_renumber_strings keeps the strings what is left references (the
+ * kept samples' labels are marked already), numbered in their old order so
+ * that "" stays at 0, and renumbers every reference in the tables.
  */
-static int pp_renumber_strings(pprofio_pprofdec *d, const size_t *kept, size_t n_kept) {
-    PbProfile *p = d->p;
-    int64_t *remap = pprofio_pprofdec_alloc(&d->mem, (p->n_string_table + 1) * sizeof *remap);
-    if (!remap)
-        return PPROFIO_ERR_NOMEM;
-    for (size_t i = 0; i < p->n_string_table; i++)
-        remap[i] = -1;
+static void pp_renumber_strings(pp_delta *x) {
+    PbProfile *p = x->d.p;
+    int64_t *remap = x->remap;
     for (int pass = 0; pass < 2; pass++) { /* mark, then renumber */
         if (pass == 1) {
             size_t ns = 0;
@@ -65,38 +81,49 @@ static int pp_renumber_strings(pprofio_pprofdec *d, const size_t *kept, size_t n
             STR(p->mapping[i]->filename), STR(p->mapping[i]->build_id);
         for (size_t i = 0; i < p->n_function; i++)
             STR(p->function[i]->name), STR(p->function[i]->system_name), STR(p->function[i]->filename);
-        for (size_t i = 0; i < n_kept; i++)
-            for (size_t k = 0; k < d->s.s[kept[i]].n_lab; k++) {
-                pprofio_pb_label *l = &d->s.lab[d->s.s[kept[i]].lab_off + k];
-                STR(l->key), STR(l->str), STR(l->num_unit);
-            }
 #undef STR
     }
-    return PPROFIO_OK;
 }
 
 /*
- * pp_prune keeps what the kept samples (indexes into d->s.s) reference,
- * renumbering strings; their location indexes become ids again.
+ * pp_write_kept writes the kept samples, read once more: their location
+ * ids as they were, their values the delta's. With renumber == 0 it marks
+ * the locations and strings they use (in x->remap and lab_str) and leaves
+ * the labels' strings as they were; with 1 it renumbers them (x->remap).
  */
-static int pp_prune(pprofio_pprofdec *d, const size_t *kept, size_t n_kept) {
-    PbProfile *p = d->p;
-    pprofio_pprofdec_arena *a = &d->mem;
-    uint8_t *loc_used = pprofio_pprofdec_alloc(a, p->n_location + 1);
-    uint8_t *fn_used = pprofio_pprofdec_alloc(a, p->n_function + 1);
-    uint8_t *map_used = pprofio_pprofdec_alloc(a, p->n_mapping + 1);
-    if (!loc_used || !fn_used || !map_used)
-        return PPROFIO_ERR_NOMEM;
-    memset(loc_used, 0, p->n_location + 1);
-    memset(fn_used, 0, p->n_function + 1);
-    memset(map_used, 0, p->n_mapping + 1);
-    for (size_t i = 0; i < n_kept; i++) {
-        uint32_t *loc = d->s.loc + d->s.s[kept[i]].loc_off;
-        for (size_t k = 0; k < d->s.s[kept[i]].n_loc; k++) {
-            loc_used[loc[k]] = 1;
-            loc[k] = (uint32_t)p->location[loc[k]]->id; /* ids are small: pprofdec.c checks them */
+static int pp_write_kept(pp_delta *x, uint8_t *loc_used, uint8_t *lab_str, int renumber, pprofio_bytes *out,
+                         pprofio_error *err) {
+    pprofio_pprofdec *d = &x->d;
+    int rc = PPROFIO_OK;
+    for (size_t i = 0; i < x->n_kept && rc == PPROFIO_OK; i++) {
+        size_t s = x->kept[i];
+        if ((rc = pprofio_pprofdec_sample(d, s, err)) != PPROFIO_OK)
+            return rc;
+        pprofio_pb_sample *o = &d->one;
+        for (size_t k = 0; k < o->n_loc; k++) {
+            loc_used[o->loc[k]] = 1;
+            o->loc[k] = d->loc_id[o->loc[k]];
         }
+        for (size_t k = 0; k < o->n_lab; k++) {
+            pprofio_pb_label *l = &o->lab[k];
+            if (renumber) {
+                l->key = x->remap[l->key], l->str = x->remap[l->str], l->num_unit = x->remap[l->num_unit];
+            } else {
+                x->remap[l->key] = x->remap[l->str] = x->remap[l->num_unit] = 0;
+                lab_str[l->key] = lab_str[l->str] = lab_str[l->num_unit] = 1;
+            }
+        }
+        rc = pprofio_pb_put_sample(out, o->loc, o->n_loc, x->vals + s * d->n_values, d->n_values, o->lab, o->n_lab);
     }
+    if (rc != PPROFIO_OK)
+        return pprofio_set_error(err, rc, "pprof: out of memory for the delta");
+    return PPROFIO_OK;
+}
+
+/* pp_prune keeps what the kept samples reference (loc_used, and the strings marked), renumbering strings. */
+static void pp_prune(pp_delta *x, const uint8_t *loc_used, uint8_t *fn_used, uint8_t *map_used) {
+    pprofio_pprofdec *d = &x->d;
+    PbProfile *p = d->p;
     size_t nl = 0, nf = 0, nm = 0;
     for (size_t i = 0; i < p->n_location; i++) {
         if (!loc_used[i])
@@ -117,112 +144,161 @@ static int pp_prune(pprofio_pprofdec *d, const size_t *kept, size_t n_kept) {
     p->n_location = nl;
     p->n_function = nf;
     p->n_mapping = nm;
-    return pp_renumber_strings(d, kept, n_kept);
+    pp_renumber_strings(x);
 }
 
-/* pp_encode writes the tables with protobuf-c, then the kept samples. */
-static int pp_encode(const pprofio_pprofdec *d, const size_t *kept, size_t n_kept, pprofio_bytes *out) {
-    size_t n = perftools__profiles__profile__get_packed_size(d->p);
+/*
+ * pp_encode writes the kept samples, then the tables they use (protobuf
+ * allows fields in any order), so that the samples are read only once
+ * more. Their labels keep their string indexes unless pruning the strings
+ * moved one of those: then the samples are written again, renumbered.
+ */
+static int pp_encode(pp_delta *x, pprofio_bytes *out, pprofio_error *err) {
+    pprofio_pprofdec *d = &x->d;
+    PbProfile *p = d->p;
+    pprofio_pprofdec_arena *a = &d->mem;
+    uint8_t *loc_used = pprofio_pprofdec_alloc(a, p->n_location + 1);
+    uint8_t *fn_used = pprofio_pprofdec_alloc(a, p->n_function + 1);
+    uint8_t *map_used = pprofio_pprofdec_alloc(a, p->n_mapping + 1);
+    uint8_t *lab_str = pprofio_pprofdec_alloc(a, d->n_str + 1);
+    x->remap = pprofio_pprofdec_alloc(a, (d->n_str + 1) * sizeof *x->remap);
+    if (!loc_used || !fn_used || !map_used || !lab_str || !x->remap)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory for the delta");
+    memset(loc_used, 0, p->n_location + 1);
+    memset(fn_used, 0, p->n_function + 1);
+    memset(map_used, 0, p->n_mapping + 1);
+    memset(lab_str, 0, d->n_str + 1);
+    for (size_t i = 0; i < d->n_str; i++)
+        x->remap[i] = -1;
+    size_t room = 1;
+    for (size_t i = 0; i < x->n_kept; i++) /* what a sample's values may grow by, and its tag and length */
+        room += d->s.s[x->kept[i]].len + d->n_values * 10 + 16;
     out->len = 0;
-    int rc = pprofio_bytes_grow(out, n + d->s.n_loc * 2 + d->s.n_val * 4 + 1, NULL, NULL);
+    int rc = pprofio_bytes_grow(out, room, NULL, NULL);
     if (rc != PPROFIO_OK)
+        return pprofio_set_error(err, rc, "pprof: out of memory for the delta");
+    if ((rc = pp_write_kept(x, loc_used, lab_str, 0, out, err)) != PPROFIO_OK)
         return rc;
-    out->len = perftools__profiles__profile__pack(d->p, out->p);
-    for (size_t i = 0; i < n_kept && rc == PPROFIO_OK; i++) {
-        const PbSample *s = &d->s.s[kept[i]];
-        rc = pprofio_pb_put_sample(out, d->s.loc + s->loc_off, s->n_loc, d->s.val + s->val_off, s->n_val,
-                                   d->s.lab + s->lab_off, s->n_lab);
-    }
-    return rc;
+    pp_prune(x, loc_used, fn_used, map_used);
+    for (size_t i = 0; i < d->n_str; i++)
+        if (lab_str[i] && x->remap[i] != (int64_t)i) {
+            out->len = 0;
+            if ((rc = pp_write_kept(x, loc_used, lab_str, 1, out, err)) != PPROFIO_OK)
+                return rc;
+            break;
+        }
+    size_t n = perftools__profiles__profile__get_packed_size(p);
+    if ((rc = pprofio_bytes_grow(out, n + 1, NULL, NULL)) != PPROFIO_OK)
+        return pprofio_set_error(err, rc, "pprof: out of memory for the delta");
+    out->len += perftools__profiles__profile__pack(p, out->p + out->len);
+    return PPROFIO_OK;
 }
 
 /* ---- the delta -------------------------------------------------------- */
 
-#define KEY_WORDS 4096 /* a stack of up to ~2000 frames; the runtime keeps 32-128 */
-#define AHEAD 8        /* samples whose table slot is fetched ahead of its lookup */
-
-
-
 /*
- * pp_subtract applies old to the current samples and collects those left
+ * pp_subtract applies old to the samples' values and collects those left
  * non-zero. A sample's key is the one pp_baseline_of stored in fresh
- * (entry_of[i]; SIZE_MAX for a sample too deep to key), where the
- * cumulative values of all the samples with that key are summed: the first
- * such sample carries the key's whole difference, the others none (else
- * each would keep its own total and the first one a negative remainder).
- * old is not changed, so a failure later leaves it as it was.
+ * (entry_of[i]), where the cumulative values of all the samples with that
+ * key are summed: the first such sample carries the key's whole
+ * difference, the others none (else each would keep its own total and the
+ * first one a negative remainder). The runtime writes a profile's stacks
+ * in the same order each time, so the old entry after the last one matched
+ * is tried before the table (whose slots are then not fetched ahead). old
+ * is not changed, so a failure later leaves it as it was.
  */
-static int pp_subtract(pprofio_pprofdec *d, const pprofio_baseline *old, const pprofio_baseline *fresh,
-                       const size_t *entry_of, size_t **kept_out, size_t *n_kept) {
-    size_t *kept = pprofio_pprofdec_alloc(&d->mem, (d->s.n + 1) * sizeof *kept);
+static int pp_subtract(pp_delta *x, const pprofio_baseline *old, const pprofio_baseline *fresh) {
+    pprofio_pprofdec *d = &x->d;
+    size_t ns = d->s.n, nv = d->n_values;
+    x->kept = pprofio_pprofdec_alloc(&d->mem, (ns + 1) * sizeof *x->kept);
     uint8_t *done = pprofio_pprofdec_alloc(&d->mem, fresh->n_entries + 1); /* the key's difference is placed */
-    if (!kept || !done)
+    if (!x->kept || !done)
         return PPROFIO_ERR_NOMEM;
     memset(done, 0, fresh->n_entries + 1);
-    size_t nk = 0;
-    for (size_t i = 0; i < d->s.n; i++) {
-        int64_t *value = d->s.val + d->s.s[i].val_off;
-        if (i + AHEAD < d->s.n && entry_of[i + AHEAD] != SIZE_MAX)
-            pprofio_baseline_prefetch(old, fresh->entries[entry_of[i + AHEAD]].h1);
-        if (entry_of[i] != SIZE_MAX) {
-            const pprofio_base_entry *k = &fresh->entries[entry_of[i]];
-            const pprofio_base_entry *e = pprofio_baseline_find(old, k->h1, k->h2);
-            for (size_t v = 0, c = 0; v < d->n_values; v++)
+    size_t nk = 0, next = 0; /* the old entry after the last one matched: samples mostly come in the same order */
+    int in_step = 0;
+    for (size_t i = 0; i < ns; i++) {
+        int64_t *value = x->vals + i * nv;
+        if (!in_step && i + AHEAD < ns && x->entry_of[i + AHEAD] != NO_ENTRY)
+            pprofio_baseline_prefetch(old, x->hs[2 * (i + AHEAD)]);
+        uint32_t en = x->entry_of[i];
+        if (en != NO_ENTRY) {
+            const pprofio_base_entry *k = &fresh->entries[en], *e = NULL;
+            in_step = next < old->n_entries && old->entries[next].h1 == k->h1 && old->entries[next].h2 == k->h2;
+            e = in_step ? &old->entries[next] : pprofio_baseline_find(old, k->h1, k->h2);
+            if (e)
+                next = (size_t)(e - old->entries) + 1;
+            for (size_t v = 0, c = 0; v < nv; v++)
                 if (d->cum_mask & (1u << v)) {
-                    value[v] = done[entry_of[i]] ? 0
-                                                    : pp_sub64(fresh->vals[k->val_off + c],
-                                                               e ? old->vals[e->val_off + c] : 0);
+                    value[v] = done[en] ? 0 : pp_sub64(fresh->vals[k->val_off + c], e ? old->vals[e->val_off + c] : 0);
                     c++;
                 }
-            done[entry_of[i]] = 1;
+            done[en] = 1;
         }
         int nonzero = 0;
-        for (size_t v = 0; v < d->n_values; v++)
+        for (size_t v = 0; v < nv; v++)
             nonzero |= value[v] != 0;
         if (nonzero)
-            kept[nk++] = i;
+            x->kept[nk++] = i;
     }
-    *kept_out = kept;
-    *n_kept = nk;
+    x->n_kept = nk;
     return PPROFIO_OK;
 }
 
-/* pp_hash_all hashes each sample's key into hs (h1, h2; 0, 0 for a stack too deep to key). */
-static void pp_hash_all(const pprofio_pprofdec *d, uint64_t *key, uint64_t *hs) {
-    for (size_t i = 0; i < d->s.n; i++) {
-        size_t n = pprofio_pprofdec_key(d, &d->s.s[i], 1, key, KEY_WORDS);
-        hs[2 * i] = hs[2 * i + 1] = 0;
-        if (n > 0)
-            pprofio_baseline_hash(key, n, &hs[2 * i], &hs[2 * i + 1]);
+/*
+ * pp_read_all reads and checks every sample once: its values, and its
+ * key's hashes.
+ */
+static int pp_read_all(pp_delta *x, size_t n, pprofio_error *err) {
+    pprofio_pprofdec *d = &x->d;
+    size_t ns = d->s.n, nv = d->n_values;
+    if (nv && ns > n / nv) /* each value takes a byte at least: so do not make room for more */
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: %zu samples of %zu values cannot fit in %zu bytes",
+                                 ns, nv, n);
+    x->vals = pprofio_pprofdec_alloc(&d->mem, (ns * nv + 1) * sizeof *x->vals);
+    x->hs = pprofio_pprofdec_alloc(&d->mem, (2 * ns + 1) * sizeof *x->hs);
+    x->entry_of = pprofio_pprofdec_alloc(&d->mem, (ns + 1) * sizeof *x->entry_of);
+    if (!x->vals || !x->hs || !x->entry_of)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory for the samples");
+    for (size_t i = 0; i < ns; i++) {
+        int rc = pprofio_pprofdec_sample(d, i, err);
+        if (rc != PPROFIO_OK)
+            return rc;
+        if (nv)
+            memcpy(x->vals + i * nv, d->one.val, nv * sizeof *x->vals);
+        pprofio_pprofdec_hash(d, 1, &x->hs[2 * i], &x->hs[2 * i + 1]);
     }
+    return PPROFIO_OK;
 }
 
-/* pp_baseline_of builds the new baseline from the current samples (before subtraction). */
-static int pp_baseline_of(pprofio_pprofdec *d, pprofio_baseline **out, uint64_t *key, size_t *entry_of) {
-    uint64_t *hs = pprofio_pprofdec_alloc(&d->mem, (2 * d->s.n + 1) * sizeof *hs);
-    pprofio_baseline *b = hs ? pprofio_calloc(1, sizeof *b) : NULL;
+/* pp_baseline_of builds the new baseline from the samples' values (before subtraction). */
+static int pp_baseline_of(pp_delta *x, pprofio_baseline **out) {
+    pprofio_pprofdec *d = &x->d;
+    size_t ns = d->s.n;
+    pprofio_baseline *b = pprofio_calloc(1, sizeof *b);
     if (!b)
         return PPROFIO_ERR_NOMEM;
-    pp_hash_all(d, key, hs);
     b->time_nanos = d->p->time_nanos;
     b->types_sig = d->types_sig;
     b->cum_mask = d->cum_mask;
     b->n_values = d->n_values;
     b->n_cum = (size_t)__builtin_popcount(d->cum_mask);
-    if (pprofio_baseline_reserve(b, d->s.n) != PPROFIO_OK) {
+    if (pprofio_baseline_reserve(b, ns) != PPROFIO_OK) {
         pprofio_baseline_free(b);
         return PPROFIO_ERR_NOMEM;
     }
-    for (size_t i = 0; i < d->s.n; i++) {
-        if (i + AHEAD < d->s.n)
-            pprofio_baseline_prefetch(b, hs[2 * (i + AHEAD)]);
-        entry_of[i] = SIZE_MAX;
-        if (hs[2 * i] == 0)
+    for (size_t i = 0; i < ns; i++) {
+        if (i + AHEAD < ns)
+            pprofio_baseline_prefetch(b, x->hs[2 * (i + AHEAD)]);
+        x->entry_of[i] = NO_ENTRY;
+        if (x->hs[2 * i] == 0)
             continue; /* a stack too deep to key: never matched, always sent whole */
-        if (pprofio_baseline_add(b, hs[2 * i], hs[2 * i + 1], d->s.val + d->s.s[i].val_off, &entry_of[i]) != PPROFIO_OK) {
+        size_t e;
+        if (pprofio_baseline_add(b, x->hs[2 * i], x->hs[2 * i + 1], x->vals + i * d->n_values, &e) != PPROFIO_OK) {
             pprofio_baseline_free(b);
             return PPROFIO_ERR_NOMEM;
         }
+        x->entry_of[i] = (uint32_t)e;
     }
     pprofio_baseline_trim(b);
     *out = b;
@@ -241,41 +317,35 @@ static void pp_set_window(PbProfile *p, int64_t base_time) {
     p->time_nanos = base_time;
 }
 
+/* pp_emit writes fresh's snapshot minus old into out. */
+static int pp_emit(pp_delta *x, const pprofio_baseline *old, const pprofio_baseline *fresh, pprofio_bytes *out,
+                   pprofio_error *err) {
+    int rc = pp_subtract(x, old, fresh);
+    if (rc != PPROFIO_OK)
+        return pprofio_set_error(err, rc, "pprof: out of memory for the delta");
+    pp_set_window(x->d.p, old->time_nanos);
+    return pp_encode(x, out, err);
+}
+
 int pprofio_pprof_delta(const uint8_t *raw, size_t n, pprofio_baseline **base, int emit,
                         size_t max_base_bytes, pprofio_bytes *out, int *is_delta, pprofio_error *err) {
     *is_delta = 0;
     out->len = 0;
-    pprofio_pprofdec d;
-    int rc = pprofio_pprofdec_decode(raw, n, &d, err);
-    uint64_t *key = NULL;
+    pp_delta x = {0};
     pprofio_baseline *fresh = NULL;
+    int rc = pprofio_pprofdec_decode(raw, n, &x.d, err);
+    if (rc == PPROFIO_OK)
+        rc = pp_read_all(&x, n, err);
     if (rc != PPROFIO_OK)
         goto done;
-    size_t ns = d.s.n;
-    key = pprofio_malloc(KEY_WORDS * sizeof *key);
-    size_t *entry_of = pprofio_pprofdec_alloc(&d.mem, (ns + 1) * sizeof *entry_of);
-    if (!key || !entry_of) {
-        rc = pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory");
-        goto done;
-    }
-    if ((rc = pp_baseline_of(&d, &fresh, key, entry_of)) != PPROFIO_OK) {
+    if ((rc = pp_baseline_of(&x, &fresh)) != PPROFIO_OK) {
         pprofio_set_error(err, rc, "pprof: out of memory for the baseline");
         goto done;
     }
     pprofio_baseline *old = *base;
-    if (emit && old && old->types_sig == d.types_sig && old->cum_mask == d.cum_mask && d.cum_mask != 0) {
-        size_t *kept, n_kept;
-        rc = pp_subtract(&d, old, fresh, entry_of, &kept, &n_kept);
-        if (rc == PPROFIO_OK)
-            rc = pp_prune(&d, kept, n_kept);
-        if (rc == PPROFIO_OK) {
-            pp_set_window(d.p, old->time_nanos);
-            rc = pp_encode(&d, kept, n_kept, out);
-        }
-        if (rc != PPROFIO_OK) {
-            pprofio_set_error(err, rc, "pprof: out of memory for the delta");
+    if (emit && old && old->types_sig == x.d.types_sig && old->cum_mask == x.d.cum_mask && x.d.cum_mask != 0) {
+        if ((rc = pp_emit(&x, old, fresh, out, err)) != PPROFIO_OK)
             goto done;
-        }
         *is_delta = 1;
     }
     pprofio_baseline_free(*base);
@@ -288,9 +358,10 @@ done:
         pprofio_baseline_free(*base);
         *base = NULL;
     }
+    if (rc != PPROFIO_OK)
+        out->len = 0;
     pprofio_baseline_free(fresh);
-    pprofio_free(key);
-    pprofio_pprofdec_release(&d);
+    pprofio_pprofdec_release(&x.d);
     return rc;
 }
 
@@ -301,13 +372,13 @@ static int pp_by_key(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
-/* pp_describe names up to 3 frames of s outside the runtime, leaf first. */
-static void pp_describe(const pprofio_pprofdec *d, const PbSample *s, char *out, size_t cap) {
+/* pp_describe names up to 3 frames of the sample read outside the runtime, leaf first. */
+static void pp_describe(const pprofio_pprofdec *d, char *out, size_t cap) {
     const PbProfile *p = d->p;
     size_t used = 0, frames = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < s->n_loc && frames < 3; i++) {
-        const PbLocation *l = p->location[d->s.loc[s->loc_off + i]];
+    for (size_t i = 0; i < d->one.n_loc && frames < 3; i++) {
+        const PbLocation *l = p->location[d->one.loc[i]];
         for (size_t k = 0; k < l->n_line && frames < 3; k++) {
             const PbFunction *f = p->function[pprofio_pprofdec_lookup(&d->fns, l->line[k]->function_id)];
             const char *name = pprofio_pprofdec_str(p, f->name);
@@ -331,7 +402,6 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
     *total = 0;
     pprofio_pprofdec d;
     int rc = pprofio_pprofdec_decode(raw, n, &d, err);
-    uint64_t *key = NULL;
     pprofio_stack_count *sc = NULL;
     if (rc != PPROFIO_OK)
         goto done;
@@ -339,22 +409,19 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
         rc = pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: a goroutine profile without values");
         goto done;
     }
-    key = pprofio_malloc(KEY_WORDS * sizeof *key);
     sc = pprofio_calloc(d.s.n + 1, sizeof *sc);
-    if (!key || !sc) {
+    if (!sc) {
         rc = pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pprof: out of memory");
         goto done;
     }
     for (size_t i = 0; i < d.s.n; i++) {
-        const PbSample *s = &d.s.s[i];
-        size_t kn = pprofio_pprofdec_key(&d, s, 0, key, KEY_WORDS); /* the stack alone: labels are merged below */
-        uint64_t h1 = 0, h2;
-        if (kn)
-            pprofio_baseline_hash(key, kn, &h1, &h2);
-        sc[i].key = h1;
-        sc[i].count = d.s.val[s->val_off];
+        if ((rc = pprofio_pprofdec_sample(&d, i, err)) != PPROFIO_OK)
+            goto done;
+        uint64_t h2;
+        pprofio_pprofdec_hash(&d, 0, &sc[i].key, &h2); /* the stack alone: labels are merged below */
+        sc[i].count = d.one.val[0];
         *total = pp_add64(*total, sc[i].count);
-        pp_describe(&d, s, sc[i].desc, sizeof sc[i].desc);
+        pp_describe(&d, sc[i].desc, sizeof sc[i].desc);
     }
     qsort(sc, d.s.n, sizeof *sc, pp_by_key);
     size_t m = 0; /* merge samples of the same stack (different labels) */
@@ -368,8 +435,9 @@ int pprofio_pprof_stacks(const uint8_t *raw, size_t n, pprofio_stack_count **out
     *n_out = m;
     sc = NULL;
 done:
+    if (rc != PPROFIO_OK)
+        *total = 0;
     pprofio_free(sc);
-    pprofio_free(key);
     pprofio_pprofdec_release(&d);
     return rc;
 }

@@ -5,14 +5,15 @@
  * window between them, on the raw protobuf (perftools.profiles.Profile),
  * off the Go heap.
  *
- * A snapshot is decoded with protobuf-c into an arena, each sample is
- * keyed by its stack's addresses and its labels (two dumps number their
- * locations differently, so ids cannot be matched), and the cumulative
- * values (alloc_objects, alloc_space, contentions, delay) of the previous
- * snapshot, kept as a compact baseline, are subtracted. Samples left with
- * only zeros are dropped, and so are the locations, functions, mappings
- * and strings no sample references any more. Other values (inuse_*) are
- * kept as they are.
+ * A snapshot's tables are decoded with protobuf-c into an arena and its
+ * samples are read off the wire one at a time (pprofdec.c, pbwire.c); each
+ * sample is keyed by its stack's addresses and its labels (two dumps
+ * number their locations differently, so ids cannot be matched), and the
+ * cumulative values (alloc_objects, alloc_space, contentions, delay) of
+ * the previous snapshot, kept as a compact baseline, are subtracted.
+ * Samples left with only zeros are dropped, and so are the locations,
+ * functions, mappings and strings no sample references any more. Other
+ * values (inuse_*) are kept as they are.
  */
 #ifndef PPROFIO_PPROF_H
 #define PPROFIO_PPROF_H

@@ -148,11 +148,7 @@ static int pp_check_strings(const PbProfile *p) {
     return 1;
 }
 
-/*
- * pp_check_refs verifies every id the samples and locations refer to and
- * every string index of the labels, and turns the samples' location ids
- * into indexes.
- */
+/* pp_check_refs verifies every id the locations refer to. */
 static int pp_check_refs(pprofio_pprofdec *d) {
     const PbProfile *p = d->p;
     for (size_t i = 0; i < p->n_location; i++) {
@@ -163,27 +159,43 @@ static int pp_check_refs(pprofio_pprofdec *d) {
             if (pprofio_pprofdec_lookup(&d->fns, l->line[k]->function_id) < 0)
                 return 0;
     }
-    for (size_t i = 0; i < d->s.n; i++)
-        if (d->s.s[i].n_val != d->n_values)
-            return 0;
-    for (size_t i = 0; i < d->s.n_loc; i++) {
-        long ix = pprofio_pprofdec_lookup(&d->locs, d->s.loc[i]);
-        if (ix < 0)
-            return 0;
-        d->s.loc[i] = (uint32_t)ix;
-    }
-    for (size_t i = 0; i < d->s.n_lab; i++) {
-        const pprofio_pb_label *l = &d->s.lab[i];
-        if (!pp_str_ok(p, l->key) || !pp_str_ok(p, l->str) || !pp_str_ok(p, l->num_unit))
-            return 0;
-    }
     return 1;
+}
+
+int pprofio_pprofdec_sample(pprofio_pprofdec *d, size_t i, pprofio_error *err) {
+    pprofio_pb_sample *o = &d->one;
+    int rc = pprofio_pb_read(&d->s, i, o, d->locs.slot, d->locs.max);
+    if (rc == PPROFIO_ERR_NOMEM)
+        return pprofio_set_error(err, rc, "pprof: out of memory for a sample");
+    if (rc != PPROFIO_OK)
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT,
+                                 "pprof: sample %zu is not a Sample message, or refers to a location that does not exist", i);
+    if (o->n_val != d->n_values)
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: sample %zu has %zu values for %zu sample types", i,
+                                 o->n_val, d->n_values);
+    for (size_t k = 0; k < o->n_lab; k++) {
+        const pprofio_pb_label *l = &o->lab[k];
+        if ((uint64_t)l->key >= d->n_str || (uint64_t)l->str >= d->n_str || (uint64_t)l->num_unit >= d->n_str)
+            return pprofio_set_error(err, PPROFIO_ERR_FORMAT,
+                                     "pprof: a string index is out of range (a label of sample %zu)", i);
+    }
+    return PPROFIO_OK;
+}
+
+int pprofio_pprofdec_check_samples(pprofio_pprofdec *d, pprofio_error *err) {
+    for (size_t i = 0; i < d->s.n; i++) {
+        int rc = pprofio_pprofdec_sample(d, i, err);
+        if (rc != PPROFIO_OK)
+            return rc;
+    }
+    return PPROFIO_OK;
 }
 
 /* pprofio_pprofdec_release frees what pprofio_pprofdec_decode made. */
 void pprofio_pprofdec_release(pprofio_pprofdec *d) {
     pp_arena_release(&d->mem);
     pprofio_pb_samples_free(&d->s);
+    pprofio_pb_sample_free(&d->one);
 }
 
 static int pp_frame_keys(pprofio_pprofdec *d);
@@ -215,7 +227,7 @@ int pprofio_pprofdec_decode(const uint8_t *raw, size_t n, pprofio_pprofdec *d, p
     if (!pp_check_strings(p))
         return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: a string index is out of range");
     if (!pp_check_refs(d))
-        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: a sample or location refers to nothing");
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pprof: a location refers to nothing");
     d->types_sig = FNV_INIT;
     for (size_t i = 0; i < d->n_values; i++) {
         const char *t = pprofio_pprofdec_str(p, p->sample_type[i]->type);
@@ -231,71 +243,94 @@ int pprofio_pprofdec_decode(const uint8_t *raw, size_t n, pprofio_pprofdec *d, p
 
 /* ---- sample keys ------------------------------------------------------ */
 
-/* pp_cmp_label orders the (key, value, number) triples of a key's labels. */
-static int pp_cmp_label(const void *x, const void *y) {
-    const uint64_t *a = x, *b = y;
-    for (int i = 0; i < 3; i++)
-        if (a[i] != b[i])
-            return a[i] < b[i] ? -1 : 1;
-    return 0;
+#define KEY_WORDS 4096 /* what a key may hold: 2 words a frame, 3 a label */
+
+/* pp_mix is a bijection of 64-bit words that spreads every bit over all of them (splitmix64's finaliser). */
+static inline uint64_t pp_mix(uint64_t x) {
+    x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return x ^ (x >> 31);
 }
 
 /*
- * pp_frame_keys works out once per location what its frames add to a
- * sample's key: its address, or without one 0 and a hash of its
- * functions' names and lines.
+ * pp_frame_keys works out once per location the two words its frame adds
+ * to a sample's hashes: mixes of its address, or without one of a hash of
+ * its functions' names and lines (other seeds: no address can pass for
+ * one). It also keeps each location's id and makes room for the strings'
+ * hashes.
  */
 static int pp_frame_keys(pprofio_pprofdec *d) {
     const PbProfile *p = d->p;
-    d->fkey = pprofio_pprofdec_alloc(&d->mem, (2 * p->n_location + 1) * sizeof *d->fkey);
-    if (!d->fkey)
+    d->lkey = pprofio_pprofdec_alloc(&d->mem, (2 * p->n_location + 1) * sizeof *d->lkey);
+    d->loc_id = pprofio_pprofdec_alloc(&d->mem, (p->n_location + 1) * sizeof *d->loc_id);
+    d->shash = pprofio_pprofdec_alloc(&d->mem, (p->n_string_table + 1) * sizeof *d->shash);
+    if (!d->lkey || !d->loc_id || !d->shash)
         return PPROFIO_ERR_NOMEM;
+    memset(d->shash, 0, (p->n_string_table + 1) * sizeof *d->shash);
+    d->n_str = p->n_string_table;
     for (size_t i = 0; i < p->n_location; i++) {
         const PbLocation *l = p->location[i];
-        uint64_t h = FNV_INIT;
+        uint64_t h = FNV_INIT, s1 = UINT64_C(0x243F6A8885A308D3), s2 = UINT64_C(0x13198A2E03707344);
         for (size_t k = 0; l->address == 0 && k < l->n_line; k++) {
             const PbFunction *f = p->function[pprofio_pprofdec_lookup(&d->fns, l->line[k]->function_id)];
             const char *name = pprofio_pprofdec_str(p, f->name);
             h = pp_fnv(name, strlen(name) + 1, h);
             h = pp_fnv(&l->line[k]->line, sizeof l->line[k]->line, h);
         }
-        d->fkey[2 * i] = l->address;
-        d->fkey[2 * i + 1] = h;
+        if (l->address == 0) /* a frame known by name */
+            s1 = UINT64_C(0xA4093822299F31D0), s2 = UINT64_C(0x082EFA98EC4E6C89);
+        d->lkey[2 * i] = pp_mix((l->address ? l->address : h) ^ s1);
+        d->lkey[2 * i + 1] = pp_mix((l->address ? l->address : h) ^ s2);
+        d->loc_id[i] = (uint32_t)l->id; /* ids are small: pp_index_ids checks them */
     }
     return PPROFIO_OK;
 }
 
+/* pp_str_hash is string i's hash, worked out on its first use. */
+static inline uint64_t pp_str_hash(pprofio_pprofdec *d, int64_t i) {
+    if (!d->shash[i]) {
+        const char *s = pprofio_pprofdec_str(d->p, i);
+        d->shash[i] = pp_fnv(s, strlen(s) + 1, FNV_INIT) | 1;
+    }
+    return d->shash[i];
+}
+
 /*
- * pprofio_pprofdec_key writes a sample's identity as 64-bit words: for each frame its
- * address (or, without one, its functions' names and lines), then (with
- * labels != 0) its labels, sorted. Returns the word count, or 0 when buf is too small.
+ * pprofio_pprofdec_hash: each pair of frames steps two chains (running side
+ * by side in the CPU) with words worked out per location; for given frames
+ * each step is a bijection of the state, so once two stacks' chains part
+ * they meet again only by a chance of about 2^-64 per chain. Labels
+ * are a set (as google/pprof keys them): a mix of each one's key, value
+ * and number goes into a sum and an exclusive or, blind to their order.
  */
-size_t pprofio_pprofdec_key(const pprofio_pprofdec *d, const PbSample *s, int labels, uint64_t *buf, size_t cap) {
-    const PbProfile *p = d->p;
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_loc; i++) {
-        const uint64_t *fk = d->fkey + 2 * d->s.loc[s->loc_off + i];
-        if (n + 2 > cap)
-            return 0;
-        buf[n++] = fk[0];
-        if (fk[0] == 0)
-            buf[n++] = fk[1]; /* a frame known by name */
+void pprofio_pprofdec_hash(pprofio_pprofdec *d, int labels, uint64_t *h1, uint64_t *h2) {
+    const pprofio_pb_sample *o = &d->one;
+    size_t n_lab = labels ? o->n_lab : 0;
+    *h1 = *h2 = 0;
+    if (o->n_loc > (KEY_WORDS - 1) / 2 || n_lab > (KEY_WORDS - 1 - 2 * o->n_loc) / 3)
+        return; /* too deep to key: never matched */
+    uint64_t a = UINT64_C(0x9E3779B97F4A7C15) ^ o->n_loc, b = UINT64_C(0xC2B2AE3D27D4EB4F) + o->n_loc;
+    const uint64_t *lk = d->lkey;
+    size_t i = 0;
+    for (; i + 2 <= o->n_loc; i += 2) { /* two frames a step: the second one's product is ready with the first's */
+        const uint64_t *k = lk + 2 * o->loc[i], *k2 = lk + 2 * o->loc[i + 1];
+        a = (a ^ k[0]) * UINT64_C(0xFF51AFD7ED558CCD) + k2[0] * UINT64_C(0x9FB21C651E98DF25);
+        b = (b + k[1]) * UINT64_C(0xC4CEB9FE1A85EC53) ^ k2[1] * UINT64_C(0xD6E8FEB86659FD93);
     }
-    size_t first_label = n;
-    for (size_t i = 0; labels && i < s->n_lab; i++) {
-        const pprofio_pb_label *lb = &d->s.lab[s->lab_off + i];
-        if (n + 3 > cap)
-            return 0;
-        const char *k = pprofio_pprofdec_str(p, lb->key), *v = pprofio_pprofdec_str(p, lb->str);
-        buf[n++] = pp_fnv(k, strlen(k) + 1, FNV_INIT);
-        buf[n++] = pp_fnv(v, strlen(v) + 1, FNV_INIT);
-        buf[n++] = (uint64_t)lb->num;
+    if (i < o->n_loc) {
+        const uint64_t *k = lk + 2 * o->loc[i];
+        a = (a ^ k[0]) * UINT64_C(0xFF51AFD7ED558CCD);
+        b = (b + k[1]) * UINT64_C(0xC4CEB9FE1A85EC53);
     }
-    /* Labels are a set (as google/pprof keys them): the order written means nothing. */
-    if (n - first_label > 3)
-        qsort(buf + first_label, (n - first_label) / 3, 3 * sizeof *buf, pp_cmp_label);
-    if (n + 1 > cap)
-        return 0;
-    buf[n++] = s->n_loc; /* stacks of different depth never collide */
-    return n;
+    uint64_t la = 0, lb = 0; /* a sum and an exclusive or of the labels' mixes: both blind to order */
+    for (size_t i = 0; i < n_lab; i++) {
+        const pprofio_pb_label *l = &o->lab[i];
+        uint64_t t = pp_mix(pp_str_hash(d, l->key) * UINT64_C(0x9FB21C651E98DF25) ^
+                            pp_str_hash(d, l->str) * UINT64_C(0xD6E8FEB86659FD93) ^
+                            (uint64_t)l->num * UINT64_C(0xFF51AFD7ED558CCD));
+        la += t;
+        lb ^= t;
+    }
+    *h1 = pp_mix(a ^ (la * UINT64_C(0xC4CEB9FE1A85EC53) + n_lab)) | 1; /* spread: the table uses its bits */
+    *h2 = b + (lb ^ n_lab) * UINT64_C(0x94D049BB133111EB);           /* only compared */
 }

@@ -172,21 +172,30 @@ Test(pbwire, a_location_id_past_32_bits_or_a_sample_cut_short_is_refused) {
     cr_assert_eq(pprofio_pprof_check(bad, bn, &err), PPROFIO_ERR_FORMAT, "a location id of 2^33 was accepted");
 
     pprofio_pb_samples s;
-    const uint8_t cut[] = {0x12, 0x04, 0x0a, 0x05, 0x01, 0x02}; /* a packed run longer than its sample */
+    pprofio_pb_sample one = {0};
+    const uint8_t cut[] = {0x12, 0x09, 0x0a, 0x02, 0x01}; /* a sample longer than the input */
     cr_assert_eq(pprofio_pb_split(cut, sizeof cut, 1 << 20, &s), PPROFIO_ERR_FORMAT);
     pprofio_pb_samples_free(&s);
+    const uint8_t inner[] = {0x12, 0x04, 0x0a, 0x05, 0x01, 0x02}; /* a packed run longer than its sample */
+    cr_assert_eq(pprofio_pb_split(inner, sizeof inner, 1 << 20, &s), PPROFIO_OK);
+    cr_assert_eq(s.n, 1);
+    cr_assert_eq(pprofio_pb_read(&s, 0, &one, NULL, 0), PPROFIO_ERR_FORMAT);
+    pprofio_pb_samples_free(&s);
     const uint8_t group[] = {0x12, 0x02, 0x0b, 0x0c}; /* a group (wire type 3) in a sample */
-    cr_assert_eq(pprofio_pb_split(group, sizeof group, 1 << 20, &s), PPROFIO_ERR_FORMAT);
+    cr_assert_eq(pprofio_pb_split(group, sizeof group, 1 << 20, &s), PPROFIO_OK);
+    cr_assert_eq(pprofio_pb_read(&s, 0, &one, NULL, 0), PPROFIO_ERR_FORMAT);
     pprofio_pb_samples_free(&s);
     const uint8_t ok[] = {0x12, 0x06, 0x0a, 0x02, 0x01, 0x02, 0x10, 0x07}; /* ids 1, 2 packed; value 7 alone */
     cr_assert_eq(pprofio_pb_split(ok, sizeof ok, 1 << 20, &s), PPROFIO_OK);
     cr_assert_eq(s.n, 1);
-    cr_assert_eq(s.s[0].n_loc, 2);
-    cr_assert_eq(s.loc[s.s[0].loc_off + 1], 2);
-    cr_assert_eq(s.s[0].n_val, 1);
-    cr_assert_eq(s.val[s.s[0].val_off], 7);
     cr_assert_eq(s.n_rest, 0);
+    cr_assert_eq(pprofio_pb_read(&s, 0, &one, NULL, 0), PPROFIO_OK);
+    cr_assert_eq(one.n_loc, 2);
+    cr_assert_eq(one.loc[1], 2);
+    cr_assert_eq(one.n_val, 1);
+    cr_assert_eq(one.val[0], 7);
     pprofio_pb_samples_free(&s);
+    pprofio_pb_sample_free(&one);
     free(bad);
     perftools__profiles__profile__free_unpacked(p, NULL);
     free(raw);

@@ -556,6 +556,38 @@ LTest(pprof, for_every_stack_base_plus_delta_is_current_and_inuse_values_are_kep
     }
 }
 
+LTest(pprof, samples_written_in_another_order_than_the_base_still_find_their_stacks) {
+    /* The runtime writes stacks in the same order each time, and the delta tries the next old stack first;
+     * any other order must give the same delta per stack. */
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        char bn[64], cn[64];
+        snprintf(bn, sizeof bn, "%s_base.pb", kinds[i]);
+        snprintf(cn, sizeof cn, "%s_cur.pb", kinds[i]);
+        blob b = load(bn), c = load(cn);
+        Prof *pc = unpack_ok(c.p, c.n, cn);
+        size_t n = pc->n_sample;
+        cr_assert_gt(n, 2, "%s: too few samples to reorder", cn);
+        Sample **orig = malloc(n * sizeof *orig);
+        memcpy(orig, pc->sample, n * sizeof *orig);
+        size_t k = 0; /* the odd positions backwards, then the even ones */
+        for (size_t j = n; j-- > 0;)
+            if (j % 2 == 1)
+                pc->sample[k++] = orig[j];
+        for (size_t j = 0; j < n; j += 2)
+            pc->sample[k++] = orig[j];
+        cr_assert_eq(k, n);
+        blob shuffled = pack(pc);
+        memcpy(pc->sample, orig, n * sizeof *orig);
+        free(orig);
+        pprofio_bytes out = run_pair(&b, &shuffled, kinds[i]);
+        pprofio_bytes_free(&out);
+        perftools__profiles__profile__free_unpacked(pc, NULL);
+        blob_free(&shuffled);
+        blob_free(&b);
+        blob_free(&c);
+    }
+}
+
 LTest(pprof, a_heap_delta_has_the_new_allocations_and_the_live_memory_but_not_old_garbage) {
     blob b = load("heap_base.pb"), c = load("heap_cur.pb");
     pprofio_bytes out = run_pair(&b, &c, "heap");
@@ -1216,16 +1248,20 @@ LTest(pprof, a_stack_too_deep_to_key_is_sent_whole_and_the_others_still_subtract
 }
 
 LTest(pprof, input_that_decodes_to_far_more_memory_than_its_size_is_refused) {
-    /* 100 000 empty samples: 2 bytes each on the wire, ~90 bytes each decoded (45x). */
+    /* 200 000 empty locations: 2 bytes each on the wire, ~90 bytes each decoded (45x). */
     blob base = load("mutex_base.pb");
-    size_t n = 200000;
+    size_t n = 400000;
     uint8_t *raw = malloc(n);
     for (size_t i = 0; i < n; i += 2)
-        raw[i] = 0x12, raw[i + 1] = 0x00;
-    expect_format_error(raw, n, &base, "100000 empty samples");
+        raw[i] = 0x22, raw[i + 1] = 0x00;
+    expect_format_error(raw, n, &base, "200000 empty locations");
     pprofio_error err = {0};
     pprofio_pprof_check(raw, n, &err);
     assert_contains(err.msg, "larger than its bytes allow");
+    /* 200 000 empty samples: noted where they lie (8 bytes each), refused for their missing values. */
+    for (size_t i = 0; i < n; i += 2)
+        raw[i] = 0x12, raw[i + 1] = 0x00;
+    expect_format_error(raw, n, &base, "200000 empty samples");
     free(raw);
     blob_free(&base);
 }

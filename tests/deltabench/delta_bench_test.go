@@ -5,7 +5,8 @@
 //
 //	cd tests && go test -run '^$' -bench . -benchtime 20x ./deltabench/
 //
-// The profiles are made once, in this process, before any timing: with
+// The profiles are made once, in this process, before any timing, by
+// tests/internal/heapgen (which tests/fastdeltabench uses too): with
 // runtime.MemProfileRate = 1, a recursion of two functions along many paths
 // allocates from tens or hundreds of thousands of distinct stacks (20-odd
 // frames each). The base snapshot is taken after one pass; the current one
@@ -24,12 +25,9 @@ package deltabench
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -39,93 +37,8 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/pprofio/pprofio/internal/core"
+	"github.com/pprofio/pprofio/tests/internal/heapgen"
 )
-
-// Every allocation is recorded while the profiles are made (then put back).
-var _ = func() int { runtime.MemProfileRate = 1; return 0 }()
-
-const defaultMemProfileRate = 512 * 1024
-
-var sink []byte
-
-// walkA and walkB recurse depth levels, choosing the next function by one
-// bit of path: each path is a distinct stack.
-//
-//go:noinline
-func walkA(path uint32, depth int) {
-	if depth == 0 {
-		sink = make([]byte, 64)
-		return
-	}
-	if path&1 == 0 {
-		walkA(path>>1, depth-1)
-	} else {
-		walkB(path>>1, depth-1)
-	}
-}
-
-//go:noinline
-func walkB(path uint32, depth int) {
-	if depth == 0 {
-		sink = make([]byte, 64)
-		return
-	}
-	if path&1 == 0 {
-		walkA(path>>1, depth-1)
-	} else {
-		walkB(path>>1, depth-1)
-	}
-}
-
-// Two entry points so that the two sizes' stacks differ from the first frame.
-//
-//go:noinline
-func smallRoot(path uint32) { walkA(path, 18) }
-
-//go:noinline
-func largeRoot(path uint32) { walkB(path, 20) }
-
-// inlined allocates through a chain the compiler inlines, so that each
-// location of its stacks holds several lines (functions).
-func inlined(path uint32) { inlinedA(path) }
-
-func inlinedA(path uint32) {
-	if path&1 == 0 {
-		inlinedB(path)
-	} else {
-		sink = make([]byte, 48)
-	}
-}
-
-func inlinedB(path uint32) { sink = make([]byte, 80) }
-
-// deep recurses past the depth the runtime records (it keeps the frames
-// nearest the allocation: the stack is truncated), along path's bits.
-//
-//go:noinline
-func deep(path uint32, depth int) {
-	if depth == 0 {
-		sink = make([]byte, 96)
-		return
-	}
-	if depth < 8 && path&(1<<depth) != 0 {
-		deepOther(path, depth-1)
-		return
-	}
-	deep(path, depth-1)
-}
-
-//go:noinline
-func deepOther(path uint32, depth int) { deep(path, depth) }
-
-// edgeRoot allocates along inlined frames and along stacks deeper than the
-// runtime keeps, by path.
-//
-//go:noinline
-func edgeRoot(path uint32) {
-	inlined(path)
-	deep(path, 300)
-}
 
 type pair struct {
 	name      string
@@ -138,57 +51,25 @@ var (
 	pairsErr  error
 )
 
-func heapProfile() ([]byte, error) {
-	runtime.GC()
-	runtime.GC()
-	var gz bytes.Buffer
-	if err := pprof.Lookup("heap").WriteTo(&gz, 0); err != nil {
-		return nil, err
-	}
-	zr, err := gzip.NewReader(&gz)
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(zr)
-}
-
-// makePair allocates along paths [0, n) for the base, then along every
-// other one of them and along [n, n+n/10) for the current profile.
+// makePair makes a pair with heapgen.Pair.
 func makePair(name string, root func(uint32), n uint32) (pair, error) {
-	for p := uint32(0); p < n; p++ {
-		root(p)
-	}
-	base, err := heapProfile()
-	if err != nil {
-		return pair{}, err
-	}
-	for p := uint32(0); p < n; p += 2 {
-		root(p)
-	}
-	for p := n; p < n+n/10; p++ {
-		root(p)
-	}
-	cur, err := heapProfile()
-	if err != nil {
-		return pair{}, err
-	}
-	return pair{name, base, cur}, nil
+	base, cur, err := heapgen.Pair(root, n)
+	return pair{name, base, cur}, err
 }
 
 func loadPairs(tb testing.TB) []pair {
 	pairsOnce.Do(func() {
 		start := time.Now()
-		small, err := makePair("heap_1MB", smallRoot, 14000)
+		small, err := makePair("heap_1MB", heapgen.Small, heapgen.SmallPaths)
 		if err != nil {
 			pairsErr = err
 			return
 		}
-		large, err := makePair("heap_10MB", largeRoot, 126000)
+		large, err := makePair("heap_10MB", heapgen.Large, heapgen.LargePaths)
 		if err != nil {
 			pairsErr = err
 			return
 		}
-		runtime.MemProfileRate = defaultMemProfileRate // stop recording every allocation of the benchmarks
 		pairs = []pair{small, large}
 		for _, p := range pairs {
 			fmt.Fprintf(os.Stderr, "deltabench: %s: base %.2f MB, current %.2f MB (made in %v)\n", p.name,
@@ -293,16 +174,10 @@ func BenchmarkDelta(b *testing.B) {
 // by stack (the C output read back by the Go profile package), on the 1 MB
 // pair and on a pair with inlined frames and truncated stacks.
 func TestCAndGoDeltasAgree(t *testing.T) {
-	edge := func() pair {
-		old := runtime.MemProfileRate
-		runtime.MemProfileRate = 1
-		defer func() { runtime.MemProfileRate = old }()
-		p, err := makePair("inlined_and_truncated", edgeRoot, 400)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}()
+	edge, err := makePair("inlined_and_truncated", heapgen.Edge, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []pair{loadPairs(t)[0], edge} {
 		t.Run(p.name, func(t *testing.T) { deltasAgree(t, p) })
 	}

@@ -7,14 +7,19 @@
 //     through its own `go test -bench` in a copy of dd-trace-go's module
 //     (its package is internal, so it cannot be imported), and
 //     pprofio's engine does the same deltas on the same files;
-//   - pprofio's heap profile pairs of about 1 MB and 10 MB (made here, as
-//     tests/deltabench makes them) go through both: a benchmark added to
+//   - pprofio's heap profile pairs of about 1 MB and 10 MB (made by
+//     tests/internal/heapgen, as tests/deltabench's are) go through both: a benchmark added to
 //     that copy of fastdelta's package, and pprofio's engine.
 //
-// The rounds alternate which side runs first; the table gives the medians
-// and the ranges over rounds, in MB/s of uncompressed pprof read.
+// The rounds alternate which side runs first. Each side is timed by the
+// wall clock and by CPU time: pprofio's thread's clock (its delta runs on
+// that one thread, in C), and fastdelta's process's (its goroutine and the
+// garbage collector its allocations call on). The results (results.json)
+// become a table (latest.md) and a chart (fastdelta.svg): medians and
+// ranges over rounds, in MB of uncompressed pprof read per second.
 //
 //	cd tests/fastdeltabench && go run . [-rounds 5] [-benchtime 1s]
+//	go run . -render results   # the table and chart again, from results/results.json
 //
 // It is its own module so that dd-trace-go never reaches pprofio's users;
 // dd-trace-go is fetched with `go mod download`, not required here.
@@ -29,6 +34,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/pprofio/pprofio/tests/internal/heapgen"
 )
 
 // ddVersion is the dd-trace-go release whose fastdelta is measured.
@@ -37,20 +44,29 @@ const ddVersion = "v2.12.0"
 //go:embed fastdelta_pairs_test.go.txt
 var pairsBench []byte
 
-// A input is one thing both engines do: deltas of these files, per operation.
+// An input is one thing both engines do: deltas of these files, per operation.
 type input struct {
-	name   string
+	Name   string
 	files  []string // steady state: one file, its delta against itself; a pair: base, cur
-	fdName string   // the fastdelta benchmark's name
-	bytes  int64    // bytes read per operation
+	fdName string   // the fastdelta benchmark that gives its wall time
+	fdCPU  string   // the one that gives its CPU time (BenchmarkPprofio*, beside fastdelta's tests)
+	Bytes  int64    // bytes read per operation
 }
 
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds, each running every benchmark on both sides once")
 	benchtime := flag.String("benchtime", "1s", "time per benchmark per round (go test -benchtime)")
-	out := flag.String("out", "results", "directory for latest.md")
+	out := flag.String("out", "results", "directory for results.json, latest.md and fastdelta.svg")
 	write := flag.String("write-pairs", "", "only write pprofio's pairs (heap_*.{base,cur}.pb) into this directory, for profiling")
+	render := flag.String("render", "", "redo latest.md and fastdelta.svg from the results.json in this directory, without running anything")
 	flag.Parse()
+	if *render != "" {
+		if err := rerender(*render); err != nil {
+			fmt.Fprintln(os.Stderr, "fastdeltabench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *write != "" {
 		if _, err := makeInputs(*write, ""); err != nil {
 			fmt.Fprintln(os.Stderr, "fastdeltabench:", err)
@@ -82,13 +98,12 @@ func run(rounds int, benchtime, outDir string) error {
 	if err != nil {
 		return err
 	}
-	load0 := loadavg()
-	var res results
+	res := results{Meta: newMeta(rounds, benchtime), Inputs: inputs}
 	for r := 0; r < rounds; r++ {
 		fmt.Fprintf(os.Stderr, "round %d/%d (load %s)\n", r+1, rounds, loadavg())
 		sides := []func() error{
-			func() error { return res.runFastdelta(fdTest, fdCopy, inputs, benchtime) },
-			func() error { return res.runPprofio(inputs, benchtime) },
+			func() error { return res.runFastdelta(fdTest, fdCopy, benchtime) },
+			func() error { return res.runPprofio(benchtime) },
 		}
 		if r%2 == 1 {
 			sides[0], sides[1] = sides[1], sides[0]
@@ -99,13 +114,8 @@ func run(rounds int, benchtime, outDir string) error {
 			}
 		}
 	}
-	md := res.table(inputs, fmt.Sprintf("%d rounds, -benchtime %s; load average %s before, %s after", rounds,
-		benchtime, load0, loadavg()))
-	fmt.Print(md)
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(outDir, "latest.md"), []byte(md), 0o644)
+	res.Meta.LoadAfter = loadavg()
+	return res.write(outDir)
 }
 
 // fastdeltaDir downloads dd-trace-go into the module cache and returns the
@@ -136,12 +146,16 @@ func makeInputs(work, fdDir string) ([]input, error) {
 		if err != nil {
 			return nil, err
 		}
-		ins = append(ins, input{"fastdelta " + f + " (steady state)", []string{path},
-			"BenchmarkDelta/fastdelta/" + f + "/steady-state", st.Size()})
+		ins = append(ins, input{"fastdelta's " + f + ", steady state", []string{path},
+			"BenchmarkDelta/fastdelta/" + f + "/steady-state", "BenchmarkPprofioSteady/" + f, st.Size()})
 	}
 	fmt.Fprintln(os.Stderr, "making pprofio's heap profile pairs...")
-	small, large, err := makePairs()
-	if err != nil {
+	var small, large [2][]byte
+	var err error
+	if small[0], small[1], err = heapgen.Pair(heapgen.Small, heapgen.SmallPaths); err != nil {
+		return nil, err
+	}
+	if large[0], large[1], err = heapgen.Pair(heapgen.Large, heapgen.LargePaths); err != nil {
 		return nil, err
 	}
 	for _, p := range []struct {
@@ -155,9 +169,9 @@ func makeInputs(work, fdDir string) ([]input, error) {
 		if err := os.WriteFile(cur, p.pair[1], 0o644); err != nil {
 			return nil, err
 		}
-		ins = append(ins, input{fmt.Sprintf("pprofio %s pair (%.1f + %.1f MB)", p.name, float64(len(p.pair[0]))/1e6,
+		ins = append(ins, input{fmt.Sprintf("pprofio's %s pair (%.1f + %.1f MB)", p.name, float64(len(p.pair[0]))/1e6,
 			float64(len(p.pair[1]))/1e6), []string{base, cur}, "BenchmarkPprofioPairs/" + p.name,
-			int64(len(p.pair[0]) + len(p.pair[1]))})
+			"BenchmarkPprofioPairs/" + p.name, int64(len(p.pair[0]) + len(p.pair[1]))})
 	}
 	return ins, nil
 }

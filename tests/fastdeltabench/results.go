@@ -1,4 +1,4 @@
-// results.go: running both sides once per round, and the closing table.
+// results.go: running both sides once per round.
 package main
 
 import (
@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,11 +15,30 @@ import (
 	"github.com/pprofio/pprofio/internal/core"
 )
 
-// results holds, per input name and side, the MB/s of each round; ppCPU
-// is pprofio's per second of its thread's CPU time, which a busy machine
-// changes less than the wall-clock rate.
+// series holds one side's figures for one input, one per round: MB/s by
+// the wall clock and MB per CPU-second.
+type series struct {
+	Wall, CPU []float64
+}
+
+// results is a run: what it ran on and, per input name, each side's series.
 type results struct {
-	fd, pp, ppCPU map[string][]float64
+	Meta   meta
+	Inputs []input
+	FD, PP map[string]*series
+}
+
+func (r *results) add(m *map[string]*series, name string, wall, cpu float64) {
+	if *m == nil {
+		*m = map[string]*series{}
+	}
+	s := (*m)[name]
+	if s == nil {
+		s = &series{}
+		(*m)[name] = s
+	}
+	s.Wall = append(s.Wall, wall)
+	s.CPU = append(s.CPU, cpu)
 }
 
 // threadCPU is the calling thread's CPU time (user + system).
@@ -32,26 +50,24 @@ func threadCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func (r *results) add(m *map[string][]float64, name string, mbps float64) {
-	if *m == nil {
-		*m = map[string][]float64{}
-	}
-	(*m)[name] = append((*m)[name], mbps)
-}
-
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op`)
+var (
+	benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$`)
+	cpuMetric = regexp.MustCompile(`\s([\d.]+) cpu-ns/op`)
+)
 
 // runFastdelta runs fastdelta's benchmarks once, in its package directory
-// (its own benchmark reads testdata/ from there).
-func (r *results) runFastdelta(bin, dir string, ins []input, benchtime string) error {
+// (its own benchmark reads testdata/ from there): BenchmarkDelta's steady
+// state for the wall time of its files, the added benchmarks for the pairs
+// and for the CPU time of every input.
+func (r *results) runFastdelta(bin, dir, benchtime string) error {
 	var pairs []string
-	for _, in := range ins {
+	for _, in := range r.Inputs {
 		if len(in.files) == 2 {
 			pairs = append(pairs, strings.TrimPrefix(in.fdName, "BenchmarkPprofioPairs/")+"="+in.files[0]+","+in.files[1])
 		}
 	}
-	got := map[string]float64{}
-	for _, pattern := range []string{"BenchmarkDelta/fastdelta/./steady-state", "BenchmarkPprofioPairs"} {
+	wall, cpu := map[string]float64{}, map[string]float64{}
+	for _, pattern := range []string{"BenchmarkDelta/fastdelta/./steady-state", "BenchmarkPprofioPairs", "BenchmarkPprofioSteady"} {
 		cmd := exec.Command(bin, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "PPROFIO_PAIRS="+strings.Join(pairs, ";"))
@@ -61,31 +77,35 @@ func (r *results) runFastdelta(bin, dir string, ins []input, benchtime string) e
 			return fmt.Errorf("fastdelta's benchmark: %v\n%s", err, out)
 		}
 		for _, line := range strings.Split(string(out), "\n") {
-			if m := benchLine.FindStringSubmatch(line); m != nil {
-				ns, _ := strconv.ParseFloat(m[3], 64)
-				got[m[1]] = ns
+			m := benchLine.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			wall[m[1]], _ = strconv.ParseFloat(m[3], 64)
+			if c := cpuMetric.FindStringSubmatch(m[4]); c != nil {
+				cpu[m[1]], _ = strconv.ParseFloat(c[1], 64)
 			}
 		}
 	}
-	for _, in := range ins {
-		ns, ok := got[in.fdName]
-		if !ok {
-			return fmt.Errorf("fastdelta's benchmark printed no %s", in.fdName)
+	for _, in := range r.Inputs {
+		ns, cns := wall[in.fdName], cpu[in.fdCPU]
+		if ns <= 0 || cns <= 0 {
+			return fmt.Errorf("fastdelta's benchmarks printed no time for %s (%s, %s)", in.Name, in.fdName, in.fdCPU)
 		}
-		r.add(&r.fd, in.name, float64(in.bytes)/ns*1e3)
+		r.add(&r.FD, in.Name, float64(in.Bytes)/ns*1e3, float64(in.Bytes)/cns*1e3)
 	}
 	return nil
 }
 
 // runPprofio does each input's deltas with pprofio's engine for benchtime.
-func (r *results) runPprofio(ins []input, benchtime string) error {
+func (r *results) runPprofio(benchtime string) error {
 	d, err := time.ParseDuration(benchtime)
 	if err != nil {
 		return fmt.Errorf("-benchtime %q: pprofio's side takes a duration", benchtime)
 	}
 	runtime.LockOSThread() // the C calls run on this thread: its CPU clock is theirs
 	defer runtime.UnlockOSThread()
-	for _, in := range ins {
+	for _, in := range r.Inputs {
 		data := make([][]byte, len(in.files))
 		for i, f := range in.files {
 			if data[i], err = os.ReadFile(f); err != nil {
@@ -101,7 +121,7 @@ func (r *results) runPprofio(ins []input, benchtime string) error {
 			for _, raw := range data {
 				if _, _, err := ds.Next(raw); err != nil {
 					ds.Close()
-					return fmt.Errorf("pprofio on %s: %v", in.name, err)
+					return fmt.Errorf("pprofio on %s: %v", in.Name, err)
 				}
 			}
 			n++
@@ -109,50 +129,10 @@ func (r *results) runPprofio(ins []input, benchtime string) error {
 		ns := float64(time.Since(start).Nanoseconds()) / float64(n)
 		cpuNs := float64((threadCPU() - cpu0).Nanoseconds()) / float64(n)
 		ds.Close()
-		r.add(&r.pp, in.name, float64(in.bytes)/ns*1e3)
-		if cpuNs > 0 {
-			r.add(&r.ppCPU, in.name, float64(in.bytes)/cpuNs*1e3)
+		if cpuNs <= 0 {
+			return fmt.Errorf("pprofio on %s: no CPU time measured", in.Name)
 		}
+		r.add(&r.PP, in.Name, float64(in.Bytes)/ns*1e3, float64(in.Bytes)/cpuNs*1e3)
 	}
 	return nil
-}
-
-// stats returns the median, the minimum and the maximum.
-func stats(v []float64) (med, lo, hi float64) {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return 0, 0, 0
-	}
-	med = s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return med, s[0], s[n-1]
-}
-
-func (r *results) table(ins []input, note string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n| input | MB per op | fastdelta MB/s | pprofio MB/s | pprofio / fastdelta | pprofio MB per CPU-s |\n")
-	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|\n")
-	for _, in := range ins {
-		fd, pp := r.fd[in.name], r.pp[in.name]
-		ratios := make([]float64, 0, len(fd))
-		for i := range fd {
-			if i < len(pp) {
-				ratios = append(ratios, pp[i]/fd[i])
-			}
-		}
-		fm, fl, fh := stats(fd)
-		pm, pl, ph := stats(pp)
-		rm, rl, rh := stats(ratios)
-		cm, cl, ch := stats(r.ppCPU[in.name])
-		fmt.Fprintf(&b, "| %s | %.2f | %.0f (%.0f–%.0f) | %.0f (%.0f–%.0f) | %.2f× (%.2f–%.2f) | %.0f (%.0f–%.0f) |\n",
-			in.name, float64(in.bytes)/1e6, fm, fl, fh, pm, pl, ph, rm, rl, rh, cm, cl, ch)
-	}
-	fmt.Fprintf(&b, "\nMedians over rounds (range in brackets), MB/s of uncompressed pprof read, wall clock; "+
-		"the ratio is the median of each round's ratio; the last column divides by the CPU time of "+
-		"pprofio's thread instead. %s.\n", note)
-	return b.String()
 }
