@@ -1,0 +1,145 @@
+package main
+
+import (
+	"runtime"
+	"sync"
+	"time"
+)
+
+// The workload makes many distinct stacks: a recursion of two functions
+// along the bits of a path (each path is its own stack, ~20 frames deep),
+// with an inlined chain at the leaf of some, ending in an allocation (heap),
+// a contended Unlock (mutex) or a blocking receive (block).
+
+var sink []byte
+
+// The leaf's action, by kind.
+const (
+	kindHeap = iota
+	kindMutex
+	kindBlock
+)
+
+//go:noinline
+func walkA(path uint32, depth, kind int) {
+	if depth == 0 {
+		leaf(path, kind)
+		return
+	}
+	if path&1 == 0 {
+		walkA(path>>1, depth-1, kind)
+	} else {
+		walkB(path>>1, depth-1, kind)
+	}
+}
+
+//go:noinline
+func walkB(path uint32, depth, kind int) {
+	if depth == 0 {
+		leaf(path, kind)
+		return
+	}
+	if path&1 == 0 {
+		walkA(path>>1, depth-1, kind)
+	} else {
+		walkB(path>>1, depth-1, kind)
+	}
+}
+
+//go:noinline
+func leaf(path uint32, kind int) {
+	switch kind {
+	case kindHeap:
+		if path&1 == 0 {
+			inlinedAlloc(path)
+		} else {
+			sink = make([]byte, 64)
+		}
+	case kindMutex:
+		contend.unlock()
+	case kindBlock:
+		blocker.wait()
+	}
+}
+
+// inlinedAlloc allocates through a chain the compiler inlines.
+func inlinedAlloc(path uint32) { inlinedB(path) }
+
+func inlinedB(path uint32) { sink = make([]byte, 48+16*int(path&2)) }
+
+// heapStacks allocates along paths [from, to) with every allocation sampled.
+func heapStacks(from, to uint32, depth int) {
+	old := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	for p := from; p < to; p++ {
+		walkA(p, depth, kindHeap)
+	}
+	runtime.MemProfileRate = old
+}
+
+// spin busy-waits d, so that the other side of a handshake parks.
+func spin(d time.Duration) {
+	for t := time.Now(); time.Since(t) < d; {
+	}
+}
+
+// contention makes one contended sync.Mutex unlock per call: a waiter
+// goroutine parks on the lock, and the walk's leaf unlocks it, so the
+// mutex profile records the leaf's stack.
+type contention struct {
+	mu    sync.Mutex
+	start chan struct{}
+	done  chan struct{}
+}
+
+var contend = &contention{start: make(chan struct{}), done: make(chan struct{})}
+
+func (c *contention) waiter() {
+	for range c.start {
+		c.mu.Lock()
+		c.mu.Unlock()
+		c.done <- struct{}{}
+	}
+}
+
+func (c *contention) unlock() { c.mu.Unlock() }
+
+func mutexStacks(from, to uint32, depth int) {
+	for p := from; p < to; p++ {
+		contend.mu.Lock()
+		contend.start <- struct{}{}
+		spin(30 * time.Microsecond) // the waiter parks on the lock
+		walkA(p, depth, kindMutex)
+		<-contend.done
+	}
+}
+
+// blocking makes the walk's leaf block on a receive that a helper goroutine
+// answers after a short spin, so the block profile records the leaf's stack.
+type blocking struct {
+	go_, ch chan struct{}
+}
+
+var blocker = &blocking{go_: make(chan struct{}, 1), ch: make(chan struct{})}
+
+func (b *blocking) helper() {
+	for range b.go_ {
+		spin(20 * time.Microsecond)
+		b.ch <- struct{}{}
+	}
+}
+
+func (b *blocking) wait() { <-b.ch }
+
+func blockStacks(from, to uint32, depth int) {
+	for p := from; p < to; p++ {
+		blocker.go_ <- struct{}{}
+		walkA(p, depth, kindBlock)
+	}
+}
+
+// startHelpers starts the goroutines the mutex and block leaves need.
+func startHelpers() {
+	go contend.waiter()
+	go blocker.helper()
+}
