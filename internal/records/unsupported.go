@@ -1,0 +1,28 @@
+//go:build !cgo || !linux || !go1.26 || go1.27
+
+package records
+
+import "errors"
+
+// Supported says whether this build reads the runtime's records.
+const Supported = false
+
+var errUnsupported = errors.New("records: reading the runtime's records is not supported by this build")
+
+// Heap is not available in this build.
+type Heap struct{}
+
+// NewHeap returns an error in this build.
+func NewHeap() (*Heap, error) { return nil, errUnsupported }
+
+// Snapshot returns an error in this build.
+func (h *Heap) Snapshot(emit bool) (int, bool, error) { return 0, false, errUnsupported }
+
+// Out returns nil in this build.
+func (h *Heap) Out() []byte { return nil }
+
+// Gzip returns an error in this build.
+func (h *Heap) Gzip() (int, error) { return 0, errUnsupported }
+
+// Close does nothing in this build.
+func (h *Heap) Close() {}
