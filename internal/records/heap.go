@@ -195,4 +195,3 @@ func (h *Heap) Gzip() (int, error) { return h.rec.Gzip() }
 
 // Close frees the core's table.
 func (h *Heap) Close() { h.rec.Close() }
-

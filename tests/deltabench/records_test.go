@@ -1,9 +1,9 @@
 package deltabench
 
 import (
-	"fmt"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"runtime"
 	"runtime/debug"
@@ -146,7 +146,6 @@ func edgeCounts(p *profile.Profile) (inl, trunc int) {
 	}
 	return inl, trunc
 }
-
 
 // typesOf describes a profile's sample types and period.
 func typesOf(p *profile.Profile) string {

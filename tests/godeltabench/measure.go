@@ -80,7 +80,7 @@ func newGodelta() *godelta {
 		bb: godeltaprof.NewBlockProfiler()}
 }
 
-func (g *godelta) name() string     { return "godeltaprof" }
+func (g *godelta) name() string       { return "godeltaprof" }
 func (g *godelta) start(kind int) int { return -1 } // nothing to do at a window's start
 
 func (g *godelta) delta(kind int) int {

@@ -138,8 +138,42 @@ func blockStacks(from, to uint32, depth int) {
 	}
 }
 
-// startHelpers starts the goroutines the mutex and block leaves need.
+// A job asks the worker for one kind's stacks along paths [from, to).
+type job struct {
+	kind     int
+	from, to uint32
+}
+
+var (
+	jobs = make(chan job)
+	done = make(chan struct{})
+)
+
+// worker runs every job on one goroutine, so that a path's stack is the
+// same whichever cycle asks for it (a caller's frames are part of it).
+func worker() {
+	for j := range jobs {
+		switch j.kind {
+		case kindHeap:
+			heapStacks(j.from, j.to, depth)
+		case kindMutex:
+			mutexStacks(j.from, j.to, depth)
+		case kindBlock:
+			blockStacks(j.from, j.to, depth)
+		}
+		done <- struct{}{}
+	}
+}
+
+// run has the worker make kind's stacks along [from, to).
+func run(kind int, from, to uint32) {
+	jobs <- job{kind, from, to}
+	<-done
+}
+
+// startHelpers starts the worker and the goroutines the mutex and block leaves need.
 func startHelpers() {
+	go worker()
 	go contend.waiter()
 	go blocker.helper()
 }
