@@ -63,20 +63,13 @@ func NewHeap() (*Heap, error) {
 }
 
 func (h *Heap) init() error {
-	var ids []int64
-	for _, s := range []string{"alloc_objects", "count", "alloc_space", "bytes", "inuse_objects", "count",
-		"inuse_space", "bytes", "space", "bytes", "bytes"} {
-		id, err := h.sym.str(s)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, id)
-	}
-	h.bytesID = ids[10]
-	if err := h.rec.Types(ids[:8], ids[8], ids[9]); err != nil {
+	types := []string{"alloc_objects", "count", "alloc_space", "bytes", "inuse_objects", "count", "inuse_space", "bytes"}
+	if err := h.sym.init(types, "space", "bytes"); err != nil {
 		return err
 	}
-	return h.sym.addMaps()
+	var err error
+	h.bytesID, err = h.sym.str("bytes")
+	return err
 }
 
 // read fills h.recs with the runtime's records, growing it only when the

@@ -64,6 +64,23 @@ func newSymbolizer(rec *core.Records) *symbolizer {
 		locs: map[uintptr]locInfo{}}
 }
 
+// init sets the core's sample types (type, unit pairs) and period type,
+// and reads the mappings.
+func (s *symbolizer) init(types []string, periodType, periodUnit string) error {
+	ids := make([]int64, 0, len(types)+2)
+	for _, v := range append(types, periodType, periodUnit) {
+		id, err := s.str(v)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	if err := s.rec.Types(ids[:len(types)], ids[len(types)], ids[len(types)+1]); err != nil {
+		return err
+	}
+	return s.addMaps()
+}
+
 // str is s's index in the core's strings.
 func (s *symbolizer) str(v string) (int64, error) {
 	if id, ok := s.strs[v]; ok {

@@ -26,3 +26,24 @@ func (h *Heap) Gzip() (int, error) { return 0, errUnsupported }
 
 // Close does nothing in this build.
 func (h *Heap) Close() {}
+
+// Contention is not available in this build.
+type Contention struct{}
+
+// NewMutex returns an error in this build.
+func NewMutex() (*Contention, error) { return nil, errUnsupported }
+
+// NewBlock returns an error in this build.
+func NewBlock() (*Contention, error) { return nil, errUnsupported }
+
+// Snapshot returns an error in this build.
+func (c *Contention) Snapshot(emit bool) (int, bool, error) { return 0, false, errUnsupported }
+
+// Out returns nil in this build.
+func (c *Contention) Out() []byte { return nil }
+
+// Gzip returns an error in this build.
+func (c *Contention) Gzip() (int, error) { return 0, errUnsupported }
+
+// Close does nothing in this build.
+func (c *Contention) Close() {}
