@@ -37,7 +37,7 @@ const depth = 17 // frames of the walk: 2^17 paths, each its own stack
 
 func main() {
 	cycles := flag.Int("cycles", 9, "measured cycles (after -warmup)")
-	warmup := flag.Int("warmup", 2, "cycles run first and not counted")
+	warmup := flag.Int("warmup", 4, "cycles run first and not counted (4: each quarter of the stacks once)")
 	nHeap := flag.Int("heap", 60000, "distinct heap stacks")
 	nMutex := flag.Int("mutex", 6000, "distinct mutex stacks")
 	nBlock := flag.Int("block", 6000, "distinct block stacks")

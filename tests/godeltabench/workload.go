@@ -3,7 +3,9 @@ package main
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // The workload makes many distinct stacks: a recursion of two functions
@@ -104,11 +106,20 @@ func (c *contention) waiter() {
 
 func (c *contention) unlock() { c.mu.Unlock() }
 
+// waitForWaiter spins until the mutex counts a waiter: sync.Mutex's state
+// (its first word) keeps the count above its three flag bits.
+func (c *contention) waitForWaiter() {
+	state := (*int32)(unsafe.Pointer(&c.mu))
+	for t := time.Now(); atomic.LoadInt32(state)>>3 == 0 && time.Since(t) < time.Millisecond; {
+	}
+}
+
 func mutexStacks(from, to uint32, depth int) {
 	for p := from; p < to; p++ {
 		contend.mu.Lock()
 		contend.start <- struct{}{}
-		spin(30 * time.Microsecond) // the waiter parks on the lock
+		contend.waitForWaiter()
+		spin(20 * time.Microsecond) // the waiter parks on the lock
 		walkA(p, depth, kindMutex)
 		<-contend.done
 	}
