@@ -563,9 +563,9 @@ int pprofio_records_cycle(pprofio_records *r, const int64_t *recs, size_t n, int
     *is_delta = 0;
     r->snap++;
     int rc = rc_sum(r, recs, n);
-    if (rc == PPROFIO_OK && emit && r->have_prev) {
+    if (rc == PPROFIO_OK && emit) {
         rc = rc_emit(r, time_ns, period, out);
-        *is_delta = rc == PPROFIO_OK;
+        *is_delta = rc == PPROFIO_OK && r->have_prev;
     }
     if (rc != PPROFIO_OK) {
         pprofio_records_reset(r); /* values half summed: the next snapshot starts afresh */

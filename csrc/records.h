@@ -63,11 +63,12 @@ int pprofio_records_key(pprofio_records *r, const uint32_t *locs, size_t n, int6
 /*
  * pprofio_records_cycle reads one snapshot: n records of 1 + n_values
  * int64 each (a key, then its values), taken at time_ns, with the sampling
- * period. Records of the same key are summed. With emit != 0 and a previous
- * snapshot it writes into out the pprof of this snapshot minus the
- * previous one (keys left with only zeros are dropped; the window's start
- * and duration are set) and sets *is_delta = 1; either way this snapshot
- * becomes the previous one.
+ * period. Records of the same key are summed. With emit != 0 it writes into
+ * out the pprof of this snapshot minus the previous one (keys left with
+ * only zeros are dropped; the window's start and duration are set) and
+ * sets *is_delta = 1; without a previous snapshot, out is the snapshot's
+ * totals and *is_delta = 0. Either way this snapshot becomes the previous
+ * one.
  */
 int pprofio_records_cycle(pprofio_records *r, const int64_t *recs, size_t n, int64_t time_ns, int64_t period,
                           int emit, pprofio_bytes *out, int *is_delta);

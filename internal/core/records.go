@@ -98,8 +98,9 @@ func (r *Records) Key(locs []uint32, labelKey, labelNum int64) (uint32, error) {
 }
 
 // Cycle reads a snapshot: recs holds, per record, its key and its values.
-// With emit and a previous snapshot, it makes the delta (Out, Gzip) and
-// returns its raw size and isDelta = true.
+// With emit it writes the profile (Out, Gzip, WriteTo) and returns its raw
+// size: the delta against the previous snapshot (isDelta), or without one
+// the snapshot's totals.
 func (r *Records) Cycle(recs []int64, timeNs, period int64, emit bool) (n int, isDelta bool, err error) {
 	var p *C.int64_t
 	if len(recs) > 0 {
@@ -122,6 +123,15 @@ func (r *Records) Gzip() (int, error) {
 		return 0, statusError(rc)
 	}
 	return int(r.gz.len), nil
+}
+
+// WriteTo writes the last delta, raw, into a writer opened by BeginRaw,
+// from C memory to C memory.
+func (r *Records) WriteTo(w *ProfileWriter) error {
+	if r.out.len == 0 {
+		return nil
+	}
+	return statusError(C.pprofio_profile_write(w.w, unsafe.Pointer(r.out.p), r.out.len))
 }
 
 // Out returns a copy of the last delta, raw.

@@ -64,8 +64,9 @@ func newContention(read func([]blockRecord) (int, bool)) (*Contention, error) {
 	return c, nil
 }
 
-// Snapshot reads the profile. With emit and a previous snapshot it makes
-// the delta (Out, Gzip) and returns its raw size and true.
+// Snapshot reads the profile. With emit it writes the profile (Out, Gzip,
+// WriteTo) and returns its raw size: the delta against the previous
+// snapshot (isDelta), or without one the snapshot's totals.
 func (c *Contention) Snapshot(emit bool) (int, bool, error) {
 	now := time.Now().UnixNano()
 	for {
@@ -128,6 +129,9 @@ func expandInlinedFrames(dst, pcs []uintptr) int {
 	}
 	return n
 }
+
+// WriteTo writes the last profile into w, opened by core.Agent.BeginRaw.
+func (c *Contention) WriteTo(w *core.ProfileWriter) error { return c.rec.WriteTo(w) }
 
 // Out returns a copy of the last delta, raw pprof.
 func (c *Contention) Out() []byte { return c.rec.Out() }

@@ -85,8 +85,9 @@ func (h *Heap) read() {
 	}
 }
 
-// Snapshot reads the heap profile. With emit and a previous snapshot it
-// makes the delta (Out, Gzip) and returns its raw size and true.
+// Snapshot reads the profile. With emit it writes the profile (Out, Gzip,
+// WriteTo) and returns its raw size: the delta against the previous
+// snapshot (isDelta), or without one the snapshot's totals.
 func (h *Heap) Snapshot(emit bool) (int, bool, error) {
 	now := time.Now().UnixNano()
 	h.read()
@@ -179,6 +180,9 @@ func scaleHeapSample(count, size, rate int64) (int64, int64) {
 	scale := 1 / (1 - math.Exp(-avgSize/float64(rate)))
 	return int64(float64(count) * scale), int64(float64(size) * scale)
 }
+
+// WriteTo writes the last profile into w, opened by core.Agent.BeginRaw.
+func (h *Heap) WriteTo(w *core.ProfileWriter) error { return h.rec.WriteTo(w) }
 
 // Out returns a copy of the last delta, raw pprof.
 func (h *Heap) Out() []byte { return h.rec.Out() }

@@ -2,7 +2,11 @@
 
 package records
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/pprofio/pprofio/internal/core"
+)
 
 // Supported says whether this build reads the runtime's records.
 const Supported = false
@@ -47,3 +51,9 @@ func (c *Contention) Gzip() (int, error) { return 0, errUnsupported }
 
 // Close does nothing in this build.
 func (c *Contention) Close() {}
+
+// WriteTo returns an error in this build.
+func (h *Heap) WriteTo(w *core.ProfileWriter) error { return errUnsupported }
+
+// WriteTo returns an error in this build.
+func (c *Contention) WriteTo(w *core.ProfileWriter) error { return errUnsupported }
