@@ -25,7 +25,7 @@ func (*Agent) Begin(Type, int64, time.Time, bool) (*ProfileWriter, error) { retu
 
 // BeginRaw needs the C core.
 func (*Agent) BeginRaw(Type, int64, time.Time, bool) (*ProfileWriter, error) { return nil, ErrNoCgo }
-func (*Agent) Spans() *SpanRecorder                                       { return nil }
+func (*Agent) Spans() *SpanRecorder                                          { return nil }
 func (*Agent) WriteSpans(int64, time.Time, time.Time, func(*SpanCycle) []byte) (uint64, error) {
 	return 0, ErrNoCgo
 }
