@@ -105,12 +105,9 @@ func (s *symbolizer) appendLocs(locs []uint32, stk []uintptr) ([]uint32, error) 
 				stk = stk[1:]
 				continue
 			}
-			id, err := s.emitLocation()
-			if err != nil {
+			var err error
+			if locs, err = s.flush(locs); err != nil {
 				return locs, err
-			}
-			if id > 0 {
-				locs = append(locs, id)
 			}
 			locs = append(locs, l.id)
 			if len(l.pcs) > len(stk) {
@@ -121,12 +118,9 @@ func (s *symbolizer) appendLocs(locs []uint32, stk []uintptr) ([]uint32, error) 
 		}
 		frames, symbolizeResult := allFrames(addr)
 		if len(frames) == 0 { // runtime.goexit
-			id, err := s.emitLocation()
-			if err != nil {
+			var err error
+			if locs, err = s.flush(locs); err != nil {
 				return locs, err
-			}
-			if id > 0 {
-				locs = append(locs, id)
 			}
 			stk = stk[1:]
 			continue
@@ -135,12 +129,9 @@ func (s *symbolizer) appendLocs(locs []uint32, stk []uintptr) ([]uint32, error) 
 			stk = stk[1:]
 			continue
 		}
-		id, err := s.emitLocation()
-		if err != nil {
+		var err error
+		if locs, err = s.flush(locs); err != nil {
 			return locs, err
-		}
-		if id > 0 {
-			locs = append(locs, id)
 		}
 		if l, ok := s.locs[addr]; ok {
 			locs = append(locs, l.id)
@@ -150,6 +141,11 @@ func (s *symbolizer) appendLocs(locs []uint32, stk []uintptr) ([]uint32, error) 
 			stk = stk[1:]
 		}
 	}
+	return s.flush(locs)
+}
+
+// flush appends the deck's location, if it holds one, to locs.
+func (s *symbolizer) flush(locs []uint32) ([]uint32, error) {
 	id, err := s.emitLocation()
 	if err == nil && id > 0 {
 		locs = append(locs, id)
