@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 DEMO_DIR := pprofio-data
 
-.PHONY: all deps build demo view check vet gotest e2e receiver otel bench bench-cycle bench-delta bench-fastdelta memgrowth proto clean crash soak
+.PHONY: all deps build demo view check vet gotest e2e receiver otel bench bench-cycle bench-delta bench-fastdelta bench-godeltaprof memgrowth proto clean crash soak
 
 all: build
 
@@ -37,6 +37,7 @@ vet:
 	cd examples/ingest-server && $(GO) vet ./...
 	cd tests/overhead && $(GO) vet ./...
 	cd tests/fastdeltabench && $(GO) vet ./...
+	cd tests/godeltabench && $(GO) vet ./...
 	cd otel && $(GO) vet ./...
 
 # go test's -timeout is a hang guard, not a speed limit: the default 10 m
@@ -87,6 +88,15 @@ bench-delta: deps
 FASTDELTA_FLAGS ?=
 bench-fastdelta: deps
 	cd tests/fastdeltabench && $(GO) run . $(FASTDELTA_FLAGS)
+
+# One delta heap, mutex and block profile, ready to send, per cycle, beside
+# pyroscope-go's godeltaprof (tests/godeltabench, its own module), in one
+# program with 60,000 heap stacks: CPU (Go and C), Go allocations, size;
+# writes tests/godeltabench/results/latest.md.
+# More cycles: make bench-godeltaprof GODELTA_FLAGS='-cycles 15'
+GODELTA_FLAGS ?=
+bench-godeltaprof: deps
+	cd tests/godeltabench && $(GO) run . $(GODELTA_FLAGS)
 
 # C heap kept per cycle (glibc mallinfo2) over many simulated cycles
 # (tests/c/memgrowth.c): without uploads, with HTTPS uploads on one kept

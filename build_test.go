@@ -17,7 +17,7 @@ import (
 // copyModule copies the files a consumer of the module gets into dst.
 func copyModule(t *testing.T, dst string) {
 	t.Helper()
-	for _, dir := range []string{".", "csrc", "include", "internal/core", "internal/collector", "internal/spans"} {
+	for _, dir := range []string{".", "csrc", "include", "internal/core", "internal/collector", "internal/records", "internal/spans"} {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@
 #include "intake.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "gz.h"
@@ -87,7 +88,7 @@ int pprofio_intake_begin(pprofio_intake *in, int type, int64_t cycle, int64_t st
     w->p = pprofio_profile_new(type, cycle, start_ns);
     if (w->p)
         w->p->flags = flags;
-    int rc = w->p ? pprofio_gunzip_new(&w->gz) : PPROFIO_ERR_NOMEM;
+    int rc = !w->p ? PPROFIO_ERR_NOMEM : (flags & PPROFIO_PROFILE_RAW) ? PPROFIO_OK : pprofio_gunzip_new(&w->gz);
     if (rc != PPROFIO_OK) {
         pprofio_profile_free(w->p);
         pprofio_free(w);
@@ -140,8 +141,15 @@ int pprofio_intake_write(pprofio_profile_writer *w, const void *p, size_t len) {
     int rc = PPROFIO_OK;
     while (rc == PPROFIO_OK && len > 0) {
         rc = make_room(w);
-        if (rc == PPROFIO_OK)
+        if (rc == PPROFIO_OK && !w->gz) { /* raw bytes: copied as they are */
+            size_t n = w->p->raw.cap - w->p->raw.len < len ? w->p->raw.cap - w->p->raw.len : len;
+            memcpy(w->p->raw.p + w->p->raw.len, src, n);
+            w->p->raw.len += n;
+            src += n;
+            len -= n;
+        } else if (rc == PPROFIO_OK) {
             rc = pprofio_gunzip_into(w->gz, &src, &len, &w->p->raw);
+        }
     }
     if (rc != PPROFIO_OK) {
         w->failed = rc;
@@ -167,7 +175,7 @@ int pprofio_intake_finish(pprofio_profile_writer *w, int ok, int64_t end_ns) {
         /* The collector gave up (the runtime refused): nothing to count. */
         reserve(w->in, -pprofio_profile_cost(w->p), w->p->cycle);
     } else if (rc == PPROFIO_OK) {
-        rc = pprofio_gunzip_finish(w->gz);
+        rc = w->gz ? pprofio_gunzip_finish(w->gz) : PPROFIO_OK;
         if (rc != PPROFIO_OK) {
             drop(w, rc);
         } else {

@@ -108,6 +108,12 @@ static void report_delta(pprofio_output *o, int t, int rc, int is_delta, int too
  */
 static void make_delta(pprofio_output *o, pprofio_profile *p) {
     int t = p->type;
+    if (p->flags & PPROFIO_PROFILE_RAW) { /* the collector made it from the runtime's records */
+        p->delta = (p->flags & PPROFIO_PROFILE_DELTA) != 0;
+        if (p->delta)
+            pprofio_ledger_add(o->ledger, PPROFIO_STAT(deltas), 1);
+        return;
+    }
     int baseline_only = (p->flags & PPROFIO_PROFILE_BASELINE) != 0;
     pprofio_bytes out = {0};
     pprofio_error err = {0};

@@ -345,7 +345,12 @@ int pprofio_profile_begin(pprofio_agent *a, int type, int64_t cycle, int64_t sta
 enum {
     /* The snapshot at a window's start: kept as the base the window's end is
      * measured against (mutex, block), never sent itself. */
-    PPROFIO_PROFILE_BASELINE = 1
+    PPROFIO_PROFILE_BASELINE = 1,
+    /* The bytes are raw pprof (not gzip) that the collector made from the
+     * runtime's records: neither inflated nor subtracted by the core. */
+    PPROFIO_PROFILE_RAW = 2,
+    /* With PPROFIO_PROFILE_RAW: the profile is its window's delta (else totals). */
+    PPROFIO_PROFILE_DELTA = 4
 };
 
 /* pprofio_profile_begin_ex is pprofio_profile_begin with flags. */

@@ -26,6 +26,7 @@ const bufferSize = 32 << 10
 type Agent interface {
 	Next() core.Command
 	Begin(t core.Type, cycle int64, start time.Time, baseline bool) (*core.ProfileWriter, error)
+	BeginRaw(t core.Type, cycle int64, start time.Time, delta bool) (*core.ProfileWriter, error)
 	Skip(t core.Type, cycle int64, reason string)
 	WriteSpans(cycle int64, start, end time.Time, encode func(*core.SpanCycle) []byte) (uint64, error)
 }
@@ -85,6 +86,8 @@ type Collector struct {
 
 	spans SpanSink // nil: no spans
 
+	recs *recordSet // nil: heap, mutex and block from runtime/pprof's profiles
+
 	cpu      *core.ProfileWriter // the open CPU window, if this collector started one
 	cpuCycle int64
 	cpuBuf   *bufio.Writer
@@ -93,13 +96,17 @@ type Collector struct {
 
 // New makes a collector for agent that logs to log.
 func New(agent Agent, log *slog.Logger, rates Rates) *Collector {
-	return &Collector{
+	c := &Collector{
 		agent:   agent,
 		log:     log,
 		rates:   rates,
 		cpuBuf:  bufio.NewWriterSize(nil, bufferSize),
 		snapBuf: bufio.NewWriterSize(nil, bufferSize),
 	}
+	if UseRecords {
+		c.recs = &recordSet{}
+	}
+	return c
 }
 
 // SetSpans gives the collector the span sink to flush at each cycle's end.
@@ -114,6 +121,7 @@ func (c *Collector) SetSpans(s SpanSink) { c.spans = s }
 func (c *Collector) Run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer c.recs.close()
 	defer c.closeWindows() // a window still open at EXIT (it never is) is closed
 	for {
 		cmd := c.agent.Next()
@@ -270,6 +278,14 @@ func (c *Collector) stopBlock(cycle int64) {
 // snapshot writes the named runtime/pprof profile as a profile of type t
 // whose window began at start; a baseline is kept by the core, not sent.
 func (c *Collector) snapshot(t core.Type, name string, cycle int64, start time.Time, baseline bool) {
+	tab, err := c.recs.table(t)
+	if err != nil {
+		c.log.Warn("pprofio: cannot read the runtime's records; taking runtime/pprof profiles instead",
+			"type", name, "err", err)
+	}
+	if tab != nil && c.snapshotRecords(tab, t, name, cycle, start, baseline) {
+		return
+	}
 	p := pprof.Lookup(name)
 	if p == nil {
 		c.agent.Skip(t, cycle, "no such runtime profile: "+name)

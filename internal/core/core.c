@@ -23,6 +23,7 @@
 #include "../../csrc/baseline.c"
 #include "../../csrc/pprofdec.c"
 #include "../../csrc/pprof.c"
+#include "../../csrc/records.c"
 #include "../../csrc/timeline.c"
 #include "../../csrc/batch.c"
 #include "../../csrc/curl_loader.c"

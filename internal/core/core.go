@@ -301,6 +301,22 @@ func (a *Agent) Begin(t Type, cycle int64, start time.Time, baseline bool) (*Pro
 	return &ProfileWriter{w: w}, nil
 }
 
+// BeginRaw opens a writer for a profile of type t as raw pprof that the
+// collector made (Records.WriteTo): the core neither inflates nor
+// subtracts it. delta: it is its window's delta (else totals).
+func (a *Agent) BeginRaw(t Type, cycle int64, start time.Time, delta bool) (*ProfileWriter, error) {
+	var w *C.pprofio_profile_writer
+	flags := C.int(C.PPROFIO_PROFILE_RAW)
+	if delta {
+		flags |= C.PPROFIO_PROFILE_DELTA
+	}
+	if rc := C.pprofio_profile_begin_ex(a.a, C.int(t), C.int64_t(cycle), C.int64_t(start.UnixNano()),
+		flags, &w); rc != C.PPROFIO_OK {
+		return nil, fmt.Errorf("open a %v profile: %w", t, statusError(rc))
+	}
+	return &ProfileWriter{w: w}, nil
+}
+
 // Write implements io.Writer.
 func (w *ProfileWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {

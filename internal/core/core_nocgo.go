@@ -22,7 +22,10 @@ func (*Agent) Free()                                                      {}
 func (*Agent) Skip(Type, int64, string)                                   {}
 func (*Agent) ReadStats(any)                                              {}
 func (*Agent) Begin(Type, int64, time.Time, bool) (*ProfileWriter, error) { return nil, ErrNoCgo }
-func (*Agent) Spans() *SpanRecorder                                       { return nil }
+
+// BeginRaw needs the C core.
+func (*Agent) BeginRaw(Type, int64, time.Time, bool) (*ProfileWriter, error) { return nil, ErrNoCgo }
+func (*Agent) Spans() *SpanRecorder                                          { return nil }
 func (*Agent) WriteSpans(int64, time.Time, time.Time, func(*SpanCycle) []byte) (uint64, error) {
 	return 0, ErrNoCgo
 }

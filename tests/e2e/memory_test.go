@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pprofio/pprofio"
+	"github.com/pprofio/pprofio/internal/collector"
 )
 
 const childEnv = "PPROFIO_E2E_CHILD"
@@ -20,25 +21,38 @@ const childEnv = "PPROFIO_E2E_CHILD"
 // TestMemoryBound: with MaxBufferBytes at its minimum and a heap profile
 // larger than that, the bound holds (the core never buffers more), and every
 // profile of every cycle is accounted for: written, skipped, or counted as
-// dropped.
+// dropped. Both ways of taking the heap profile are run: runtime/pprof's
+// (every cycle's profile arrives whole, over the bound) and the runtime's
+// records (only the first, the totals, is over it; the deltas after it fit).
 //
 // It runs in a child process: the workload sets MemProfileRate to 1 and
 // leaves tens of thousands of allocation stacks in the runtime's heap
 // profile for good, which would weigh on every later test of this process.
 func TestMemoryBound(t *testing.T) {
-	if os.Getenv(childEnv) == "memory" {
+	switch os.Getenv(childEnv) {
+	case "memory":
+		memoryBoundChild(t)
+		return
+	case "memory-pprof":
+		collector.UseRecords = false
 		memoryBoundChild(t)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMemoryBound$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=memory")
-	out, err := cmd.CombinedOutput()
-	t.Logf("child:\n%s", out)
-	if err != nil {
-		t.Fatalf("child: %v", err)
+	ways := []string{"memory-pprof"}
+	if collector.UseRecords {
+		ways = append(ways, "memory")
 	}
-	if !bytes.Contains(out, []byte("--- PASS: TestMemoryBound")) {
-		t.Fatal("the child did not run the test")
+	for _, way := range ways {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMemoryBound$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), childEnv+"="+way)
+		out, err := cmd.CombinedOutput()
+		t.Logf("child (%s):\n%s", way, out)
+		if err != nil {
+			t.Fatalf("child (%s): %v", way, err)
+		}
+		if !bytes.Contains(out, []byte("--- PASS: TestMemoryBound")) {
+			t.Fatalf("the child (%s) did not run the test", way)
+		}
 	}
 }
 
@@ -150,14 +164,26 @@ func memoryBoundChild(t *testing.T) {
 	if s.BufferedBytes != 0 {
 		t.Errorf("BufferedBytes = %d after Stop, want 0", s.BufferedBytes)
 	}
-	// A heap profile over the bound cannot be kept: each cycle's is dropped,
-	// counted, and the loss is logged.
-	if nHeap != 0 {
-		t.Errorf("%d heap files, but every heap profile (%d bytes) is over the bound", nHeap, size)
-	}
-	if s.ProfilesDroppedMemory < s.Cycles || s.BytesDropped == 0 {
-		t.Errorf("ProfilesDroppedMemory = %d, BytesDropped = %d: want at least one heap profile dropped a cycle",
-			s.ProfilesDroppedMemory, s.BytesDropped)
+	// A heap profile over the bound cannot be kept: it is dropped, counted,
+	// and the loss is logged. From runtime/pprof every cycle's is over it;
+	// from the records only the first (the totals) is, and the deltas after
+	// it are written.
+	if collector.UseRecords {
+		if s.ProfilesDroppedMemory < 1 || s.BytesDropped == 0 {
+			t.Errorf("ProfilesDroppedMemory = %d, BytesDropped = %d: want the first heap profile dropped",
+				s.ProfilesDroppedMemory, s.BytesDropped)
+		}
+		if nHeap == 0 || uint64(nHeap) >= s.Cycles {
+			t.Errorf("%d heap files in %d cycles: want every delta after the dropped totals", nHeap, s.Cycles)
+		}
+	} else {
+		if nHeap != 0 {
+			t.Errorf("%d heap files, but every heap profile (%d bytes) is over the bound", nHeap, size)
+		}
+		if s.ProfilesDroppedMemory < s.Cycles || s.BytesDropped == 0 {
+			t.Errorf("ProfilesDroppedMemory = %d, BytesDropped = %d: want at least one heap profile dropped a cycle",
+				s.ProfilesDroppedMemory, s.BytesDropped)
+		}
 	}
 	if len(logs.find(slog.LevelWarn, "memory bound")) == 0 {
 		t.Error("no Warn record mentions the memory bound")

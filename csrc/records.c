@@ -1,0 +1,583 @@
+//go:build ignore
+
+/* records.c: delta profiles from the runtime's records (see records.h). */
+#include "records.h"
+
+#include <string.h>
+
+#include "alloc.h"
+
+#define RC_MAX_VALUES 8
+
+typedef struct {
+    uint64_t start, limit, offset;
+    int64_t file, build_id;
+    int has_functions;
+} rc_mapping;
+
+typedef struct {
+    int64_t name, file, start_line;
+} rc_function;
+
+typedef struct {
+    uint64_t addr;
+    uint32_t mapping, line_off, n_line;
+} rc_location;
+
+typedef struct {
+    uint32_t fn;
+    int64_t line;
+} rc_line;
+
+typedef struct {
+    uint64_t h1;
+    uint32_t loc_off, n_loc;
+    int64_t label_key, label_num;
+    int64_t seen;      /* the snapshot that last had this key */
+    int64_t sum[RC_MAX_VALUES]; /* this snapshot's values (valid when seen is the current one) */
+    int64_t prev[RC_MAX_VALUES]; /* the previous snapshot's (valid when seen was the previous one) */
+} rc_key;
+
+/* A growable array of fixed-size items. */
+typedef struct {
+    void *p;
+    size_t n, cap;
+} rc_vec;
+
+struct pprofio_records {
+    int n_values;
+    uint32_t cum_mask;
+    int64_t types[2 * RC_MAX_VALUES];
+    int64_t period_type, period_unit;
+    char *chars; /* the strings, each NUL-terminated */
+    size_t n_chars, cap_chars;
+    rc_vec str_off, str_len, mappings, functions, locations, lines, loc_ids, keys, touched;
+    uint64_t *table; /* keys by h1: index + 1 */
+    size_t table_cap;
+    int64_t snap; /* snapshots read so far (the current one's number) */
+    int have_prev;
+    int64_t prev_time;
+    /* per-emit scratch: what the delta references, and the strings renumbered */
+    rc_vec loc_mark, fn_mark, map_mark, str_map, str_order, used_locs;
+    pprofio_bytes msg;
+};
+
+static int rc_grow(rc_vec *v, size_t need, size_t size) {
+    if (need <= v->cap)
+        return PPROFIO_OK;
+    size_t c = v->cap ? v->cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = pprofio_realloc(v->p, c * size);
+    if (!q)
+        return PPROFIO_ERR_NOMEM;
+    v->p = q;
+    v->cap = c;
+    return PPROFIO_OK;
+}
+
+#define RC_AT(v, T, i) (((T *)(v).p)[i])
+
+/* rc_push appends one item of size bytes; *at gets its index. */
+static int rc_push(rc_vec *v, const void *item, size_t size, size_t *at) {
+    if (rc_grow(v, v->n + 1, size) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    memcpy((char *)v->p + v->n * size, item, size);
+    if (at)
+        *at = v->n;
+    v->n++;
+    return PPROFIO_OK;
+}
+
+static void rc_vec_free(rc_vec *v) { pprofio_free(v->p); }
+
+int pprofio_records_new(int n_values, uint32_t cum_mask, pprofio_records **out) {
+    *out = NULL;
+    if (n_values < 1 || n_values > RC_MAX_VALUES)
+        return PPROFIO_ERR_INVALID;
+    pprofio_records *r = pprofio_calloc(1, sizeof *r);
+    if (!r)
+        return PPROFIO_ERR_NOMEM;
+    r->n_values = n_values;
+    r->cum_mask = cum_mask;
+    int64_t empty;
+    if (pprofio_records_string(r, "", 0, &empty) != PPROFIO_OK) {
+        pprofio_records_free(r);
+        return PPROFIO_ERR_NOMEM;
+    }
+    *out = r;
+    return PPROFIO_OK;
+}
+
+void pprofio_records_free(pprofio_records *r) {
+    if (!r)
+        return;
+    rc_vec *vs[] = {&r->str_off, &r->str_len, &r->mappings, &r->functions, &r->locations, &r->lines,
+                    &r->loc_ids, &r->keys, &r->touched, &r->loc_mark, &r->fn_mark, &r->map_mark,
+                    &r->str_map, &r->str_order, &r->used_locs};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
+        rc_vec_free(vs[i]);
+    pprofio_bytes_free(&r->msg);
+    pprofio_free(r->chars);
+    pprofio_free(r->table);
+    pprofio_free(r);
+}
+
+size_t pprofio_records_bytes(const pprofio_records *r) {
+    if (!r)
+        return 0;
+    return sizeof *r + r->cap_chars + r->str_off.cap * 8 + r->str_len.cap * 8 + r->mappings.cap * sizeof(rc_mapping) +
+           r->functions.cap * sizeof(rc_function) + r->locations.cap * sizeof(rc_location) +
+           r->lines.cap * sizeof(rc_line) + r->loc_ids.cap * 4 + r->keys.cap * sizeof(rc_key) + r->touched.cap * 4 +
+           r->table_cap * 8 + r->loc_mark.cap * 8 + r->fn_mark.cap * 8 + r->map_mark.cap * 8 + r->str_map.cap * 16 +
+           r->str_order.cap * 8 + r->used_locs.cap * 4 + r->msg.cap;
+}
+
+int pprofio_records_string(pprofio_records *r, const char *s, size_t n, int64_t *id) {
+    if (r->n_chars + n + 1 > r->cap_chars) {
+        size_t c = r->cap_chars ? r->cap_chars : 4096;
+        while (c < r->n_chars + n + 1)
+            c *= 2;
+        char *q = pprofio_realloc(r->chars, c);
+        if (!q)
+            return PPROFIO_ERR_NOMEM;
+        r->chars = q;
+        r->cap_chars = c;
+    }
+    uint64_t off = r->n_chars, len = n;
+    size_t at;
+    if (rc_grow(&r->str_len, r->str_off.n + 1, sizeof len) != PPROFIO_OK ||
+        rc_push(&r->str_off, &off, sizeof off, &at) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    rc_push(&r->str_len, &len, sizeof len, NULL); /* room was made above */
+    if (n)
+        memcpy(r->chars + off, s, n);
+    r->chars[off + n] = '\0';
+    r->n_chars += n + 1;
+    *id = (int64_t)at;
+    return PPROFIO_OK;
+}
+
+static int rc_valid_str(const pprofio_records *r, int64_t s) { return s >= 0 && (size_t)s < r->str_off.n; }
+
+int pprofio_records_types(pprofio_records *r, const int64_t *type_unit, size_t n_types, int64_t period_type,
+                          int64_t period_unit) {
+    if (n_types != (size_t)r->n_values || !rc_valid_str(r, period_type) || !rc_valid_str(r, period_unit))
+        return PPROFIO_ERR_INVALID;
+    for (size_t i = 0; i < 2 * n_types; i++) {
+        if (!rc_valid_str(r, type_unit[i]))
+            return PPROFIO_ERR_INVALID;
+        r->types[i] = type_unit[i];
+    }
+    r->period_type = period_type;
+    r->period_unit = period_unit;
+    return PPROFIO_OK;
+}
+
+int pprofio_records_mapping(pprofio_records *r, uint64_t start, uint64_t limit, uint64_t offset, int64_t file,
+                            int64_t build_id, int has_functions, uint32_t *id) {
+    if (!rc_valid_str(r, file) || !rc_valid_str(r, build_id))
+        return PPROFIO_ERR_INVALID;
+    rc_mapping m = {start, limit, offset, file, build_id, has_functions != 0};
+    size_t at;
+    if (rc_push(&r->mappings, &m, sizeof m, &at) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    *id = (uint32_t)at + 1;
+    return PPROFIO_OK;
+}
+
+void pprofio_records_set_has_functions(pprofio_records *r, uint32_t mapping, int has_functions) {
+    if (mapping >= 1 && mapping <= r->mappings.n)
+        RC_AT(r->mappings, rc_mapping, mapping - 1).has_functions = has_functions != 0;
+}
+
+int pprofio_records_function(pprofio_records *r, int64_t name, int64_t file, int64_t start_line, uint32_t *id) {
+    if (!rc_valid_str(r, name) || !rc_valid_str(r, file))
+        return PPROFIO_ERR_INVALID;
+    rc_function f = {name, file, start_line};
+    size_t at;
+    if (rc_push(&r->functions, &f, sizeof f, &at) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    *id = (uint32_t)at + 1;
+    return PPROFIO_OK;
+}
+
+int pprofio_records_location(pprofio_records *r, uint64_t addr, uint32_t mapping, const uint32_t *fns,
+                             const int64_t *lines, size_t n, uint32_t *id) {
+    if (mapping > r->mappings.n)
+        return PPROFIO_ERR_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (fns[i] < 1 || fns[i] > r->functions.n)
+            return PPROFIO_ERR_INVALID;
+    if (rc_grow(&r->lines, r->lines.n + n, sizeof(rc_line)) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    rc_location l = {addr, mapping, (uint32_t)r->lines.n, (uint32_t)n};
+    size_t at;
+    if (rc_push(&r->locations, &l, sizeof l, &at) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        RC_AT(r->lines, rc_line, r->lines.n + i) = (rc_line){fns[i], lines[i]};
+    r->lines.n += n;
+    *id = (uint32_t)at + 1;
+    return PPROFIO_OK;
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+/* rc_hash hashes a stack and its label. */
+static uint64_t rc_hash(const uint32_t *locs, size_t n, int64_t label_key, int64_t label_num) {
+    uint64_t h = UINT64_C(0xcbf29ce484222325) ^ n;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ locs[i]) * UINT64_C(0x100000001b3);
+    h = (h ^ (uint64_t)label_key) * UINT64_C(0xFF51AFD7ED558CCD);
+    h = (h ^ (uint64_t)label_num) * UINT64_C(0xC4CEB9FE1A85EC53);
+    return h ^ (h >> 29);
+}
+
+/* rc_find returns the key of this stack and label, or NULL and the empty slot where it goes. */
+static rc_key *rc_find(const pprofio_records *r, uint64_t h, const uint32_t *locs, size_t n, int64_t label_key,
+                       int64_t label_num, uint64_t **slot) {
+    for (size_t i = h & (r->table_cap - 1);; i = (i + 1) & (r->table_cap - 1)) {
+        if (r->table[i] == 0) {
+            *slot = &r->table[i];
+            return NULL;
+        }
+        rc_key *k = &RC_AT(r->keys, rc_key, r->table[i] - 1);
+        if (k->h1 == h && k->n_loc == n && k->label_key == label_key && k->label_num == label_num &&
+            (n == 0 || memcmp(&RC_AT(r->loc_ids, uint32_t, k->loc_off), locs, n * sizeof *locs) == 0))
+            return k;
+    }
+}
+
+static int rc_rehash(pprofio_records *r) {
+    size_t cap = r->table_cap ? r->table_cap * 2 : 4096;
+    uint64_t *t = pprofio_calloc(cap, sizeof *t);
+    if (!t)
+        return PPROFIO_ERR_NOMEM;
+    for (size_t k = 0; k < r->keys.n; k++) {
+        size_t i = RC_AT(r->keys, rc_key, k).h1 & (cap - 1);
+        while (t[i])
+            i = (i + 1) & (cap - 1);
+        t[i] = k + 1;
+    }
+    pprofio_free(r->table);
+    r->table = t;
+    r->table_cap = cap;
+    return PPROFIO_OK;
+}
+
+int pprofio_records_key(pprofio_records *r, const uint32_t *locs, size_t n, int64_t label_key, int64_t label_num,
+                        uint32_t *key) {
+    if (label_key && !rc_valid_str(r, label_key))
+        return PPROFIO_ERR_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (locs[i] < 1 || locs[i] > r->locations.n)
+            return PPROFIO_ERR_INVALID;
+    if ((r->keys.n + 1) * 2 > r->table_cap && rc_rehash(r) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    uint64_t h = rc_hash(locs, n, label_key, label_num), *slot;
+    rc_key *k = rc_find(r, h, locs, n, label_key, label_num, &slot);
+    if (k) {
+        *key = (uint32_t)(k - (rc_key *)r->keys.p) + 1;
+        return PPROFIO_OK;
+    }
+    if (rc_grow(&r->loc_ids, r->loc_ids.n + n, sizeof(uint32_t)) != PPROFIO_OK ||
+        rc_grow(&r->keys, r->keys.n + 1, sizeof(rc_key)) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    rc_key nk = {.h1 = h, .loc_off = (uint32_t)r->loc_ids.n, .n_loc = (uint32_t)n,
+                 .label_key = label_key, .label_num = label_num, .seen = -1};
+    memcpy(&RC_AT(r->loc_ids, uint32_t, r->loc_ids.n), locs, n * sizeof *locs);
+    r->loc_ids.n += n;
+    size_t at;
+    rc_push(&r->keys, &nk, sizeof nk, &at); /* room was made above */
+    *slot = at + 1;
+    *key = (uint32_t)at + 1;
+    return PPROFIO_OK;
+}
+
+/* ---- protobuf --------------------------------------------------------- */
+
+/* rc_room makes room for n more bytes in b. */
+static int rc_room(pprofio_bytes *b, size_t n) {
+    return b->cap - b->len >= n ? PPROFIO_OK : pprofio_bytes_grow(b, n, NULL, NULL);
+}
+
+/* The writers below assume room was made: at most 11 bytes a varint field. */
+static void rc_varint(pprofio_bytes *b, uint64_t v) {
+    while (v >= 0x80) {
+        b->p[b->len++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b->p[b->len++] = (uint8_t)v;
+}
+
+/* rc_field writes a varint field, omitted when 0 (as runtime/pprof writes them). */
+static void rc_field(pprofio_bytes *b, int field, uint64_t v) {
+    if (v == 0)
+        return;
+    rc_varint(b, (uint64_t)field << 3);
+    rc_varint(b, v);
+}
+
+/* rc_bytes writes a length-delimited field. */
+static int rc_bytes(pprofio_bytes *b, int field, const void *p, size_t n) {
+    if (rc_room(b, n + 16) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    rc_varint(b, (uint64_t)field << 3 | 2);
+    rc_varint(b, n);
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return PPROFIO_OK;
+}
+
+/* rc_str is the string's index in the delta's table, numbering it on first use. */
+static int64_t rc_str(pprofio_records *r, int64_t s) {
+    int64_t *m = &RC_AT(r->str_map, int64_t, 2 * (size_t)s);
+    if (m[0] != r->snap) {
+        m[0] = r->snap;
+        m[1] = (int64_t)r->str_order.n;
+        RC_AT(r->str_order, int64_t, r->str_order.n++) = s; /* room: one per string */
+    }
+    return m[1];
+}
+
+/* rc_mark stamps item i of marks for this snapshot; 1 when it was not yet. */
+static int rc_mark(pprofio_records *r, rc_vec *marks, size_t i) {
+    int64_t *m = &RC_AT(*marks, int64_t, i);
+    if (*m == r->snap)
+        return 0;
+    *m = r->snap;
+    return 1;
+}
+
+/* rc_value_type writes a ValueType message. */
+static int rc_value_type(pprofio_records *r, pprofio_bytes *out, int field, int64_t type, int64_t unit) {
+    pprofio_bytes *m = &r->msg;
+    m->len = 0;
+    if (rc_room(m, 32) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    rc_field(m, 1, (uint64_t)rc_str(r, type));
+    rc_field(m, 2, (uint64_t)rc_str(r, unit));
+    return rc_bytes(out, field, m->p, m->len);
+}
+
+/* rc_sample writes key k's sample with values v; its locations are marked as used. */
+static int rc_sample(pprofio_records *r, pprofio_bytes *out, const rc_key *k, const int64_t *v) {
+    pprofio_bytes *m = &r->msg;
+    m->len = 0;
+    if (rc_room(m, 64 + 11 * ((size_t)k->n_loc + (size_t)r->n_values)) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    size_t nv = 0, nl = 0;
+    for (int i = 0; i < r->n_values; i++)
+        nv += v[i] < 0 ? 10 : (size_t)(64 - __builtin_clzll((uint64_t)v[i] | 1) + 6) / 7;
+    rc_varint(m, 2 << 3 | 2); /* value: packed int64 */
+    rc_varint(m, nv);
+    for (int i = 0; i < r->n_values; i++)
+        rc_varint(m, (uint64_t)v[i]);
+    const uint32_t *locs = &RC_AT(r->loc_ids, uint32_t, k->loc_off);
+    for (uint32_t i = 0; i < k->n_loc; i++) {
+        nl += (size_t)(64 - __builtin_clzll((uint64_t)locs[i] | 1) + 6) / 7;
+        if (rc_mark(r, &r->loc_mark, locs[i] - 1))
+            RC_AT(r->used_locs, uint32_t, r->used_locs.n++) = locs[i];
+    }
+    if (k->n_loc) {
+        rc_varint(m, 1 << 3 | 2); /* location_id: packed uint64 */
+        rc_varint(m, nl);
+        for (uint32_t i = 0; i < k->n_loc; i++)
+            rc_varint(m, locs[i]);
+    }
+    if (k->label_key) { /* Label{key, num}: runtime/pprof's bytes label */
+        uint8_t lab[32];
+        pprofio_bytes lb = {lab, 0, sizeof lab};
+        rc_field(&lb, 1, (uint64_t)rc_str(r, k->label_key));
+        rc_field(&lb, 3, (uint64_t)k->label_num);
+        rc_varint(m, 3 << 3 | 2);
+        rc_varint(m, lb.len);
+        memcpy(m->p + m->len, lab, lb.len);
+        m->len += lb.len;
+    }
+    return rc_bytes(out, 2, m->p, m->len);
+}
+
+/* rc_location_msg writes location id (used), marking its functions and mapping. */
+static int rc_location_msg(pprofio_records *r, pprofio_bytes *out, uint32_t id) {
+    const rc_location *l = &RC_AT(r->locations, rc_location, id - 1);
+    pprofio_bytes *m = &r->msg;
+    m->len = 0;
+    if (rc_room(m, 48 + 28 * (size_t)l->n_line) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    rc_field(m, 1, id);
+    rc_field(m, 2, l->mapping);
+    rc_field(m, 3, l->addr);
+    if (l->mapping)
+        rc_mark(r, &r->map_mark, l->mapping - 1);
+    for (uint32_t i = 0; i < l->n_line; i++) {
+        const rc_line *ln = &RC_AT(r->lines, rc_line, l->line_off + i);
+        uint8_t buf[24];
+        pprofio_bytes lb = {buf, 0, sizeof buf};
+        rc_field(&lb, 1, ln->fn);
+        rc_field(&lb, 2, (uint64_t)ln->line);
+        rc_varint(m, 4 << 3 | 2);
+        rc_varint(m, lb.len);
+        memcpy(m->p + m->len, buf, lb.len);
+        m->len += lb.len;
+        rc_mark(r, &r->fn_mark, ln->fn - 1);
+    }
+    return rc_bytes(out, 4, m->p, m->len);
+}
+
+/* rc_tables writes the mappings, locations and functions the samples use, then the strings. */
+static int rc_tables(pprofio_records *r, pprofio_bytes *out) {
+    int rc = PPROFIO_OK;
+    for (size_t i = 0; i < r->used_locs.n && rc == PPROFIO_OK; i++)
+        rc = rc_location_msg(r, out, RC_AT(r->used_locs, uint32_t, i));
+    pprofio_bytes *m = &r->msg;
+    for (size_t i = 0; i < r->functions.n && rc == PPROFIO_OK; i++) {
+        if (RC_AT(r->fn_mark, int64_t, i) != r->snap)
+            continue;
+        const rc_function *f = &RC_AT(r->functions, rc_function, i);
+        m->len = 0;
+        if ((rc = rc_room(m, 64)) != PPROFIO_OK)
+            break;
+        int64_t name = rc_str(r, f->name);
+        rc_field(m, 1, i + 1);
+        rc_field(m, 2, (uint64_t)name);
+        rc_field(m, 3, (uint64_t)name);
+        rc_field(m, 4, (uint64_t)rc_str(r, f->file));
+        rc_field(m, 5, (uint64_t)f->start_line);
+        rc = rc_bytes(out, 5, m->p, m->len);
+    }
+    for (size_t i = 0; i < r->mappings.n && rc == PPROFIO_OK; i++) {
+        if (RC_AT(r->map_mark, int64_t, i) != r->snap)
+            continue;
+        const rc_mapping *mp = &RC_AT(r->mappings, rc_mapping, i);
+        m->len = 0;
+        if ((rc = rc_room(m, 80)) != PPROFIO_OK)
+            break;
+        rc_field(m, 1, i + 1);
+        rc_field(m, 2, mp->start);
+        rc_field(m, 3, mp->limit);
+        rc_field(m, 4, mp->offset);
+        rc_field(m, 5, (uint64_t)rc_str(r, mp->file));
+        rc_field(m, 6, (uint64_t)rc_str(r, mp->build_id));
+        rc_field(m, 7, (uint64_t)mp->has_functions);
+        rc = rc_bytes(out, 3, m->p, m->len);
+    }
+    for (size_t i = 0; i < r->str_order.n && rc == PPROFIO_OK; i++) {
+        int64_t s = RC_AT(r->str_order, int64_t, i);
+        rc = rc_bytes(out, 6, r->chars + RC_AT(r->str_off, uint64_t, s), RC_AT(r->str_len, uint64_t, s));
+    }
+    return rc;
+}
+
+/* rc_scratch sizes the per-emit marks for every item there is. */
+static int rc_scratch(pprofio_records *r) {
+    rc_vec *marks[] = {&r->loc_mark, &r->fn_mark, &r->map_mark};
+    size_t counts[] = {r->locations.n, r->functions.n, r->mappings.n};
+    for (int i = 0; i < 3; i++) {
+        size_t had = marks[i]->n;
+        if (rc_grow(marks[i], counts[i], sizeof(int64_t)) != PPROFIO_OK)
+            return PPROFIO_ERR_NOMEM;
+        for (size_t k = had; k < counts[i]; k++)
+            RC_AT(*marks[i], int64_t, k) = 0;
+        marks[i]->n = counts[i];
+    }
+    size_t ns = r->str_off.n, had = r->str_map.n;
+    if (rc_grow(&r->str_map, 2 * ns, sizeof(int64_t)) != PPROFIO_OK ||
+        rc_grow(&r->str_order, ns, sizeof(int64_t)) != PPROFIO_OK ||
+        rc_grow(&r->used_locs, r->locations.n, sizeof(uint32_t)) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    for (size_t k = had; k < 2 * ns; k++)
+        RC_AT(r->str_map, int64_t, k) = 0;
+    r->str_map.n = 2 * ns;
+    r->str_order.n = 0;
+    r->used_locs.n = 0;
+    return PPROFIO_OK;
+}
+
+/* rc_sum adds the snapshot's records into their keys (the first touch moves the last values to prev). */
+static int rc_sum(pprofio_records *r, const int64_t *recs, size_t n) {
+    size_t stride = 1 + (size_t)r->n_values;
+    if (rc_grow(&r->touched, n, sizeof(uint32_t)) != PPROFIO_OK)
+        return PPROFIO_ERR_NOMEM;
+    r->touched.n = 0;
+    for (size_t i = 0; i < n; i++) {
+        const int64_t *rec = recs + i * stride;
+        if (rec[0] < 1 || (uint64_t)rec[0] > r->keys.n)
+            return PPROFIO_ERR_INVALID;
+        rc_key *k = &RC_AT(r->keys, rc_key, rec[0] - 1);
+        if (k->seen != r->snap) {
+            for (int v = 0; v < r->n_values; v++) {
+                k->prev[v] = r->have_prev && k->seen == r->snap - 1 ? k->sum[v] : 0;
+                k->sum[v] = 0;
+            }
+            k->seen = r->snap;
+            RC_AT(r->touched, uint32_t, r->touched.n++) = (uint32_t)rec[0];
+        }
+        for (int v = 0; v < r->n_values; v++) /* wraps instead of overflowing */
+            k->sum[v] = (int64_t)((uint64_t)k->sum[v] + (uint64_t)rec[1 + v]);
+    }
+    return PPROFIO_OK;
+}
+
+/* rc_emit writes the delta of the keys this snapshot touched. */
+static int rc_emit(pprofio_records *r, int64_t time_ns, int64_t period, pprofio_bytes *out) {
+    int rc = rc_scratch(r);
+    if (rc != PPROFIO_OK)
+        return rc;
+    out->len = 0;
+    rc_str(r, 0); /* "" is 0 */
+    rc_str(r, r->period_type); /* numbered before the table is written; the message comes after it */
+    rc_str(r, r->period_unit);
+    for (int i = 0; i < r->n_values && rc == PPROFIO_OK; i++)
+        rc = rc_value_type(r, out, 1, r->types[2 * i], r->types[2 * i + 1]);
+    for (size_t i = 0; i < r->touched.n && rc == PPROFIO_OK; i++) {
+        const rc_key *k = &RC_AT(r->keys, rc_key, RC_AT(r->touched, uint32_t, i) - 1);
+        int64_t v[RC_MAX_VALUES];
+        int nonzero = 0;
+        for (int j = 0; j < r->n_values; j++) {
+            v[j] = r->cum_mask & (1u << j) ? (int64_t)((uint64_t)k->sum[j] - (uint64_t)k->prev[j]) : k->sum[j];
+            nonzero |= v[j] != 0;
+        }
+        if (nonzero)
+            rc = rc_sample(r, out, k, v);
+    }
+    if (rc == PPROFIO_OK)
+        rc = rc_tables(r, out);
+    if (rc == PPROFIO_OK)
+        rc = rc_room(out, 64);
+    if (rc != PPROFIO_OK)
+        return rc;
+    int64_t start = r->prev_time > 0 && time_ns >= r->prev_time ? r->prev_time : time_ns;
+    rc_field(out, 9, (uint64_t)start);
+    rc_field(out, 10, (uint64_t)(time_ns - start));
+    rc = rc_value_type(r, out, 11, r->period_type, r->period_unit);
+    if (rc == PPROFIO_OK && (rc = rc_room(out, 16)) == PPROFIO_OK)
+        rc_field(out, 12, (uint64_t)period);
+    return rc;
+}
+
+int pprofio_records_cycle(pprofio_records *r, const int64_t *recs, size_t n, int64_t time_ns, int64_t period,
+                          int emit, pprofio_bytes *out, int *is_delta) {
+    *is_delta = 0;
+    r->snap++;
+    int rc = rc_sum(r, recs, n);
+    if (rc == PPROFIO_OK && emit) {
+        rc = rc_emit(r, time_ns, period, out);
+        *is_delta = rc == PPROFIO_OK && r->have_prev;
+    }
+    if (rc != PPROFIO_OK) {
+        pprofio_records_reset(r); /* values half summed: the next snapshot starts afresh */
+        return rc;
+    }
+    r->have_prev = 1;
+    r->prev_time = time_ns;
+    return PPROFIO_OK;
+}
+
+void pprofio_records_reset(pprofio_records *r) {
+    r->have_prev = 0;
+    r->prev_time = 0;
+    r->snap++;
+}
