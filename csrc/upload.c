@@ -205,13 +205,18 @@ static int pyroscope_auth(const pprofio_config *cfg, char **line) {
         size_t n = strlen(user) + 1 + strlen(pass ? pass : "");
         char *plain = pprofio_malloc(n + 1);
         *line = pprofio_malloc(4 * ((n + 2) / 3) + 32);
-        if (plain && *line) {
+        int ok = plain && *line;
+        if (ok) {
             snprintf(plain, n + 1, "%s:%s", user, pass ? pass : "");
             strcpy(*line, "Authorization: Basic ");
             pprofio_base64(plain, n, *line + strlen(*line));
+            wipe_free(plain);
+        } else {
+            pprofio_free(plain); /* nothing written in either yet */
+            pprofio_free(*line);
+            *line = NULL;
         }
-        wipe_free(plain);
-        return *line && plain ? PPROFIO_OK : PPROFIO_ERR_NOMEM;
+        return ok ? PPROFIO_OK : PPROFIO_ERR_NOMEM;
     }
     if (tok && *tok) {
         size_t n = strlen(tok) + 32;

@@ -86,6 +86,52 @@ LTest(alloc, agent_new_fails_cleanly_at_every_allocation) {
     cr_assert_geq(n, 3, "agent_new allocates the agent and two strings, but only %ld allocations were seen", n);
 }
 
+/* With both destinations and a spool, each destination's queue and client fail as cleanly. */
+LTest(alloc, agent_new_with_ingest_and_pyroscope_fails_cleanly_at_every_allocation) {
+    char *spool = scratch_dir();
+    pprofio_config cfg = {
+        .service_name = "checkout",
+        .ingest_url = "https://127.0.0.1:1",
+        .api_key = "k",
+        .pyroscope_url = "https://127.0.0.1:2/prefix",
+        .pyroscope_user = "123",
+        .pyroscope_password = "pw",
+        .pyroscope_tenant_id = "team-a",
+        .spool_dir = spool,
+        .max_spool_bytes = 8 * (int64_t)MiB,
+        .connect_timeout_ns = SEC,
+        .request_timeout_ns = SEC,
+        .source = {.service = "checkout", .instance_id = "0123456789abcdef0123456789abcdef"},
+        .period_ns = 60 * SEC,
+        .cpu_duration_ns = 10 * SEC,
+        .max_buffer_bytes = 8 * (int64_t)MiB,
+        .profile_types = PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU),
+        .jitter_seed = 1,
+    };
+    long n;
+    for (n = 0;; n++) {
+        cr_assert_lt(n, MAX_RUNS);
+        pprofio_agent *a = (pprofio_agent *)&cfg;
+        pprofio_error err = {0};
+        arm(n);
+        int rc = pprofio_agent_new(&cfg, &a, &err);
+        int failed = disarm(n);
+        if (!failed) {
+            assert_status(rc, PPROFIO_OK);
+            pprofio_agent_free(a);
+            break;
+        }
+        if (rc == PPROFIO_OK) {
+            pprofio_agent_free(a);
+            continue;
+        }
+        cr_assert_neq(rc, PPROFIO_OK);
+        cr_assert_null(a, "a failed agent_new left *out set");
+    }
+    cr_assert_geq(n, 10, "two destinations allocate more than %ld times", n);
+    scratch_remove(spool);
+}
+
 /* ---- the whole agent ------------------------------------------------------ */
 
 static pprofio_sim_clock sim;
