@@ -142,8 +142,8 @@ type Config struct {
 	// key refused, a full disk, an OutputDir it cannot write.
 	Logger *slog.Logger
 
-	// CAFile is a PEM bundle of certificates to trust for IngestURL
-	// instead of the system's (a private CA). Verification is never off.
+	// CAFile is a PEM bundle of certificates to trust for IngestURL and
+	// PyroscopeURL instead of the system's (a private CA). Verification is never off.
 	CAFile string
 	// SpoolDir keeps batches that are not delivered yet on disk, so an
 	// outage, a restart or a crash loses nothing that fits in
@@ -160,7 +160,7 @@ type Config struct {
 	// what is not delivered by then stays in SpoolDir for the next start.
 	// Default 5 s.
 	StopTimeout time.Duration
-	// ConnectTimeout bounds connecting to IngestURL (default 10 s);
+	// ConnectTimeout bounds connecting to IngestURL or PyroscopeURL (default 10 s);
 	// RequestTimeout bounds a whole upload (default 30 s).
 	ConnectTimeout time.Duration
 	RequestTimeout time.Duration
@@ -259,19 +259,19 @@ type Stats struct {
 	SpansOverflowed uint64 // spans past the cardinality or MaxSpanBytes bound, aggregated in the overflow series
 
 	// Delivery to PyroscopeURL: its own queue, as above for IngestURL.
-	PyroscopeBatchesQueued          uint64 // pushes made (one a cycle)
-	PyroscopeBatchesSent            uint64 // accepted by Pyroscope
-	PyroscopeBatchesRetried         uint64 // attempts that failed and will be tried again
-	PyroscopeBatchesSplit           uint64 // pushes split by series after a 413
-	PyroscopeBatchesDroppedRejected uint64 // refused for good: 400, another 4xx, too large alone
-	PyroscopeBatchesDroppedOld      uint64 // older than the hour Pyroscope takes
-	PyroscopeBatchesDroppedSpool    uint64 // evicted by MaxSpoolBytes, or damaged spool files
-	PyroscopeBatchesAdopted         uint64 // left in SpoolDir/pyroscope by an earlier process, taken over
-	PyroscopeProfilesDropped        uint64 // profiles in dropped pushes
-	PyroscopeBytesSent              uint64 // request bodies pushed (gzipped)
-	PyroscopeSpoolBytes             int64  // bytes in SpoolDir/pyroscope now
-	PyroscopeQueuedBatches          int64  // pushes waiting now
-	PyroscopeCPUUpload              time.Duration
+	PyroscopeBatchesQueued          uint64        // pushes made (one a cycle)
+	PyroscopeBatchesSent            uint64        // accepted by Pyroscope
+	PyroscopeBatchesRetried         uint64        // attempts that failed and will be tried again
+	PyroscopeBatchesSplit           uint64        // pushes split by series after a 413
+	PyroscopeBatchesDroppedRejected uint64        // refused for good: 400, another 4xx, too large alone
+	PyroscopeBatchesDroppedOld      uint64        // older than the hour Pyroscope takes
+	PyroscopeBatchesDroppedSpool    uint64        // evicted by MaxSpoolBytes, or damaged spool files
+	PyroscopeBatchesAdopted         uint64        // left in SpoolDir/pyroscope by an earlier process, taken over
+	PyroscopeProfilesDropped        uint64        // profiles in dropped pushes
+	PyroscopeBytesSent              uint64        // request bodies pushed (gzipped)
+	PyroscopeSpoolBytes             int64         // bytes in SpoolDir/pyroscope now
+	PyroscopeQueuedBatches          int64         // pushes waiting now
+	PyroscopeCPUUpload              time.Duration // CPU time of Pyroscope's delivery thread
 }
 
 // Profiler is a running (or ready, or stopped) agent. Its methods are

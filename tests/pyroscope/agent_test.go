@@ -50,7 +50,7 @@ var wantSampleType = map[string]string{
 }
 
 // isolate keeps the test's environment out of New (PPROFIO_* and the cache folder).
-func isolate(t *testing.T) {
+func isolate(t testing.TB) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PPROFIO_") {
