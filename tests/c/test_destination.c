@@ -15,6 +15,7 @@
  */
 #include <pthread.h>
 
+#include "../../csrc/destination.h"
 #include "../../csrc/pyroscope.h"
 #include "../../csrc/pyroscope_push.pb-c.h"
 #include "../../csrc/retry.h"
@@ -369,5 +370,49 @@ LTest(destination_agent, a_pyroscope_that_takes_nothing_holds_back_no_ingest_bat
     free(pyro_dir);
     free(pyro_root);
     scratch_remove(spool);
+    server_stop(s);
+}
+
+/* ---- one destination driven by hand --------------------------------------------- */
+
+LTest(destination_post, a_push_older_than_an_hour_is_dropped_and_counted_without_being_sent) {
+    server *s = server_start("", 0);
+    pprofio_sim_clock sim;
+    int64_t now = (int64_t)time(NULL) * SEC;
+    pprofio_sim_clock_init(&sim, now);
+    pprofio_config cfg = pyro_config(s);
+    cfg.clock = &sim.base;
+    pprofio_ledger *l = NULL;
+    assert_status(pprofio_ledger_new(&sim.base, 0, &l), PPROFIO_OK);
+    pprofio_destination *d = NULL;
+    pprofio_error err = {0};
+    assert_status(pprofio_destination_new(&cfg, PPROFIO_DEST_PYROSCOPE, 1, &sim.base, l, &d, &err), PPROFIO_OK);
+
+    pprofio_bytes old = push_of(3), fresh = push_of(2);
+    pprofio_destination_push(d, "0123456789abcdef0123456789abcde0", (uint64_t)(now - 2 * 3600 * SEC), 3, &old);
+    pprofio_destination_push(d, "0123456789abcdef0123456789abcde1", (uint64_t)(now - 600 * SEC), 2, &fresh);
+    pprofio_destination_send(d); /* the old one: dropped here */
+    pprofio_stats st;
+    pprofio_ledger_read(l, &st);
+    assert_i64(st.pyroscope_batches_dropped_old, 1);
+    assert_i64(st.pyroscope_profiles_dropped, 3);
+    record rec = record_load(s);
+    assert_i64(rec.n, 0); /* never sent */
+    record_free(&rec);
+    pprofio_destination_send(d); /* the fresh one goes out (and meets the receiver's 404) */
+    wait_for_requests(s, 1);
+    pprofio_ledger_read(l, &st);
+    assert_i64(st.pyroscope_batches_retried, 1);
+    assert_i64(st.pyroscope_batches_dropped_old, 1);
+    pprofio_destination_gauges(d, &st);
+    assert_i64(st.pyroscope_queued_batches, 1); /* kept through the pause */
+    int level;
+    char msg[PPROFIO_LOG_LINE];
+    int found = 0;
+    while (pprofio_ledger_take_log(l, &level, msg))
+        found += strstr(msg, "older than the hour Pyroscope takes") != NULL;
+    assert_i64(found, 1);
+    pprofio_destination_free(d);
+    pprofio_ledger_free(l);
     server_stop(s);
 }
