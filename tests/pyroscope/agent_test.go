@@ -403,21 +403,8 @@ func TestOneDestinationDownLosesNothingForEither(t *testing.T) {
 	}
 }
 
-// script makes the next requests to s answer these faults, in order, then
-// lets requests through: it sets each fault once the one before has been
-// answered.
-func script(t *testing.T, s *pyroServer, faults ...int32) {
-	t.Helper()
-	for _, f := range faults {
-		n := len(s.all())
-		s.fault.Store(f)
-		waitFor(t, fmt.Sprintf("fault %d to be answered", f), func() bool { return len(s.all()) > n })
-	}
-	s.fault.Store(0)
-}
-
 func TestPyroscopeAnswers(t *testing.T) {
-	run := func(t *testing.T, setup func(*pyroServer), during func(*pyroServer)) (pprofio.Stats, *pyroServer, *logCapture) {
+	run := func(t *testing.T, setup func(*pyroServer)) (pprofio.Stats, *pyroServer, *logCapture) {
 		isolate(t)
 		f := newTLS(t)
 		pyro := newPyroServer(t, f)
@@ -427,8 +414,9 @@ func TestPyroscopeAnswers(t *testing.T) {
 		workload(t)
 		setup(pyro)
 		p := start(t, cfg)
-		during(pyro)
-		waitFor(t, "three pushes accepted after the faults", func() bool { return len(pyro.accepted()) >= 3 })
+		waitFor(t, "three pushes accepted after the faults", func() bool {
+			return pyro.scriptLeft() == 0 && len(pyro.accepted()) >= 3
+		})
 		return stop(t, p), pyro, logs
 	}
 	written := func(t *testing.T, st pprofio.Stats, pyro *pyroServer, lost uint64) {
@@ -441,7 +429,7 @@ func TestPyroscopeAnswers(t *testing.T) {
 	}
 
 	t.Run("400 drops the push for good, counted and logged", func(t *testing.T) {
-		st, pyro, logs := run(t, func(*pyroServer) {}, func(s *pyroServer) { script(t, s, 400, 400) })
+		st, pyro, logs := run(t, func(s *pyroServer) { s.setScript(400, 400) })
 		refused := 0
 		for _, p := range pyro.all() {
 			if p.Status == 400 {
@@ -465,7 +453,7 @@ func TestPyroscopeAnswers(t *testing.T) {
 	})
 
 	t.Run("413 splits a push by series until each fits", func(t *testing.T) {
-		st, pyro, _ := run(t, func(s *pyroServer) { s.maxSeries.Store(1) }, func(*pyroServer) {})
+		st, pyro, _ := run(t, func(s *pyroServer) { s.maxSeries.Store(1) })
 		if st.PyroscopeBatchesSplit == 0 || st.PyroscopeBatchesDroppedRejected != 0 || st.PyroscopeProfilesDropped != 0 {
 			t.Errorf("stats %+v", st)
 		}
@@ -478,7 +466,7 @@ func TestPyroscopeAnswers(t *testing.T) {
 	})
 
 	t.Run("429, 5xx and resets are retried until delivered", func(t *testing.T) {
-		st, pyro, logs := run(t, func(*pyroServer) {}, func(s *pyroServer) { script(t, s, 429, 500, faultReset, 503, 502) })
+		st, pyro, logs := run(t, func(s *pyroServer) { s.setScript(429, 500, faultReset, 503, 502) })
 		// libcurl itself sends again, once, a request whose kept
 		// connection was reset before any answer: the reset may not count.
 		if st.PyroscopeBatchesRetried < 4 || st.PyroscopeBatchesRetried > 5 || st.PyroscopeProfilesDropped != 0 {

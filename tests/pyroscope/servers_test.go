@@ -88,6 +88,33 @@ type pyroServer struct {
 
 	mu     sync.Mutex
 	pushes []push
+	script []int32 // faults for the next requests, one each, before fault
+}
+
+// setScript has the next requests answered with these faults, one each.
+func (s *pyroServer) setScript(faults ...int32) {
+	s.mu.Lock()
+	s.script = append(s.script, faults...)
+	s.mu.Unlock()
+}
+
+// scriptLeft is how many scripted faults have not been answered yet.
+func (s *pyroServer) scriptLeft() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.script)
+}
+
+// nextFault takes the fault for this request: the script's next, or the switch.
+func (s *pyroServer) nextFault() int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.script) > 0 {
+		f := s.script[0]
+		s.script = s.script[1:]
+		return f
+	}
+	return s.fault.Load()
 }
 
 const faultReset = -1
@@ -121,7 +148,7 @@ func (s *pyroServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &pushv1.PushRequest{}
 	decoded := proto.Unmarshal(raw, req) == nil
 	rec := &statusRecorder{ResponseWriter: w}
-	switch f := s.fault.Load(); {
+	switch f := s.nextFault(); {
 	case f == faultReset:
 		if hj, ok := w.(http.Hijacker); ok {
 			if c, _, err := hj.Hijack(); err == nil {
