@@ -478,3 +478,50 @@ func TestPyroscopeAnswers(t *testing.T) {
 		written(t, st, pyro, 0)
 	})
 }
+
+// A refused credential (401) pauses pushes for a minute and keeps them:
+// Stop does not cut the pause short (with the default StopTimeout it ends
+// first), the pushes stay in SpoolDir/pyroscope, and the next process with
+// the same SpoolDir delivers them.
+func TestRefusedCredentialsKeepPushesForTheNextProcess(t *testing.T) {
+	isolate(t)
+	f := newTLS(t)
+	pyro := newPyroServer(t, f)
+	pyro.fault.Store(401)
+	logs := &logCapture{}
+	cfg := agentConfig(t, f, pyro, nil, logs)
+	cfg.PyroscopeUser, cfg.PyroscopePassword = testUser, testPassword
+	cfg.Profiles = []pprofio.ProfileType{pprofio.ProfileCPU, pprofio.ProfileHeap}
+	cfg.StopTimeout = 0 // the default, 5 s: shorter than the pause
+	workload(t)
+	p := start(t, cfg)
+	waitFor(t, "a 401 and three cycles", func() bool { return len(pyro.all()) >= 1 && p.Stats().Cycles >= 3 })
+	first := stop(t, p)
+	if first.PyroscopeQueuedBatches == 0 || first.PyroscopeBatchesSent != 0 || first.PyroscopeProfilesDropped != 0 {
+		t.Fatalf("after the 401s: %+v", first)
+	}
+	if n := logs.count("Pyroscope refused the credentials"); n != 1 {
+		t.Errorf("%d log lines about the credentials, want 1:\n%s", n, logs.text())
+	}
+	if strings.Contains(logs.text(), testPassword) {
+		t.Errorf("the password is in the log")
+	}
+
+	pyro.fault.Store(0)
+	cfg.OutputDir = t.TempDir()
+	cfg.StopTimeout = 2 * time.Minute
+	p = start(t, cfg)
+	waitFor(t, "the earlier process's pushes", func() bool {
+		s := p.Stats()
+		return s.PyroscopeBatchesAdopted > 0 && s.PyroscopeBatchesSent >= uint64(first.PyroscopeQueuedBatches)
+	})
+	second := stop(t, p)
+	if second.PyroscopeBatchesAdopted != uint64(first.PyroscopeQueuedBatches) {
+		t.Errorf("adopted %d pushes, %d were left", second.PyroscopeBatchesAdopted, first.PyroscopeQueuedBatches)
+	}
+	series := pyro.series()
+	seen := checkSeries(t, series, time.Unix(0, 0), time.Now())
+	if want := first.ProfilesWritten + second.ProfilesWritten; uint64(len(series)) != want || len(seen) != len(series) {
+		t.Errorf("%d series (%d distinct) arrived; the two processes wrote %d profiles", len(series), len(seen), want)
+	}
+}
