@@ -306,6 +306,19 @@ static int pyro_pack_gz(const PyroPushRequest *req, size_t from, size_t to, ppro
     return rc;
 }
 
+/* protobuf-c allocates through pprofio_malloc (tests can fail it); *data counts failures. */
+static void *pyro_pb_alloc(void *data, size_t n) {
+    void *p = pprofio_malloc(n);
+    if (!p && data)
+        (*(int *)data)++;
+    return p;
+}
+
+static void pyro_pb_free(void *data, void *p) {
+    (void)data;
+    pprofio_free(p);
+}
+
 int pprofio_pyroscope_split(const uint8_t *gz, size_t n, pprofio_bytes *first, pprofio_bytes *second,
                             size_t *n_first, size_t *n_second, pprofio_error *err) {
     *n_first = *n_second = 0;
@@ -315,12 +328,16 @@ int pprofio_pyroscope_split(const uint8_t *gz, size_t n, pprofio_bytes *first, p
         pprofio_bytes_free(&raw);
         return pprofio_set_error(err, rc, "pyroscope: the push does not inflate: %s", pprofio_strstatus(rc));
     }
-    PyroPushRequest *req = push__v1__push_request__unpack(NULL, raw.len, raw.p);
+    int oom = 0;
+    ProtobufCAllocator a = {pyro_pb_alloc, pyro_pb_free, &oom};
+    PyroPushRequest *req = push__v1__push_request__unpack(&a, raw.len, raw.p);
     pprofio_bytes_free(&raw);
+    if (!req && oom)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pyroscope: out of memory decoding a push");
     if (!req)
         return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pyroscope: the push does not decode");
     if (req->n_series < 2) {
-        push__v1__push_request__free_unpacked(req, NULL);
+        push__v1__push_request__free_unpacked(req, &a);
         return pprofio_set_error(err, PPROFIO_ERR_INVALID, "pyroscope: one series cannot be split");
     }
     size_t half = req->n_series / 2;
@@ -335,6 +352,6 @@ int pprofio_pyroscope_split(const uint8_t *gz, size_t n, pprofio_bytes *first, p
         pprofio_bytes_free(second);
         pprofio_set_error(err, rc, "pyroscope: cannot split a push: %s", pprofio_strstatus(rc));
     }
-    push__v1__push_request__free_unpacked(req, NULL);
+    push__v1__push_request__free_unpacked(req, &a);
     return rc;
 }
