@@ -63,8 +63,8 @@ func normalize(cfg Config) (Config, error) {
 	if err := checkTags(cfg.Tags); err != nil {
 		return cfg, err
 	}
-	if cfg.IngestURL == "" && cfg.OutputDir == "" {
-		return cfg, &ConfigError{"IngestURL", "neither IngestURL nor OutputDir is set: profiles would have nowhere to go"}
+	if cfg.IngestURL == "" && cfg.OutputDir == "" && cfg.PyroscopeURL == "" {
+		return cfg, &ConfigError{"IngestURL", "neither IngestURL, PyroscopeURL nor OutputDir is set: profiles would have nowhere to go"}
 	}
 	if cfg.IngestURL != "" {
 		if err := checkIngestURL(cfg.IngestURL); err != nil {
@@ -73,6 +73,8 @@ func normalize(cfg Config) (Config, error) {
 		if err := checkAPIKey(cfg.APIKey); err != nil {
 			return cfg, err
 		}
+	}
+	if cfg.IngestURL != "" || cfg.PyroscopeURL != "" {
 		if err := checkDelivery(&cfg); err != nil {
 			return cfg, err
 		}

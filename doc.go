@@ -3,8 +3,8 @@
 // A program starts it once; from then on its CPU and heap profiles (and,
 // when asked for, its goroutine, mutex and block profiles) are
 // collected on a schedule and uploaded over HTTPS to the pprofio ingest
-// service, or kept on local disk as files that `go tool pprof` opens, or
-// both, for well under 1% of the program's CPU. The work that is not
+// service or pushed to Grafana Pyroscope, or kept on local disk as files
+// that `go tool pprof` opens, or any of these together, for well under 1% of the program's CPU. The work that is not
 // runtime/pprof itself (the schedule, the buffers, decompression and
 // compression, the disk spool, the upload) runs in a C core on its own
 // threads, off the Go heap, so the program's goroutines and garbage
@@ -142,6 +142,20 @@
 // message names the variable. PPROFIO_ENABLED=false turns the agent off:
 // New, Start and Stop then succeed and do nothing.
 //
+// # Grafana Pyroscope
+//
+// With PyroscopeURL set, every cycle is also (or only) pushed to Grafana
+// Pyroscope: POST {PyroscopeURL}/push.v1.PusherService/Push, one series
+// per profile labelled __name__ (process_cpu, memory, goroutines, mutex,
+// block), service_name, the Tags and __delta__="false", with HTTP basic
+// auth (PyroscopeUser, PyroscopePassword), a bearer token (PyroscopeToken)
+// and X-Scope-OrgID (PyroscopeTenantID) as configured. Pyroscope has its
+// own queue under SpoolDir/pyroscope and its own retries and pauses, so
+// neither destination delays or loses the other's data; Stats counts its
+// side in the Pyroscope* fields. The service's CPU flame graph is the query
+//
+//	process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="my-service"}
+//
 // # Inside
 //
 // Data flows one way through the C core, and C never calls into Go:
@@ -155,15 +169,16 @@
 //	output thread: deltas, leak rule ──► OutputDir files
 //	   │ one batch a cycle, gzipped once
 //	   ▼
-//	delivery thread: SpoolDir ──► HTTPS upload ──► IngestURL
+//	a delivery thread per destination: SpoolDir ──► HTTPS ──► IngestURL
+//	                                   SpoolDir/pyroscope ──► PyroscopeURL
 //
 // Every stage records what it counts, drops and logs in one ledger: the
 // counters are Stats, the losses ride the next batch as a data_dropped
 // event, and log lines reach Config.Logger as commands the collector
 // receives. The schedule has no thread: the collector goroutine, parked
 // in the core between commands, waits there until the next event is due.
-// The core's own threads are the output thread and, with IngestURL, the
-// delivery thread.
+// The core's own threads are the output thread and one delivery thread
+// for each of IngestURL and PyroscopeURL that is set.
 //
 // # Building and deploying
 //

@@ -202,8 +202,5 @@ func prepare(cfg Config) (out Config, origin envOrigin, enabled bool, err error)
 	if err == nil {
 		err = checkPyroscope(&cfg)
 	}
-	if err == nil && cfg.PyroscopeURL != "" {
-		err = errPyroscopeNotDelivered()
-	}
 	return cfg, origin, true, origin.blame(err)
 }

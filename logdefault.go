@@ -30,7 +30,7 @@ func newEpisodeHandler() *episodeHandler { return &episodeHandler{latched: map[s
 // episodic are the beginnings of the core's messages that it already logs
 // once per episode.
 var episodic = []string{"uploads are failing", "the ingest service refused", "cannot write profiles",
-	"goroutine leak suspected"}
+	"goroutine leak suspected", "pushes to Pyroscope are failing", "Pyroscope refused", "Pyroscope has no push API"}
 
 // Enabled lets Info through too: recoveries are Info, and end episodes.
 func (h *episodeHandler) Enabled(context.Context, slog.Level) bool { return true }

@@ -142,8 +142,8 @@ type Config struct {
 	// key refused, a full disk, an OutputDir it cannot write.
 	Logger *slog.Logger
 
-	// CAFile is a PEM bundle of certificates to trust for IngestURL
-	// instead of the system's (a private CA). Verification is never off.
+	// CAFile is a PEM bundle of certificates to trust for IngestURL and
+	// PyroscopeURL instead of the system's (a private CA). Verification is never off.
 	CAFile string
 	// SpoolDir keeps batches that are not delivered yet on disk, so an
 	// outage, a restart or a crash loses nothing that fits in
@@ -160,7 +160,7 @@ type Config struct {
 	// what is not delivered by then stays in SpoolDir for the next start.
 	// Default 5 s.
 	StopTimeout time.Duration
-	// ConnectTimeout bounds connecting to IngestURL (default 10 s);
+	// ConnectTimeout bounds connecting to IngestURL or PyroscopeURL (default 10 s);
 	// RequestTimeout bounds a whole upload (default 30 s).
 	ConnectTimeout time.Duration
 	RequestTimeout time.Duration
@@ -168,10 +168,12 @@ type Config struct {
 	// PyroscopeURL is the base URL of a Grafana Pyroscope server (or
 	// Grafana Cloud Profiles), e.g. "https://profiles-prod-001.grafana.net";
 	// profiles are pushed to {PyroscopeURL}/push.v1.PusherService/Push.
-	// The same rules as IngestURL apply. Pushing to Pyroscope is not
-	// delivered by this version yet: New checks these fields as Pyroscope
-	// would and then refuses a Config that sets PyroscopeURL, rather than
-	// accept profiles it would not send.
+	// The same rules as IngestURL apply, and its own queue (under
+	// SpoolDir/pyroscope, MaxSpoolBytes), retries and pauses, so Pyroscope
+	// and IngestURL (either or both may be set) never hold each other back.
+	// CAFile, the timeouts and StopTimeout apply to both. New checks
+	// ServiceName and Tags as Pyroscope would. See the package
+	// documentation's "Grafana Pyroscope".
 	PyroscopeURL string
 	// PyroscopeUser and PyroscopePassword are HTTP basic auth credentials
 	// (on Grafana Cloud: the stack's user ID and an access policy token).
@@ -255,6 +257,21 @@ type Stats struct {
 	SpansSampled    uint64 // spans kept in a cycle's timeline
 	SpansDropped    uint64 // spans lost: ended while Stop ran (later ones are not counted), or malformed
 	SpansOverflowed uint64 // spans past the cardinality or MaxSpanBytes bound, aggregated in the overflow series
+
+	// Delivery to PyroscopeURL: its own queue, as above for IngestURL.
+	PyroscopeBatchesQueued          uint64        // pushes made (one a cycle)
+	PyroscopeBatchesSent            uint64        // accepted by Pyroscope
+	PyroscopeBatchesRetried         uint64        // attempts that failed and will be tried again
+	PyroscopeBatchesSplit           uint64        // pushes split by series after a 413
+	PyroscopeBatchesDroppedRejected uint64        // refused for good: 400, another 4xx, too large alone
+	PyroscopeBatchesDroppedOld      uint64        // older than the hour Pyroscope takes
+	PyroscopeBatchesDroppedSpool    uint64        // evicted by MaxSpoolBytes, or damaged spool files
+	PyroscopeBatchesAdopted         uint64        // left in SpoolDir/pyroscope by an earlier process, taken over
+	PyroscopeProfilesDropped        uint64        // profiles in dropped pushes
+	PyroscopeBytesSent              uint64        // request bodies pushed (gzipped)
+	PyroscopeSpoolBytes             int64         // bytes in SpoolDir/pyroscope now
+	PyroscopeQueuedBatches          int64         // pushes waiting now
+	PyroscopeCPUUpload              time.Duration // CPU time of Pyroscope's delivery thread
 }
 
 // Profiler is a running (or ready, or stopped) agent. Its methods are
@@ -314,8 +331,10 @@ func New(cfg Config) (*Profiler, error) {
 		LeakMinGrowth:    cfg.LeakMinGrowth,
 	}
 	spoolDefaulted := false
-	if cfg.IngestURL != "" {
+	if cfg.IngestURL != "" || cfg.PyroscopeURL != "" {
 		ccfg.IngestURL, ccfg.APIKey, ccfg.CAFile = cfg.IngestURL, cfg.APIKey, cfg.CAFile
+		ccfg.PyroscopeURL, ccfg.PyroscopeUser, ccfg.PyroscopePassword = cfg.PyroscopeURL, cfg.PyroscopeUser, cfg.PyroscopePassword
+		ccfg.PyroscopeToken, ccfg.PyroscopeTenantID = cfg.PyroscopeToken, cfg.PyroscopeTenantID
 		ccfg.UserAgent = UserAgent()
 		ccfg.ConnectTimeout, ccfg.RequestTimeout = cfg.ConnectTimeout, cfg.RequestTimeout
 		ccfg.StopTimeout, ccfg.MaxSpoolBytes = cfg.StopTimeout, cfg.MaxSpoolBytes

@@ -191,9 +191,3 @@ func pyroscopeLabelName(k string) string {
 	}
 	return ""
 }
-
-// errPyroscopeNotDelivered is New's answer to a valid Config that sets
-// PyroscopeURL, until profiles are delivered there.
-func errPyroscopeNotDelivered() error {
-	return &ConfigError{"PyroscopeURL", "pushing to Pyroscope is not delivered by this version yet; unset PyroscopeURL"}
-}

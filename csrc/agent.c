@@ -4,8 +4,8 @@
  * agent.c: the handle the Go side holds. It builds the stages and wires
  * them in one direction,
  *
- *   collector ─► intake ─► output ─► delivery ─► ingest service
- *                  (memory)  (files, batches)  (spool, upload thread)
+ *   collector ─► intake ─► output ─► delivery ─► ingest service, Pyroscope
+ *                  (memory)  (files, batches)  (a spool and upload thread each)
  *
  * each recording what it has to tell in the ledger, and it runs the
  * schedule where the Go collector waits: pprofio_agent_next computes the
@@ -13,7 +13,7 @@
  * the intake when its end comes, and otherwise sleeps until the next event
  * is due or a log line arrives. So the core has two threads of its own:
  * output (deltas, gzip, fsync: slow work that must not delay a command)
- * and, when uploading, delivery (which blocks on the network). C never
+ * and, when uploading, one per destination (which block on the network). C never
  * calls into Go: log lines reach Go as LOG commands.
  *
  * The agent also owns the span recorder (spans.h), which the Go side
@@ -48,7 +48,7 @@ struct pprofio_agent {
     pprofio_ledger *ledger;
     pprofio_intake *intake;
     pprofio_output *output;
-    pprofio_delivery *delivery; /* NULL when there is no ingest URL */
+    pprofio_delivery *delivery; /* NULL when there is neither an ingest nor a Pyroscope URL */
     pprofio_spans *spans;       /* NULL when max_span_bytes is 0 */
     int64_t period_ns, cpu_ns, jitter_ns, stop_timeout_ns;
     unsigned types;
@@ -74,8 +74,9 @@ struct pprofio_agent {
 /* ---- construction ----------------------------------------------------- */
 
 static int build_stages(pprofio_agent *a, const pprofio_config *cfg, pprofio_error *err) {
-    int uploading = cfg->ingest_url && *cfg->ingest_url;
-    int rc = pprofio_ledger_new(a->clock, uploading, &a->ledger);
+    int ingest = cfg->ingest_url && *cfg->ingest_url; /* events travel only in its batches */
+    int uploading = ingest || (cfg->pyroscope_url && *cfg->pyroscope_url);
+    int rc = pprofio_ledger_new(a->clock, ingest, &a->ledger);
     if (rc == PPROFIO_OK)
         rc = pprofio_intake_new(cfg->max_buffer_bytes, a->ledger, &a->intake);
     if (rc != PPROFIO_OK)

@@ -78,16 +78,47 @@ static int check_timeline(const pprofio_config *cfg, pprofio_error *err) {
     return PPROFIO_OK;
 }
 
-/* check_upload: what the HTTP client and the spool need. */
-static int check_upload(const pprofio_config *cfg, pprofio_error *err) {
-    const char *url = cfg->ingest_url;
-    int spooling = cfg->spool_dir && *cfg->spool_dir;
-    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+static int has_text(const char *s) { return s && *s; }
+
+static int is_http_url(const char *url) {
+    return strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0;
+}
+
+/* header_safe: a value that goes in an HTTP header line. */
+static int header_safe(const char *s) { return !s || !strpbrk(s, "\r\n"); }
+
+/* check_ingest: what the client of the ingest service needs. */
+static int check_ingest(const pprofio_config *cfg, pprofio_error *err) {
+    if (!is_http_url(cfg->ingest_url))
         return CONFIG_FAIL(PPROFIO_FIELD_INGEST_URL, "ingest_url: must be https:// (or http:// to loopback)");
-    if (strlen(url) > 2048)
+    if (strlen(cfg->ingest_url) > 2048)
         return CONFIG_FAIL(PPROFIO_FIELD_INGEST_URL, "ingest_url: too long");
-    if (cfg->api_key && strpbrk(cfg->api_key, "\r\n"))
+    if (!header_safe(cfg->api_key))
         return CONFIG_FAIL(PPROFIO_FIELD_API_KEY, "api_key: has a line break");
+    return PPROFIO_OK;
+}
+
+/* check_pyroscope: what the Pyroscope client needs; the values are never quoted back. */
+static int check_pyroscope(const pprofio_config *cfg, pprofio_error *err) {
+    if (!is_http_url(cfg->pyroscope_url))
+        return CONFIG_FAIL(PPROFIO_FIELD_PYROSCOPE_URL, "pyroscope_url: must be https:// (or http:// to loopback)");
+    if (strlen(cfg->pyroscope_url) > 2048)
+        return CONFIG_FAIL(PPROFIO_FIELD_PYROSCOPE_URL, "pyroscope_url: too long");
+    if (!header_safe(cfg->pyroscope_user) || !header_safe(cfg->pyroscope_password) ||
+        !header_safe(cfg->pyroscope_token) || !header_safe(cfg->pyroscope_tenant_id))
+        return CONFIG_FAIL(PPROFIO_FIELD_PYROSCOPE_AUTH, "pyroscope credentials: a value has a line break");
+    if (has_text(cfg->pyroscope_user) != has_text(cfg->pyroscope_password))
+        return CONFIG_FAIL(PPROFIO_FIELD_PYROSCOPE_AUTH, "pyroscope_user and pyroscope_password: set both or neither");
+    if (has_text(cfg->pyroscope_user) && strchr(cfg->pyroscope_user, ':'))
+        return CONFIG_FAIL(PPROFIO_FIELD_PYROSCOPE_AUTH, "pyroscope_user: must not contain ':'");
+    if (has_text(cfg->pyroscope_user) && has_text(cfg->pyroscope_token))
+        return CONFIG_FAIL(PPROFIO_FIELD_PYROSCOPE_AUTH, "pyroscope_token: set with pyroscope_user; use one");
+    return PPROFIO_OK;
+}
+
+/* check_delivery: what the HTTP clients and the spools of either destination need. */
+static int check_delivery(const pprofio_config *cfg, pprofio_error *err) {
+    int spooling = cfg->spool_dir && *cfg->spool_dir;
     if (cfg->connect_timeout_ns < CONFIG_MIN_TIMEOUT_NS || cfg->request_timeout_ns < CONFIG_MIN_TIMEOUT_NS ||
         cfg->connect_timeout_ns > CONFIG_MAX_DURATION_NS || cfg->request_timeout_ns > CONFIG_MAX_DURATION_NS)
         return CONFIG_FAIL(PPROFIO_FIELD_TIMEOUTS, "timeouts: connect and request must be in [1 ms, 366 days]");
@@ -105,7 +136,11 @@ int pprofio_config_validate(const pprofio_config *cfg, pprofio_error *err) {
     int rc = check_service(cfg->service_name, err);
     if (rc == PPROFIO_OK)
         rc = check_timeline(cfg, err);
-    if (rc == PPROFIO_OK && cfg->ingest_url && *cfg->ingest_url)
-        rc = check_upload(cfg, err);
+    if (rc == PPROFIO_OK && has_text(cfg->ingest_url))
+        rc = check_ingest(cfg, err);
+    if (rc == PPROFIO_OK && has_text(cfg->pyroscope_url))
+        rc = check_pyroscope(cfg, err);
+    if (rc == PPROFIO_OK && (has_text(cfg->ingest_url) || has_text(cfg->pyroscope_url)))
+        rc = check_delivery(cfg, err);
     return rc;
 }

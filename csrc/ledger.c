@@ -39,6 +39,12 @@ static const struct {
     [PPROFIO_LOSS_CORRUPT] = {"corrupt_spool_file", LEDGER_NONE, PPROFIO_STAT(batches_dropped_corrupt), 0},
     [PPROFIO_LOSS_NO_SINK] = {NULL, PPROFIO_STAT(profiles_dropped_no_sink), LEDGER_NONE, 1},
     [PPROFIO_LOSS_SPANS] = {"span_bound", LEDGER_NONE, LEDGER_NONE, 0},
+    [PPROFIO_LOSS_PYRO_REJECTED] = {NULL, PPROFIO_STAT(pyroscope_profiles_dropped),
+                                    PPROFIO_STAT(pyroscope_batches_dropped_rejected), 0},
+    [PPROFIO_LOSS_PYRO_OLD] = {NULL, PPROFIO_STAT(pyroscope_profiles_dropped), PPROFIO_STAT(pyroscope_batches_dropped_old),
+                               0},
+    [PPROFIO_LOSS_PYRO_SPOOL] = {NULL, PPROFIO_STAT(pyroscope_profiles_dropped),
+                                 PPROFIO_STAT(pyroscope_batches_dropped_spool), 0},
 };
 
 typedef struct {

@@ -20,7 +20,7 @@
 typedef struct pprofio_ledger pprofio_ledger;
 
 /* Why data was lost; each counts in its own Stats fields (ledger.c) and, but
- * NO_SINK, in a data_dropped event with the contract's reason. */
+ * NO_SINK and Pyroscope's, in a data_dropped event with the contract's reason. */
 enum {
     PPROFIO_LOSS_MEMORY,    /* the memory bound (or no memory) */
     PPROFIO_LOSS_INVALID,   /* the runtime's bytes were not gzip */
@@ -31,6 +31,10 @@ enum {
     PPROFIO_LOSS_CORRUPT,   /* spool files that failed their checks */
     PPROFIO_LOSS_NO_SINK,   /* no output configured */
     PPROFIO_LOSS_SPANS,     /* spans past the span recorder's bound (pprofio_ledger_lose_spans) */
+    /* Pyroscope's own queue: counted in its Stats only (the ingest contract has no reason for them) */
+    PPROFIO_LOSS_PYRO_REJECTED, /* 400, another 4xx, too large alone, or not encodable */
+    PPROFIO_LOSS_PYRO_OLD,      /* older than Pyroscope takes */
+    PPROFIO_LOSS_PYRO_SPOOL,    /* its spool's bound, or damaged files */
     PPROFIO_LOSS_N
 };
 

@@ -220,10 +220,9 @@ static void batch_cycle(pprofio_output *o, pprofio_profile **ps, size_t n) {
     int rc = pprofio_delivery_make(o->delivery, ps, n, o->output_dir ? seg : NULL, &b, &err);
     for (size_t i = 0; o->output_dir && i < n; i++)
         store_locally(o, ps[i], b.body.p, rc == PPROFIO_OK ? &seg[i] : NULL);
-    if (rc == PPROFIO_OK) {
-        pprofio_delivery_push(o->delivery, &b);
+    pprofio_delivery_push(o->delivery, &b); /* what was made: Pyroscope's push even when the batch failed */
+    if (rc == PPROFIO_OK)
         return;
-    }
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += ps[i]->raw.len;

@@ -290,3 +290,68 @@ int pprofio_pyroscope_encode(const pprofio_source *src, const pprofio_pyroscope_
     pyro_parts_free(&m);
     return rc;
 }
+
+/* pyro_pack_gz serializes the series [from, to) of req and gzips them into out. */
+static int pyro_pack_gz(const PyroPushRequest *req, size_t from, size_t to, pprofio_bytes *out) {
+    PyroPushRequest part = PUSH__V1__PUSH_REQUEST__INIT;
+    part.series = req->series + from;
+    part.n_series = to - from;
+    pprofio_bytes raw = {0};
+    int rc = pprofio_bytes_grow(&raw, push__v1__push_request__get_packed_size(&part), NULL, NULL);
+    if (rc == PPROFIO_OK) {
+        raw.len = push__v1__push_request__pack(&part, raw.p);
+        rc = pprofio_gzip_bytes(raw.p, raw.len, out);
+    }
+    pprofio_bytes_free(&raw);
+    return rc;
+}
+
+/* protobuf-c allocates through pprofio_malloc (tests can fail it); *data counts failures. */
+static void *pyro_pb_alloc(void *data, size_t n) {
+    void *p = pprofio_malloc(n);
+    if (!p && data)
+        (*(int *)data)++;
+    return p;
+}
+
+static void pyro_pb_free(void *data, void *p) {
+    (void)data;
+    pprofio_free(p);
+}
+
+int pprofio_pyroscope_split(const uint8_t *gz, size_t n, pprofio_bytes *first, pprofio_bytes *second,
+                            size_t *n_first, size_t *n_second, pprofio_error *err) {
+    *n_first = *n_second = 0;
+    pprofio_bytes raw = {0};
+    int rc = pprofio_gunzip_bytes(gz, n, &raw);
+    if (rc != PPROFIO_OK) {
+        pprofio_bytes_free(&raw);
+        return pprofio_set_error(err, rc, "pyroscope: the push does not inflate: %s", pprofio_strstatus(rc));
+    }
+    int oom = 0;
+    ProtobufCAllocator a = {pyro_pb_alloc, pyro_pb_free, &oom};
+    PyroPushRequest *req = push__v1__push_request__unpack(&a, raw.len, raw.p);
+    pprofio_bytes_free(&raw);
+    if (!req && oom)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "pyroscope: out of memory decoding a push");
+    if (!req)
+        return pprofio_set_error(err, PPROFIO_ERR_FORMAT, "pyroscope: the push does not decode");
+    if (req->n_series < 2) {
+        push__v1__push_request__free_unpacked(req, &a);
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "pyroscope: one series cannot be split");
+    }
+    size_t half = req->n_series / 2;
+    rc = pyro_pack_gz(req, 0, half, first);
+    if (rc == PPROFIO_OK)
+        rc = pyro_pack_gz(req, half, req->n_series, second);
+    if (rc == PPROFIO_OK) {
+        *n_first = half;
+        *n_second = req->n_series - half;
+    } else {
+        pprofio_bytes_free(first);
+        pprofio_bytes_free(second);
+        pprofio_set_error(err, rc, "pyroscope: cannot split a push: %s", pprofio_strstatus(rc));
+    }
+    push__v1__push_request__free_unpacked(req, &a);
+    return rc;
+}

@@ -57,4 +57,14 @@ int pprofio_pyroscope_label_name_valid(const char *name);
 int pprofio_pyroscope_encode(const pprofio_source *src, const pprofio_pyroscope_profile *profiles, size_t n,
                              pprofio_bytes *out, pprofio_error *err);
 
+/*
+ * pprofio_pyroscope_split cuts a gzipped PushRequest (as queued) in two
+ * gzipped requests holding the first and second half of its series (for a
+ * 413 answer), in first and second (empty on entry), with their series
+ * counts. A request of one series cannot be split (PPROFIO_ERR_INVALID);
+ * bytes that do not inflate or decode give PPROFIO_ERR_FORMAT.
+ */
+int pprofio_pyroscope_split(const uint8_t *gz, size_t n, pprofio_bytes *first, pprofio_bytes *second,
+                            size_t *n_first, size_t *n_second, pprofio_error *err);
+
 #endif

@@ -41,11 +41,12 @@ int pprofio_retry_answer(pprofio_retry *r, const pprofio_upload_result *res, int
         return PPROFIO_RETRY_DROP;
     case PPROFIO_UP_SPLIT:
         return PPROFIO_RETRY_SPLIT;
-    case PPROFIO_UP_AUTH: {
+    case PPROFIO_UP_AUTH:
+    case PPROFIO_UP_MISSING: {
         int64_t wait = pprofio_backoff_ns(r->attempt++, &r->rng);
         r->next_at = now + (wait > PPROFIO_AUTH_PAUSE_NS ? wait : PPROFIO_AUTH_PAUSE_NS);
         r->forced = 1;
-        set_health(r, PPROFIO_HEALTH_AUTH, health_changed);
+        set_health(r, res->verdict == PPROFIO_UP_AUTH ? PPROFIO_HEALTH_AUTH : PPROFIO_HEALTH_MISSING, health_changed);
         return PPROFIO_RETRY_WAIT;
     }
     default: {

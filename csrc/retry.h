@@ -23,7 +23,7 @@ enum {
 };
 
 /* Delivery's health, as logged. */
-enum { PPROFIO_HEALTH_OK = 0, PPROFIO_HEALTH_FAILING = 1, PPROFIO_HEALTH_AUTH = 2 };
+enum { PPROFIO_HEALTH_OK = 0, PPROFIO_HEALTH_FAILING = 1, PPROFIO_HEALTH_AUTH = 2, PPROFIO_HEALTH_MISSING = 3 };
 
 #define PPROFIO_AUTH_PAUSE_NS (INT64_C(60) * 1000000000)
 
@@ -31,7 +31,7 @@ typedef struct {
     int attempt;     /* failed attempts in a row */
     int64_t next_at; /* send nothing before this (Unix ns; 0: at once) */
     int health;
-    int forced;      /* next_at is a Retry-After or the 401/403 pause, not a backoff */
+    int forced;      /* next_at is a Retry-After or the 401/403 (404/501) pause, not a backoff */
     uint64_t rng;    /* the backoff's jitter (splitmix64 state) */
 } pprofio_retry;
 
@@ -40,7 +40,9 @@ void pprofio_retry_init(pprofio_retry *r, uint64_t seed);
 
 /*
  * pprofio_retry_answer applies the contract's table to the answer res
- * received at now and returns a PPROFIO_RETRY_* action. *health_changed is
+ * received at now and returns a PPROFIO_RETRY_* action. A verdict of
+ * PPROFIO_UP_MISSING (Pyroscope's 404/501) pauses as PPROFIO_UP_AUTH does,
+ * with health PPROFIO_HEALTH_MISSING. *health_changed is
  * set to 1 when r->health changed (0 otherwise).
  */
 int pprofio_retry_answer(pprofio_retry *r, const pprofio_upload_result *res, int64_t now, int *health_changed);

@@ -24,8 +24,10 @@ struct pprofio_uploader {
     const char *off;       /* why they are off */
     CURLM *multi; /* drives the transfer so a deadline can cut it short */
     CURL *curl;
+    int kind;     /* pprofio_dest_kind */
     char *url;
-    char *auth_header;
+    char *auth_header;   /* NULL: none (a Pyroscope without auth) */
+    char *tenant_header; /* X-Scope-OrgID, or NULL */
     char *user_agent;
     char *ca_file;
     long connect_timeout_ms, timeout_ms;
@@ -90,45 +92,161 @@ int64_t pprofio_parse_retry_after(const char *value, int64_t now_ns) {
     return wait > MAX_RETRY_AFTER_NS ? MAX_RETRY_AFTER_NS : wait;
 }
 
-int pprofio_ingest_endpoint(const char *base, char *out, size_t n) {
+static int join_endpoint(const char *base, const char *path, char *out, size_t n) {
     size_t len = strlen(base);
     while (len > 0 && base[len - 1] == '/')
         len--;
-    int w = snprintf(out, n, "%.*s/v1/profiles", (int)len, base);
+    int w = snprintf(out, n, "%.*s%s", (int)len, base, path);
     return (w < 0 || (size_t)w >= n) ? PPROFIO_ERR_INVALID : PPROFIO_OK;
+}
+
+int pprofio_ingest_endpoint(const char *base, char *out, size_t n) { return join_endpoint(base, "/v1/profiles", out, n); }
+
+int pprofio_pyroscope_endpoint(const char *base, char *out, size_t n) {
+    return join_endpoint(base, "/push.v1.PusherService/Push", out, n);
+}
+
+int pprofio_pyroscope_verdict_of(long status) {
+    if (status >= 200 && status < 300)
+        return PPROFIO_UP_DONE;
+    switch (status) {
+    case 401: case 403:
+        return PPROFIO_UP_AUTH;
+    case 404: case 501:
+        return PPROFIO_UP_MISSING;
+    case 413:
+        return PPROFIO_UP_SPLIT;
+    case 408: case 429:
+        return PPROFIO_UP_RETRY;
+    }
+    if (status >= 400 && status < 500)
+        return PPROFIO_UP_DROP;
+    return PPROFIO_UP_RETRY; /* 5xx, 3xx, 1xx, no status */
+}
+
+void pprofio_base64(const void *in, size_t n, char *out) {
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = in;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        out[o++] = digits[(v >> 18) & 63];
+        out[o++] = digits[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? digits[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? digits[v & 63] : '=';
+    }
+    out[o] = '\0';
 }
 
 /* ---- the client ------------------------------------------------------- */
 
 static char *dup_or_null(const char *s) { return s && *s ? pprofio_strdup(s) : NULL; }
 
-int pprofio_uploader_new(const pprofio_config *cfg, pprofio_uploader **out, pprofio_error *err) {
-    *out = NULL;
-    if (!cfg->ingest_url || !*cfg->ingest_url)
-        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "ingest_url: required for uploads");
+/* wipe_free zeroes a string that holds a secret, then frees it. */
+static void wipe_free(char *s) {
+    if (!s)
+        return;
+    memset(s, 0, strlen(s));
+    pprofio_free(s);
+}
+
+/* uploader_base makes an uploader with what both destinations share; url_n bytes for the URL. */
+static pprofio_uploader *uploader_base(const pprofio_config *cfg, int kind, size_t url_n) {
     pprofio_uploader *u = pprofio_calloc(1, sizeof *u);
     if (!u)
-        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "upload: out of memory");
+        return NULL;
+    u->kind = kind;
     u->k = pprofio_curl_get(&u->off); /* without libcurl the uploader exists, off */
-    size_t url_n = strlen(cfg->ingest_url) + 16;
-    size_t auth_n = strlen(cfg->api_key ? cfg->api_key : "") + 32;
     u->url = pprofio_malloc(url_n);
-    u->auth_header = pprofio_malloc(auth_n);
     u->user_agent = dup_or_null(cfg->user_agent);
     u->ca_file = dup_or_null(cfg->ca_file);
     if (u->k) {
         u->curl = u->k->easy_init();
         u->multi = u->k->multi_init();
     }
-    if (!u->url || !u->auth_header || (u->k && (!u->multi || !u->curl)) ||
-        (cfg->user_agent && *cfg->user_agent && !u->user_agent) || (cfg->ca_file && *cfg->ca_file && !u->ca_file)) {
+    if (!u->url || (u->k && (!u->multi || !u->curl)) || (cfg->user_agent && *cfg->user_agent && !u->user_agent) ||
+        (cfg->ca_file && *cfg->ca_file && !u->ca_file)) {
+        pprofio_uploader_free(u);
+        return NULL;
+    }
+    u->connect_timeout_ms = (long)(cfg->connect_timeout_ns / 1000000);
+    u->timeout_ms = (long)(cfg->request_timeout_ns / 1000000);
+    return u;
+}
+
+int pprofio_uploader_new(const pprofio_config *cfg, pprofio_uploader **out, pprofio_error *err) {
+    *out = NULL;
+    if (!cfg->ingest_url || !*cfg->ingest_url)
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "ingest_url: required for uploads");
+    size_t url_n = strlen(cfg->ingest_url) + 16;
+    size_t auth_n = strlen(cfg->api_key ? cfg->api_key : "") + 32;
+    pprofio_uploader *u = uploader_base(cfg, PPROFIO_DEST_INGEST, url_n);
+    if (u && !(u->auth_header = pprofio_malloc(auth_n))) {
+        pprofio_uploader_free(u);
+        u = NULL;
+    }
+    if (!u)
+        return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "upload: out of memory");
+    pprofio_ingest_endpoint(cfg->ingest_url, u->url, url_n);
+    snprintf(u->auth_header, auth_n, "Authorization: Bearer %s", cfg->api_key ? cfg->api_key : "");
+    *out = u;
+    return PPROFIO_OK;
+}
+
+/* pyroscope_auth makes the Authorization line: basic (user, password), bearer (token), or none (NULL, ok). */
+static int pyroscope_auth(const pprofio_config *cfg, char **line) {
+    *line = NULL;
+    const char *user = cfg->pyroscope_user, *pass = cfg->pyroscope_password, *tok = cfg->pyroscope_token;
+    if (user && *user) {
+        size_t n = strlen(user) + 1 + strlen(pass ? pass : "");
+        char *plain = pprofio_malloc(n + 1);
+        *line = pprofio_malloc(4 * ((n + 2) / 3) + 32);
+        int ok = plain && *line;
+        if (ok) {
+            snprintf(plain, n + 1, "%s:%s", user, pass ? pass : "");
+            strcpy(*line, "Authorization: Basic ");
+            pprofio_base64(plain, n, *line + strlen(*line));
+            wipe_free(plain);
+        } else {
+            pprofio_free(plain); /* nothing written in either yet */
+            pprofio_free(*line);
+            *line = NULL;
+        }
+        return ok ? PPROFIO_OK : PPROFIO_ERR_NOMEM;
+    }
+    if (tok && *tok) {
+        size_t n = strlen(tok) + 32;
+        if (!(*line = pprofio_malloc(n)))
+            return PPROFIO_ERR_NOMEM;
+        snprintf(*line, n, "Authorization: Bearer %s", tok);
+    }
+    return PPROFIO_OK;
+}
+
+int pprofio_uploader_new_pyroscope(const pprofio_config *cfg, pprofio_uploader **out, pprofio_error *err) {
+    *out = NULL;
+    if (!cfg->pyroscope_url || !*cfg->pyroscope_url)
+        return pprofio_set_error(err, PPROFIO_ERR_INVALID, "pyroscope_url: required for Pyroscope");
+    size_t url_n = strlen(cfg->pyroscope_url) + 32;
+    pprofio_uploader *u = uploader_base(cfg, PPROFIO_DEST_PYROSCOPE, url_n);
+    int rc = u ? pyroscope_auth(cfg, &u->auth_header) : PPROFIO_ERR_NOMEM;
+    const char *tenant = cfg->pyroscope_tenant_id;
+    if (rc == PPROFIO_OK && tenant && *tenant) {
+        size_t n = strlen(tenant) + 32;
+        if ((u->tenant_header = pprofio_malloc(n)) != NULL)
+            snprintf(u->tenant_header, n, "X-Scope-OrgID: %s", tenant);
+        else
+            rc = PPROFIO_ERR_NOMEM;
+    }
+    if (rc != PPROFIO_OK) {
         pprofio_uploader_free(u);
         return pprofio_set_error(err, PPROFIO_ERR_NOMEM, "upload: out of memory");
     }
-    pprofio_ingest_endpoint(cfg->ingest_url, u->url, url_n);
-    snprintf(u->auth_header, auth_n, "Authorization: Bearer %s", cfg->api_key ? cfg->api_key : "");
-    u->connect_timeout_ms = (long)(cfg->connect_timeout_ns / 1000000);
-    u->timeout_ms = (long)(cfg->request_timeout_ns / 1000000);
+    pprofio_pyroscope_endpoint(cfg->pyroscope_url, u->url, url_n);
     *out = u;
     return PPROFIO_OK;
 }
@@ -140,10 +258,8 @@ void pprofio_uploader_free(pprofio_uploader *u) {
         u->k->easy_cleanup(u->curl);
     if (u->multi)
         u->k->multi_cleanup(u->multi);
-    if (u->auth_header) { /* the key does not outlive the uploader in memory */
-        memset(u->auth_header, 0, strlen(u->auth_header));
-        pprofio_free(u->auth_header);
-    }
+    wipe_free(u->auth_header); /* the credentials do not outlive the uploader in memory */
+    pprofio_free(u->tenant_header);
     pprofio_free(u->url);
     pprofio_free(u->user_agent);
     pprofio_free(u->ca_file);
@@ -232,38 +348,33 @@ static void printable(char *dst, size_t n, const char *src, size_t len) {
     dst[i] = '\0';
 }
 
-void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void *body, size_t n,
-                           int64_t abort_at_ns, pprofio_upload_result *res, uint64_t *bytes_sent) {
-    memset(res, 0, sizeof *res);
-    res->retry_after_ns = -1;
-    u->body_len = 0;
-    u->retry_after[0] = '\0';
-    u->errbuf[0] = '\0';
-    if (abort_at_ns != 0)
-        atomic_store(&u->abort_at_ns, abort_at_ns);
-    if (bytes_sent)
-        *bytes_sent = 0;
+/* request_headers lists the request's header lines; NULL when out of memory. */
+static struct curl_slist *request_headers(const pprofio_uploader *u, const char *batch_id) {
     const pprofio_curl *k = u->k;
-    if (!k) {
-        res->verdict = PPROFIO_UP_RETRY;
-        snprintf(res->detail, sizeof res->detail, "uploads are off: %s", u->off);
-        return;
-    }
-
     char idem[64];
     snprintf(idem, sizeof idem, "Idempotency-Key: %s", batch_id);
+    const char *ingest[] = {u->auth_header, "Content-Type: application/x-protobuf", "Content-Encoding: gzip", idem,
+                            "Expect:"};
+    const char *pyro[] = {u->auth_header, u->tenant_header, "Content-Type: application/proto",
+                          "Content-Encoding: gzip", "Connect-Protocol-Version: 1", "Expect:"};
+    const char **lines = u->kind == PPROFIO_DEST_PYROSCOPE ? pyro : ingest;
+    size_t n = u->kind == PPROFIO_DEST_PYROSCOPE ? sizeof pyro / sizeof pyro[0] : sizeof ingest / sizeof ingest[0];
     struct curl_slist *h = NULL, *t;
-    const char *lines[] = {u->auth_header, "Content-Type: application/x-protobuf", "Content-Encoding: gzip",
-                           idem, "Expect:"};
-    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    for (size_t i = 0; i < n; i++) {
+        if (!lines[i]) /* no auth or no tenant */
+            continue;
         if (!(t = k->slist_append(h, lines[i]))) {
             k->slist_free_all(h);
-            res->verdict = PPROFIO_UP_RETRY;
-            snprintf(res->detail, sizeof res->detail, "out of memory");
-            return;
+            return NULL;
         }
         h = t;
     }
+    return h;
+}
+
+/* set_options prepares the easy handle for one POST of body. */
+static void set_options(pprofio_uploader *u, const void *body, size_t n, struct curl_slist *h) {
+    const pprofio_curl *k = u->k;
     CURL *c = u->curl;
     k->easy_reset(c); /* keeps the connection cache */
     pprofio_curl_setopt_ptr(k, c, CURLOPT_URL, u->url);
@@ -287,31 +398,62 @@ void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void
     pprofio_curl_setopt_write(k, c, CURLOPT_HEADERFUNCTION, on_header);
     pprofio_curl_setopt_ptr(k, c, CURLOPT_HEADERDATA, u);
     pprofio_curl_setopt_ptr(k, c, CURLOPT_ERRORBUFFER, u->errbuf);
+}
 
-    int aborted = 0;
-    CURLcode rc = perform(u, &aborted);
-    k->slist_free_all(h);
-    curl_off_t up = 0;
-    pprofio_curl_getinfo_off(k, c, CURLINFO_SIZE_UPLOAD_T, &up);
-    if (bytes_sent)
-        *bytes_sent = (uint64_t)up;
+/* read_answer turns the transfer's outcome into res. */
+static void read_answer(pprofio_uploader *u, CURLcode rc, int aborted, pprofio_upload_result *res) {
+    const pprofio_curl *k = u->k;
     if (rc != CURLE_OK) {
         res->verdict = PPROFIO_UP_RETRY;
         res->aborted = aborted;
         if (aborted)
             snprintf(res->detail, sizeof res->detail, "cut short: the stop timeout ran out");
         else
-            snprintf(res->detail, sizeof res->detail, "%s%s%s", k->easy_strerror(rc),
-                     u->errbuf[0] ? ": " : "", u->errbuf);
+            snprintf(res->detail, sizeof res->detail, "%s%s%s", k->easy_strerror(rc), u->errbuf[0] ? ": " : "",
+                     u->errbuf);
         return;
     }
-    pprofio_curl_getinfo_long(k, c, CURLINFO_RESPONSE_CODE, &res->status);
-    res->verdict = pprofio_upload_verdict_of(res->status);
+    pprofio_curl_getinfo_long(k, u->curl, CURLINFO_RESPONSE_CODE, &res->status);
+    res->verdict = u->kind == PPROFIO_DEST_PYROSCOPE ? pprofio_pyroscope_verdict_of(res->status)
+                                                     : pprofio_upload_verdict_of(res->status);
     /* API.md: Retry-After is for 429 and 503; other answers back off whatever they say. */
-    if (u->retry_after[0] && (res->status == 429 || res->status == 503)) {
+    if (u->retry_after[0] && (res->status == 429 || res->status == 503))
         res->retry_after_ns = pprofio_parse_retry_after(u->retry_after, now_ns());
-    }
     char text[BODY_CAP + 1];
     printable(text, sizeof text, u->body, u->body_len);
     snprintf(res->detail, sizeof res->detail, "HTTP %ld%s%s", res->status, text[0] ? ": " : "", text);
+}
+
+void pprofio_uploader_post(pprofio_uploader *u, const char *batch_id, const void *body, size_t n,
+                           int64_t abort_at_ns, pprofio_upload_result *res, uint64_t *bytes_sent) {
+    memset(res, 0, sizeof *res);
+    res->retry_after_ns = -1;
+    u->body_len = 0;
+    u->retry_after[0] = '\0';
+    u->errbuf[0] = '\0';
+    if (abort_at_ns != 0)
+        atomic_store(&u->abort_at_ns, abort_at_ns);
+    if (bytes_sent)
+        *bytes_sent = 0;
+    const pprofio_curl *k = u->k;
+    if (!k) {
+        res->verdict = PPROFIO_UP_RETRY;
+        snprintf(res->detail, sizeof res->detail, "uploads are off: %s", u->off);
+        return;
+    }
+    struct curl_slist *h = request_headers(u, batch_id);
+    if (!h) {
+        res->verdict = PPROFIO_UP_RETRY;
+        snprintf(res->detail, sizeof res->detail, "out of memory");
+        return;
+    }
+    set_options(u, body, n, h);
+    int aborted = 0;
+    CURLcode rc = perform(u, &aborted);
+    k->slist_free_all(h);
+    curl_off_t up = 0;
+    pprofio_curl_getinfo_off(k, u->curl, CURLINFO_SIZE_UPLOAD_T, &up);
+    if (bytes_sent)
+        *bytes_sent = (uint64_t)up;
+    read_answer(u, rc, aborted, res);
 }

@@ -57,7 +57,9 @@ typedef enum {
     PPROFIO_FIELD_TIMEOUTS = 11,
     PPROFIO_FIELD_SPOOL_DIR = 12,
     PPROFIO_FIELD_MAX_SPOOL_BYTES = 13,
-    PPROFIO_FIELD_INSTANCE_ID = 14
+    PPROFIO_FIELD_INSTANCE_ID = 14,
+    PPROFIO_FIELD_PYROSCOPE_URL = 15,
+    PPROFIO_FIELD_PYROSCOPE_AUTH = 16 /* user, password, token or tenant ID */
 } pprofio_config_field;
 
 /*
@@ -125,7 +127,19 @@ typedef struct {
     int64_t request_timeout_ns;
     int64_t stop_timeout_ns;  /* how long close may spend delivering */
     const char *spool_dir;    /* crash-safe disk queue; NULL or "": memory only */
-    int64_t max_spool_bytes;
+    int64_t max_spool_bytes;  /* per destination: Pyroscope's queue is <spool_dir>/pyroscope */
+    /*
+     * Grafana Pyroscope (NULL or "" pyroscope_url: none), a destination of
+     * its own beside ingest_url, with the same TLS settings, timeouts and
+     * spool bound. Basic auth (user and password) or a bearer token; the
+     * tenant goes in X-Scope-OrgID. The secrets are sent only in the
+     * Authorization header and never logged.
+     */
+    const char *pyroscope_url; /* base URL; /push.v1.PusherService/Push is appended */
+    const char *pyroscope_user;
+    const char *pyroscope_password;
+    const char *pyroscope_token;
+    const char *pyroscope_tenant_id;
     pprofio_source source;
     int64_t period_ns;        /* one cycle; >= 1 s */
     int64_t cpu_duration_ns;  /* CPU window per cycle; in (0, period_ns] */
@@ -229,7 +243,20 @@ typedef struct {
     C(spans_recorded)           /* finished spans handed to the span recorder */            \
     C(spans_sampled)            /* spans put in a cycle's timeline */                       \
     C(spans_dropped)            /* spans lost (malformed records) */                        \
-    C(spans_overflowed)         /* spans aggregated in the overflow series */
+    C(spans_overflowed)         /* spans aggregated in the overflow series */               \
+    C(pyroscope_batches_queued) /* pushes made for Pyroscope */                             \
+    C(pyroscope_batches_sent)   /* accepted by Pyroscope */                                 \
+    C(pyroscope_batches_retried) /* attempts that will be tried again */                    \
+    C(pyroscope_batches_split)  /* 413 answers split by series */                           \
+    C(pyroscope_batches_dropped_rejected) /* 400, another 4xx, too large alone */           \
+    C(pyroscope_batches_dropped_old) /* older than Pyroscope takes (an hour) */             \
+    C(pyroscope_batches_dropped_spool) /* evicted by the bound, or damaged files */          \
+    C(pyroscope_batches_adopted) /* taken over from an exited process's spool */            \
+    C(pyroscope_profiles_dropped) /* profiles in dropped pushes, or not encoded */          \
+    C(pyroscope_bytes_sent)     /* request bodies uploaded to Pyroscope */                  \
+    G(pyroscope_spool_bytes)    /* bytes in Pyroscope's disk spool now */                   \
+    G(pyroscope_queued_batches) /* pushes waiting now */                                    \
+    G(pyroscope_cpu_upload_ns)  /* CPU time of Pyroscope's upload thread */
 
 #define PPROFIO_STAT_COUNTER_(name) uint64_t name;
 #define PPROFIO_STAT_GAUGE_(name) int64_t name;

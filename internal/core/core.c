@@ -33,6 +33,7 @@
 #include "../../csrc/leak.c"
 #include "../../csrc/config.c"
 #include "../../csrc/intake.c"
+#include "../../csrc/destination.c"
 #include "../../csrc/delivery.c"
 #include "../../csrc/output.c"
 #include "../../csrc/pyroscope_types.pb-c.c"

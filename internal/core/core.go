@@ -110,6 +110,12 @@ func New(cfg Config) (*Agent, error) {
 		stop_timeout_ns:    C.int64_t(cfg.StopTimeout),
 		spool_dir:          cs.str(cfg.SpoolDir),
 		max_spool_bytes:    C.int64_t(cfg.MaxSpoolBytes),
+
+		pyroscope_url:       cs.str(cfg.PyroscopeURL),
+		pyroscope_user:      cs.str(cfg.PyroscopeUser),
+		pyroscope_password:  cs.str(cfg.PyroscopePassword),
+		pyroscope_token:     cs.str(cfg.PyroscopeToken),
+		pyroscope_tenant_id: cs.str(cfg.PyroscopeTenantID),
 	}
 	src := &ccfg.source
 	src.hostname = cs.str(cfg.Source.Hostname)

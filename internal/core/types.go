@@ -106,6 +106,14 @@ type Config struct {
 	SpoolDir       string
 	MaxSpoolBytes  int64
 	Source         Source
+
+	// Grafana Pyroscope; PyroscopeURL "" turns it off. It shares CAFile,
+	// the timeouts and the spool settings with the ingest upload.
+	PyroscopeURL      string
+	PyroscopeUser     string
+	PyroscopePassword string
+	PyroscopeToken    string
+	PyroscopeTenantID string
 }
 
 // Source says who is sending (UploadRequest.source).

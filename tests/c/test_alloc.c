@@ -8,6 +8,7 @@
  * crash), leave nothing half-done behind, and leak nothing: LTest asks
  * LeakSanitizer at the end, and a leak from any run is still there to find.
  */
+#include "../../csrc/pyroscope.h"
 #include "../../csrc/store.h"
 #include "../../csrc/sysio.h"
 #include "collector.h"
@@ -84,6 +85,52 @@ LTest(alloc, agent_new_fails_cleanly_at_every_allocation) {
         cr_assert_null(a, "a failed agent_new left *out set");
     }
     cr_assert_geq(n, 3, "agent_new allocates the agent and two strings, but only %ld allocations were seen", n);
+}
+
+/* With both destinations and a spool, each destination's queue and client fail as cleanly. */
+LTest(alloc, agent_new_with_ingest_and_pyroscope_fails_cleanly_at_every_allocation) {
+    char *spool = scratch_dir();
+    pprofio_config cfg = {
+        .service_name = "checkout",
+        .ingest_url = "https://127.0.0.1:1",
+        .api_key = "k",
+        .pyroscope_url = "https://127.0.0.1:2/prefix",
+        .pyroscope_user = "123",
+        .pyroscope_password = "pw",
+        .pyroscope_tenant_id = "team-a",
+        .spool_dir = spool,
+        .max_spool_bytes = 8 * (int64_t)MiB,
+        .connect_timeout_ns = SEC,
+        .request_timeout_ns = SEC,
+        .source = {.service = "checkout", .instance_id = "0123456789abcdef0123456789abcdef"},
+        .period_ns = 60 * SEC,
+        .cpu_duration_ns = 10 * SEC,
+        .max_buffer_bytes = 8 * (int64_t)MiB,
+        .profile_types = PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU),
+        .jitter_seed = 1,
+    };
+    long n;
+    for (n = 0;; n++) {
+        cr_assert_lt(n, MAX_RUNS);
+        pprofio_agent *a = (pprofio_agent *)&cfg;
+        pprofio_error err = {0};
+        arm(n);
+        int rc = pprofio_agent_new(&cfg, &a, &err);
+        int failed = disarm(n);
+        if (!failed) {
+            assert_status(rc, PPROFIO_OK);
+            pprofio_agent_free(a);
+            break;
+        }
+        if (rc == PPROFIO_OK) {
+            pprofio_agent_free(a);
+            continue;
+        }
+        cr_assert_neq(rc, PPROFIO_OK);
+        cr_assert_null(a, "a failed agent_new left *out set");
+    }
+    cr_assert_geq(n, 10, "two destinations allocate more than %ld times", n);
+    scratch_remove(spool);
 }
 
 /* ---- the whole agent ------------------------------------------------------ */
@@ -187,6 +234,44 @@ LTest(alloc, the_agent_survives_a_failure_at_every_allocation_of_a_whole_run) {
 }
 
 /* ---- gzip ------------------------------------------------------------------ */
+
+LTest(alloc, pyroscope_split_fails_cleanly_at_every_allocation) {
+    pprofio_source src = {.service = "checkout"};
+    pprofio_pyroscope_profile ps[3];
+    uint8_t *bytes[3];
+    for (int i = 0; i < 3; i++) {
+        bytes[i] = text_bytes(2 * KiB, (uint64_t)i + 1);
+        ps[i] = (pprofio_pyroscope_profile){PPROFIO_PROFILE_HEAP, SEC, 2 * SEC, bytes[i], 2 * KiB};
+    }
+    pprofio_bytes raw = {0}, gz = {0};
+    assert_status(pprofio_pyroscope_encode(&src, ps, 3, &raw, NULL), PPROFIO_OK);
+    assert_status(pprofio_gzip_bytes(raw.p, raw.len, &gz), PPROFIO_OK);
+    long n;
+    for (n = 0;; n++) {
+        cr_assert_lt(n, MAX_RUNS);
+        pprofio_bytes first = {0}, second = {0};
+        size_t n1 = 0, n2 = 0;
+        arm(n);
+        int rc = pprofio_pyroscope_split(gz.p, gz.len, &first, &second, &n1, &n2, NULL);
+        int failed = disarm(n);
+        if (!failed)
+            assert_status(rc, PPROFIO_OK);
+        expect_ok_or_nomem(rc, n, "pyroscope_split");
+        if (rc == PPROFIO_OK)
+            cr_assert(n1 == 1 && n2 == 2 && first.len > 0 && second.len > 0, "run %ld: %zu + %zu series", n, n1, n2);
+        else
+            cr_assert(first.len == 0 && second.len == 0, "run %ld: a failed split left a part", n);
+        pprofio_bytes_free(&first);
+        pprofio_bytes_free(&second);
+        if (!failed)
+            break;
+    }
+    cr_assert_gt(n, 5);
+    pprofio_bytes_free(&raw);
+    pprofio_bytes_free(&gz);
+    for (int i = 0; i < 3; i++)
+        free(bytes[i]);
+}
 
 LTest(alloc, gzip_bytes_fails_cleanly_at_every_allocation) {
     const size_t size = 300 * KiB;

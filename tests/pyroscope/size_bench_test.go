@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pprofio/pprofio"
 	"github.com/pprofio/pprofio/internal/core"
 )
 
@@ -158,5 +162,122 @@ func BenchmarkPushBytesOfStoredProfiles(b *testing.B) {
 		b.ReportMetric(float64(push)/n, "push-B/cycle")
 		b.ReportMetric(float64(pushGz)/n, "push-gzip-B/cycle")
 		b.ReportMetric(float64(batchGz)/n, "pprofio-batch-B/cycle")
+	}
+}
+
+// BenchmarkAgentPushBytesPerMinute runs the real agent at the product's
+// defaults (a 60 s cycle, 10 s of CPU, CPU and heap profiles) on the
+// workload above, pushing over TLS to Pyroscope's own handler, and reports
+// what the full cycles' pushes weigh on the wire (gzipped) and inflated,
+// per minute. The final, partial cycle of Stop is left out. About
+// PYROSCOPE_BENCH_CYCLES (3) minutes:
+//
+//	cd tests && go test -run '^$' -bench AgentPushBytes -benchtime 1x -timeout 30m ./pyroscope
+func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
+	cycles := 3
+	if n, err := strconv.Atoi(os.Getenv("PYROSCOPE_BENCH_CYCLES")); err == nil && n > 0 {
+		cycles = n
+	}
+	for i := 0; i < b.N; i++ {
+		isolate(b)
+		f := newTLS(b)
+		pyro := newPyroServer(b, f)
+		p, err := pprofio.New(pprofio.Config{
+			ServiceName:  "checkout",
+			Tags:         map[string]string{"env": "prod", "region": "eu-west-1"},
+			PyroscopeURL: pyro.URL,
+			CAFile:       f.CAFile,
+			SpoolDir:     b.TempDir(),
+			Logger:       slog.New(&logCapture{}),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for g := 0; g < 3; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				work(g, &stop)
+			}(g)
+		}
+		if err := p.Start(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		for len(pyro.accepted()) < cycles {
+			time.Sleep(100 * time.Millisecond)
+		}
+		full := pyro.accepted()[:cycles]
+		p.Stop()
+		stop.Store(true)
+		wg.Wait()
+		var wire, raw, series int
+		for _, x := range full {
+			wire += x.Wire
+			raw += x.Raw
+			series += len(x.Req.Series)
+		}
+		b.ReportMetric(float64(wire)/float64(cycles)/1024, "gzip-KiB/min")
+		b.ReportMetric(float64(raw)/float64(cycles)/1024, "raw-KiB/min")
+		b.ReportMetric(float64(series)/float64(cycles), "series/min")
+	}
+}
+
+// BenchmarkOverheadServicePushBytesPerMinute is the same measure on the
+// overhead benchmark's reference service (tests/overhead, its worker with
+// variant pprofio at the default cadence), whose profiles hold many more
+// stacks: the figure beside pyroscope-go's bytes per minute in the README.
+// The worker is built from ../overhead, pushes (through
+// PPROFIO_PYROSCOPE_URL) to the handler here, and is ended after
+// PYROSCOPE_BENCH_CYCLES (3) pushes. It keeps the CPUs busy that long:
+//
+//	cd tests && nice go test -run '^$' -bench OverheadService -benchtime 1x -timeout 30m ./pyroscope
+func BenchmarkOverheadServicePushBytesPerMinute(b *testing.B) {
+	cycles := 3
+	if n, err := strconv.Atoi(os.Getenv("PYROSCOPE_BENCH_CYCLES")); err == nil && n > 0 {
+		cycles = n
+	}
+	bin := filepath.Join(b.TempDir(), "overhead")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join("..", "overhead")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the overhead worker: %v\n%s", err, out)
+	}
+	for i := 0; i < b.N; i++ {
+		isolate(b)
+		f := newTLS(b)
+		pyro := newPyroServer(b, f)
+		cmd := exec.Command(bin, "-worker", "-variant", "pprofio", "-cadence", "default",
+			"-requests", "100000000", "-ca-file", f.CAFile, "-spool-dir", b.TempDir())
+		cmd.Env = append(os.Environ(), "PPROFIO_PYROSCOPE_URL="+pyro.URL)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+	wait:
+		for len(pyro.accepted()) < cycles {
+			select {
+			case err := <-done:
+				b.Fatalf("the worker ended before %d pushes: %v\n%s", cycles, err, stderr.String())
+			case <-time.After(200 * time.Millisecond):
+				continue wait
+			}
+		}
+		full := pyro.accepted()[:cycles]
+		cmd.Process.Kill()
+		<-done
+		var wire, raw, series int
+		for _, x := range full {
+			wire += x.Wire
+			raw += x.Raw
+			series += len(x.Req.Series)
+		}
+		b.ReportMetric(float64(wire)/float64(cycles)/1024, "gzip-KiB/min")
+		b.ReportMetric(float64(raw)/float64(cycles)/1024, "raw-KiB/min")
+		b.ReportMetric(float64(series)/float64(cycles), "series/min")
 	}
 }
