@@ -34,6 +34,7 @@ type harnessFlags struct {
 	verbose    bool
 	spanPairs  int // the paired span measurement (paired.go), when pprofio-spans runs
 	spanBlock  int
+	spanNull   bool
 }
 
 type harness struct {
@@ -61,8 +62,9 @@ func harnessMain(args []string) int {
 	fs.BoolVar(&f.profile, "profile", false, "after the rounds, take a CPU profile of a pprofio-all compressed worker (see README)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary folder (received profiles, spool folders)")
 	fs.BoolVar(&f.verbose, "v", false, "print each worker's JSON line")
-	fs.IntVar(&f.spanPairs, "span-pairs", 150, "pairs of blocks of the paired span measurement, run when pprofio-spans is a variant (0: none)")
-	fs.IntVar(&f.spanBlock, "span-block", 2000, "requests per block of the paired span measurement")
+	fs.IntVar(&f.spanPairs, "span-pairs", 1000, "pairs of blocks of the paired span measurement, run when pprofio-spans is a variant (0: none)")
+	fs.BoolVar(&f.spanNull, "span-null", false, "calibrate the paired span measurement: no spans in either block of a pair, so its difference must be 0 within its interval")
+	fs.IntVar(&f.spanBlock, "span-block", 200, "requests per block of the paired span measurement (keep 4 blocks under the live heap in bytes allocated: the collector runs once per 4)")
 	renderDir := fs.String("render", "", "redo the report (latest.md, overhead.svg) of an earlier run from its folder, without running anything")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -55,6 +55,10 @@ type pairedResult struct {
 	Req    spanLoop      `json:"span_request_loop"` // and r.WithContext, as the handler does
 	// The collections between blocks: their process CPU, how many, and
 	// the bytes the blocks allocated, for the GC cost of a span's bytes.
+	// Null: a calibration run, no spans in either block of a pair (the
+	// blocks keep their places): its difference must be 0 within its
+	// interval.
+	Null    bool           `json:"null,omitempty"`
 	GCCPU   float64        `json:"gc_cpu_s"`
 	GCs     int            `json:"gcs"`
 	Allocs  uint64         `json:"alloc_bytes"`
@@ -83,7 +87,7 @@ var loopReq *http.Request
 func pairedOn(i int) bool { return (i%4 == 0 || i%4 == 3) != (i/4%2 == 1) }
 
 // runPaired runs pairs pairs of blocks of block requests each.
-func runPaired(f workerFlags, pairs, block int) (*pairedResult, error) {
+func runPaired(f workerFlags, pairs, block int, null bool) (*pairedResult, error) {
 	svc := newService()
 	svc.spans = true
 	if err := svc.start(); err != nil {
@@ -103,10 +107,11 @@ func runPaired(f workerFlags, pairs, block int) (*pairedResult, error) {
 	if _, _, err := driveWith(client, svc.url, 0, 4*block, f.conc); err != nil {
 		return nil, err
 	}
-	res, err := runBlocks(svc, client, f.conc, pairs, block)
+	res, err := runBlocks(svc, client, f.conc, pairs, block, null)
 	if err != nil {
 		return nil, err
 	}
+	res.Null = null
 	ctx := svc.reqCtx()
 	req, err := http.NewRequestWithContext(ctx, "POST", svc.url, nil)
 	if err != nil {
@@ -126,7 +131,7 @@ func runPaired(f workerFlags, pairs, block int) (*pairedResult, error) {
 // between blocks (runtime.GC) as often as GOGC=100 would: no block holds
 // any garbage collection, so their CPU is the requests' own, and the
 // collections' CPU per allocated byte is measured apart.
-func runBlocks(svc *service, client *http.Client, conc, pairs, block int) (*pairedResult, error) {
+func runBlocks(svc *service, client *http.Client, conc, pairs, block int, null bool) (*pairedResult, error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	res := &pairedResult{}
 	collect := func() {
@@ -140,7 +145,7 @@ func runBlocks(svc *service, client *http.Client, conc, pairs, block int) (*pair
 	since := uint64(0)                     // bytes allocated since the last collection
 	for i := range 2 * (pairs + pairs%2) { // whole units of four
 		on := pairedOn(i)
-		svc.spanOff.Store(!on)
+		svc.spanOff.Store(!on || null)
 		a0 := readMetrics("/gc/heap/allocs:bytes")[0].Value.Uint64()
 		t0, c0 := time.Now(), cpuClock(clockProcessCPU)
 		// Both blocks of a pair send the same orders.

@@ -152,7 +152,7 @@ func TestPairedAnalysisFindsAKnownDifference(t *testing.T) {
 		t.Errorf("GC per span %.1f ns, per request %.1f ns: want 40 and 6500", f.GCSpan, f.GCReq)
 	}
 	md := pairedMarkdown(p, 200)
-	for _, want := range []string{"200 pairs of blocks of 200 requests", "cannot resolve 0.1%"} {
+	for _, want := range []string{"200 pairs of blocks of 200 requests", "puts the cost above 0.1%"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("section lacks %q:\n%s", want, md)
 		}
