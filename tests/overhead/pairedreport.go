@@ -106,7 +106,9 @@ func analysePaired(p *pairedResult) pairedFigures {
 		f.GCPerByte = p.GCCPU * 1e9 / float64(p.Allocs)
 	}
 	f.GCReq = medianOf(offAlloc) * f.GCPerByte
-	f.GCSpan = p.Req.AllocBytes * f.GCPerByte
+	if !p.Null { // a calibration run made no span bytes
+		f.GCSpan = p.Req.AllocBytes * f.GCPerByte
+	}
 	svc := f.MutReq + f.GCReq
 	toService := func(d float64) float64 { return (d*f.MutReq + f.GCSpan) / svc }
 	f.Service = f.PairDiff
