@@ -79,11 +79,17 @@ var (
 )
 
 // cachedLabels returns the entry for kv under parent labels plm, making
-// and caching it (from ctx, whose labels are plm) when it is not there.
+// and caching it (from ctx, whose labels are plm) when it is not there;
+// nil when plm is not a pointer (a context answering the key with
+// something else), which the cache does not hold.
 func cachedLabels(ctx context.Context, plm any, kv []string) *labelEntry {
 	h := uint64(0)
 	if plm != nil {
-		h = uint64(reflect.ValueOf(plm).Pointer())
+		v := reflect.ValueOf(plm)
+		if v.Kind() != reflect.Pointer {
+			return nil
+		}
+		h = uint64(v.Pointer())
 	}
 	for _, s := range kv {
 		h = (h ^ maphash.String(labelSeed, s)) * 0x9E3779B97F4A7C15

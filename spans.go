@@ -131,13 +131,18 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 		var pcs [spans.MaxPCs]uintptr
 		s.pcs = append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
 	}
+	var e *labelEntry
 	if labels = labels[:len(labels)&^1]; len(labels) == 0 && labelKey != nil {
 		// The labels depend only on the parent's and on kv: share them.
-		s.ctx = spanContext{Context: ctx, span: s, set: cachedLabels(ctx, ctx.Value(labelKey), kv)}
+		e = cachedLabels(ctx, ctx.Value(labelKey), kv)
+	}
+	if e != nil {
+		s.ctx = spanContext{Context: ctx, span: s, set: e}
 		pprof.SetGoroutineLabels(&s.ctx)
 	} else {
-		// Labels of its own (a trace's span id): this span's alone.
-		e := &labelEntry{kv: append([]string(nil), kv...)}
+		// Labels of its own (a trace's span id), or parent labels the
+		// cache does not hold: this span's alone.
+		e = &labelEntry{kv: append([]string(nil), kv...)}
 		lctx := pprof.WithLabels(ctx, pprof.Labels(append(kv, labels...)...))
 		s.ctx = spanContext{Context: lctx, span: s, set: e}
 		pprof.SetGoroutineLabels(lctx)

@@ -405,3 +405,25 @@ func TestSpansCollidingInTheLabelCacheFromManyGoroutinesKeepTheirLabels(t *testi
 		t.Fatalf("recorded %d spans, want %d", c.Recorded, goroutines*(each+1))
 	}
 }
+
+// oddLabels answers runtime/pprof's label key with something that is not
+// a label map (and cannot be compared).
+type oddLabels struct{ context.Context }
+
+func (o oddLabels) Value(key any) any {
+	if key == labelKey {
+		return []string{"not", "labels"}
+	}
+	return o.Context.Value(key)
+}
+
+func TestAContextAnsweringTheLabelKeyOddlyGetsTheSpansLabelsWithoutAPanic(t *testing.T) {
+	startForSpans(t, Config{})
+	for i := 0; i < 2; i++ {
+		ctx, s := StartSpan(oddLabels{context.Background()}, "odd", "k", "v")
+		if got := labelsOf(ctx); got != "k=v,span=odd" {
+			t.Errorf("labels %s, want k=v,span=odd", got)
+		}
+		s.End()
+	}
+}
