@@ -29,8 +29,6 @@ type Span struct {
 	ctx    spanContext
 	sink   *spans.Sink
 	from   context.Context // the context StartSpan was given: End puts its labels back
-	kv     []string        // "span", name, then the tags sorted by key
-	kvBuf  [6]string       // kv's storage for up to two tags (no allocation)
 	id     uint64
 	parent uint64
 	start  time.Time
@@ -38,11 +36,16 @@ type Span struct {
 	ended  atomic.Bool
 }
 
-// spanContext is the context StartSpan returns: the labelled context with
-// the span in it. It lives inside the Span, so the two cost one allocation.
+// spanContext is the context StartSpan returns: the span's context with
+// the span in it. It lives inside the Span, so the two cost one
+// allocation. When the span's labels entry holds a label map (one shared
+// through the cache, spanlabels.go), Context is the parent and the labels
+// are answered here; otherwise Context is the pprof.WithLabels context
+// that holds them.
 type spanContext struct {
 	context.Context
 	span *Span
+	set  *labelEntry // the span's name and tags, and its shared labels
 }
 
 type spanKey struct{}
@@ -50,6 +53,9 @@ type spanKey struct{}
 func (c *spanContext) Value(key any) any {
 	if key == (spanKey{}) {
 		return c.span
+	}
+	if c.set.labels != nil && key == labelKey {
+		return c.set.labels
 	}
 	return c.Context.Value(key)
 }
@@ -109,15 +115,10 @@ func SpanFromContext(ctx context.Context) *Span {
 
 func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels []string, id, parent uint64) (context.Context, *Span) {
 	s := &Span{sink: sink, from: ctx, id: id, parent: parent}
-	nt := len(tags) &^ 1
-	if n := 2 + nt + len(labels)&^1; n <= len(s.kvBuf) {
-		s.kv = s.kvBuf[:2+nt]
-	} else {
-		s.kv = make([]string, 2+nt, n)
-	}
-	s.kv[0], s.kv[1] = spanLabel, name
-	copy(s.kv[2:], tags[:nt])
-	sortPairs(s.kv[2:])
+	var buf [8]string
+	kv := append(buf[:0], spanLabel, name)
+	kv = append(kv, tags[:len(tags)&^1]...)
+	sortPairs(kv[2:])
 	if s.id == 0 {
 		s.id = rand.Uint64() | 1
 	}
@@ -127,12 +128,25 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 		}
 	}
 	if n := spanStackEvery.Load(); n <= 1 || rand.Uint32N(n) == 0 {
-		s.pcs = make([]uintptr, spans.MaxPCs)
-		s.pcs = s.pcs[:runtime.Callers(3, s.pcs)]
+		var pcs [spans.MaxPCs]uintptr
+		s.pcs = append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
 	}
-	lctx := pprof.WithLabels(ctx, pprof.Labels(append(s.kv, labels[:len(labels)&^1]...)...))
-	pprof.SetGoroutineLabels(lctx)
-	s.ctx = spanContext{Context: lctx, span: s}
+	var e *labelEntry
+	if labels = labels[:len(labels)&^1]; len(labels) == 0 && labelKey != nil {
+		// The labels depend only on the parent's and on kv: share them.
+		e = cachedLabels(ctx, ctx.Value(labelKey), kv)
+	}
+	if e != nil {
+		s.ctx = spanContext{Context: ctx, span: s, set: e}
+		pprof.SetGoroutineLabels(&s.ctx)
+	} else {
+		// Labels of its own (a trace's span id), or parent labels the
+		// cache does not hold: this span's alone.
+		e = &labelEntry{kv: append([]string(nil), kv...)}
+		lctx := pprof.WithLabels(ctx, pprof.Labels(append(kv, labels...)...))
+		s.ctx = spanContext{Context: lctx, span: s, set: e}
+		pprof.SetGoroutineLabels(lctx)
+	}
 	s.start = time.Now()
 	return &s.ctx, s
 }
@@ -157,7 +171,8 @@ func (s *Span) End() {
 	}
 	d := time.Since(s.start)
 	pprof.SetGoroutineLabels(s.from)
-	s.sink.Record(s.kv[1], s.kv[2:], s.start.UnixNano(), int64(d), s.id, s.parent, s.pcs)
+	kv := s.ctx.set.kv
+	s.sink.Record(kv[1], kv[2:], s.start.UnixNano(), int64(d), s.id, s.parent, s.pcs)
 }
 
 // ID is the span's id (0 for a nil span).

@@ -322,3 +322,108 @@ func runtimeFunc(pc uintptr) string {
 	f, _ := frames.Next()
 	return f.Function
 }
+
+// labelsOf lists ctx's pprof labels as runtime/pprof reads them.
+func labelsOf(ctx context.Context) string {
+	var kv []string
+	pprof.ForLabels(ctx, func(k, v string) bool {
+		kv = append(kv, k+"="+v)
+		return true
+	})
+	return strings.Join(kv, ",")
+}
+
+func TestSpansOfOneNameAndTagSetShareOneLabelMapWithTheRightLabels(t *testing.T) {
+	startForSpans(t, Config{})
+	if labelKey == nil {
+		t.Fatal("runtime/pprof's label key was not found: every span would build its own labels")
+	}
+	prog := pprof.WithLabels(context.Background(), pprof.Labels("user", "alice", "tier", "free"))
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		tags []string
+		want string
+	}{
+		{"no labels before", context.Background(), []string{"tier", "gold"}, "span=checkout,tier=gold"},
+		{"tags out of order", context.Background(), []string{"zone", "b", "route", "/x"}, "route=/x,span=checkout,zone=b"},
+		{"the program's labels", prog, []string{"tier", "gold"}, "span=checkout,tier=gold,user=alice"},
+	} {
+		ctx1, s1 := StartSpan(c.ctx, "checkout", c.tags...)
+		s1.End()
+		ctx2, s2 := StartSpan(c.ctx, "checkout", c.tags...)
+		if got := labelsOf(ctx2); got != c.want || labelsOf(ctx1) != c.want {
+			t.Errorf("%s: labels %s and %s, want %s", c.name, labelsOf(ctx1), got, c.want)
+		}
+		if s1.ctx.set != s2.ctx.set || s2.ctx.set.labels == nil {
+			t.Errorf("%s: two spans of one name and tag set built two label maps", c.name)
+		}
+		inner, s3 := StartSpan(ctx2, "db.query", "table", "orders")
+		want := strings.Replace(c.want, "span=checkout", "span=db.query", 1)
+		if !strings.Contains(want, "table=") {
+			want = strings.Replace(want, "span=db.query", "span=db.query,table=orders", 1)
+		}
+		if got := labelsOf(inner); got != want {
+			t.Errorf("%s: nested span's labels %s, want %s", c.name, got, want)
+		}
+		s3.End()
+		s2.End()
+	}
+	_, own := StartSpanWith(context.Background(), "checkout", SpanOptions{Tags: []string{"tier", "gold"}, Labels: []string{"span_id", "1"}})
+	if own.ctx.set.labels != nil {
+		t.Error("a span with labels of its own shares a label map")
+	}
+	own.End()
+}
+
+func TestSpansCollidingInTheLabelCacheFromManyGoroutinesKeepTheirLabels(t *testing.T) {
+	p := startForSpans(t, Config{})
+	const goroutines, names, each = 8, 4 << labelBits, 3000
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			parent, ps := StartSpan(context.Background(), "outer", "g", fmt.Sprint(g%2))
+			defer ps.End()
+			for i := 0; i < each; i++ {
+				name := fmt.Sprint("n", (i*7+g*13)%names)
+				ctx, s := StartSpan(parent, name, "k", "v")
+				want := fmt.Sprintf("g=%d,k=v,span=%s", g%2, name)
+				if got := labelsOf(ctx); got != want {
+					t.Errorf("labels %s, want %s", got, want)
+				}
+				if s.ParentID() != ps.ID() {
+					t.Errorf("parent %x, want %x", s.ParentID(), ps.ID())
+				}
+				s.End()
+			}
+		}(g)
+	}
+	wg.Wait()
+	if c := take(t, p); c.Recorded != goroutines*(each+1) {
+		t.Fatalf("recorded %d spans, want %d", c.Recorded, goroutines*(each+1))
+	}
+}
+
+// oddLabels answers runtime/pprof's label key with something that is not
+// a label map (and cannot be compared).
+type oddLabels struct{ context.Context }
+
+func (o oddLabels) Value(key any) any {
+	if key == labelKey {
+		return []string{"not", "labels"}
+	}
+	return o.Context.Value(key)
+}
+
+func TestAContextAnsweringTheLabelKeyOddlyGetsTheSpansLabelsWithoutAPanic(t *testing.T) {
+	startForSpans(t, Config{})
+	for i := 0; i < 2; i++ {
+		ctx, s := StartSpan(oddLabels{context.Background()}, "odd", "k", "v")
+		if got := labelsOf(ctx); got != "k=v,span=odd" {
+			t.Errorf("labels %s, want k=v,span=odd", got)
+		}
+		s.End()
+	}
+}

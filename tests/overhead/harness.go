@@ -32,6 +32,9 @@ type harnessFlags struct {
 	profile    bool
 	keep       bool
 	verbose    bool
+	spanPairs  int // the paired span measurement (paired.go), when pprofio-spans runs
+	spanBlock  int
+	spanNull   bool
 }
 
 type harness struct {
@@ -59,6 +62,9 @@ func harnessMain(args []string) int {
 	fs.BoolVar(&f.profile, "profile", false, "after the rounds, take a CPU profile of a pprofio-all compressed worker (see README)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary folder (received profiles, spool folders)")
 	fs.BoolVar(&f.verbose, "v", false, "print each worker's JSON line")
+	fs.IntVar(&f.spanPairs, "span-pairs", 1000, "pairs of blocks of the paired span measurement, run when pprofio-spans is a variant (0: none)")
+	fs.BoolVar(&f.spanNull, "span-null", false, "calibrate the paired span measurement: no spans in either block of a pair, so its difference must be 0 within its interval")
+	fs.IntVar(&f.spanBlock, "span-block", 200, "requests per block of the paired span measurement (keep 4 blocks under the live heap in bytes allocated: the collector runs once per 4)")
 	renderDir := fs.String("render", "", "redo the report (latest.md, overhead.svg) of an earlier run from its folder, without running anything")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -73,8 +79,8 @@ func harnessMain(args []string) int {
 	if f.compressed {
 		f.cadence = cadCompressed
 	}
-	if f.rounds < 1 || f.work < 1 || f.conc < 1 {
-		fmt.Fprintln(os.Stderr, "overhead: -rounds, -work and -conc must be positive")
+	if f.rounds < 0 || f.work < 1 || f.conc < 1 || f.spanPairs < 0 || f.spanBlock < 1 {
+		fmt.Fprintln(os.Stderr, "overhead: -work, -conc and -span-block must be positive, -rounds and -span-pairs not negative")
 		return 2
 	}
 	switch f.cadence {
@@ -182,6 +188,16 @@ func (h *harness) run(args []string) error {
 				float64(rn.Worker.HeapRunning)/(1<<20), uploadNote(rn))
 		}
 	}
+	var paired *pairedResult
+	if contains(variants, varPprofioSpans) && h.f.spanPairs > 0 {
+		if paired, err = h.runPairedWorker(); err != nil {
+			return fmt.Errorf("paired span measurement: %w", err)
+		}
+	}
+	if len(runs) == 0 && paired == nil {
+		return fmt.Errorf("nothing ran: -rounds 0 runs only the paired span measurement (-variants pprofio-spans, -span-pairs > 0)")
+	}
+
 	m.LoadAvgEnd = loadAvg()
 	elapsed := time.Since(h.started)
 
@@ -199,7 +215,8 @@ func (h *harness) run(args []string) error {
 		return err
 	}
 	meta := &runMeta{Machine: m, Command: commandLine(args), Rounds: h.f.rounds, Work: h.f.work, Conc: h.f.conc,
-		Elapsed: elapsed, Variants: variants, Cadences: h.cadences(), Profile: prof}
+		Elapsed: elapsed, Variants: variants, Cadences: h.cadences(), Profile: prof,
+		Paired: paired, SpanBlock: h.f.spanBlock}
 	if err := writeJSON(filepath.Join(h.f.outDir, "meta.json"), meta); err != nil {
 		return err
 	}

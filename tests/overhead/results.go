@@ -29,6 +29,8 @@ type runMeta struct {
 	Variants     []string
 	Cadences     []string
 	Profile      *profileResult
+	Paired       *pairedResult // the paired span measurement, if it ran
+	SpanBlock    int
 }
 
 func writeJSON(path string, v any) error {
@@ -62,6 +64,13 @@ func writeReport(dir string, meta *runMeta, runs []*run) error {
 		rep.Warnings = append(rep.Warnings, msg)
 	}
 	md := rep.markdown()
+	if len(runs) == 0 {
+		md = fmt.Sprintf("# Overhead benchmark: the paired span measurement only\n\n%s, %d CPUs, %s; load average %s at the start, %s at the end; `%s`\n",
+			meta.Machine.CPUModel, meta.Machine.NProc, meta.Machine.GoVersion, meta.Machine.LoadAvg, meta.Machine.LoadAvgEnd, meta.Command)
+	}
+	if meta.Paired != nil {
+		md += pairedMarkdown(meta.Paired, meta.SpanBlock)
+	}
 	fmt.Print(md)
 	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(md), 0o644); err != nil {
 		return err
@@ -112,6 +121,9 @@ func render(dir string) error {
 	}
 	var runs []*run
 	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(line) == 0 {
+			continue // a run of the paired measurement only
+		}
 		r := new(run)
 		if err := json.Unmarshal(line, r); err != nil {
 			return fmt.Errorf("runs.jsonl: %w", err)

@@ -108,3 +108,56 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+// TestPairedBlocksAreBalanced checks that each place in a unit of four
+// blocks holds as many blocks with spans as without, and that every pair
+// has one of each.
+func TestPairedBlocksAreBalanced(t *testing.T) {
+	var on [4]int
+	for i := range 16 {
+		if pairedOn(i) {
+			on[i%4]++
+		}
+		if i%2 == 1 && pairedOn(i) == pairedOn(i-1) {
+			t.Errorf("blocks %d and %d: both %v", i-1, i, pairedOn(i))
+		}
+	}
+	if on != [4]int{2, 2, 2, 2} {
+		t.Errorf("blocks with spans by place in a unit: %v, want 2 each of 4", on)
+	}
+}
+
+// TestPairedAnalysisFindsAKnownDifference analyses synthetic blocks whose
+// spans cost 1% of block CPU, on a drifting load with noise, and renders
+// the section.
+func TestPairedAnalysisFindsAKnownDifference(t *testing.T) {
+	p := &pairedResult{GCCPU: 1, GCs: 10, Allocs: 1e10,
+		Req: spanLoop{N: 1000, ThreadCPU: 500, AllocBytes: 400, AllocObject: 2}}
+	for i := range 400 {
+		cpu := 100e6 * (1 + 0.2*math.Sin(float64(i)/50)) * (1 + 0.005*math.Sin(float64(i)*7.3))
+		if pairedOn(i) {
+			cpu *= 1.01
+		}
+		p.Blocks = append(p.Blocks, pairedBlock{Spans: pairedOn(i), Requests: 200, CPU: int64(cpu), Allocs: 13e6})
+	}
+	f := analysePaired(p)
+	if f.Pairs != 200 || f.PairDiff.Lo > 0.01 || f.PairDiff.Hi < 0.01 || math.Abs(f.PairDiff.Med-0.01) > 0.003 {
+		t.Errorf("pairs %d, median %.4f [%.4f, %.4f]: want 200 pairs around 0.01", f.Pairs, f.PairDiff.Med, f.PairDiff.Lo, f.PairDiff.Hi)
+	}
+	if f.TotalLo > 0.01 || f.TotalHi < 0.01 {
+		t.Errorf("bootstrap interval [%.4f, %.4f] misses 0.01", f.TotalLo, f.TotalHi)
+	}
+	// 0.1 ns of GC per byte: 400 B a span is 40 ns; 65 KB a request 6.5 µs.
+	if math.Abs(f.GCSpan-40) > 1e-9 || math.Abs(f.GCReq-6500) > 1e-6 {
+		t.Errorf("GC per span %.1f ns, per request %.1f ns: want 40 and 6500", f.GCSpan, f.GCReq)
+	}
+	md := pairedMarkdown(p, 200)
+	for _, want := range []string{"200 pairs of blocks of 200 requests", "puts the cost above 0.1%"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("section lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "NaN") {
+		t.Errorf("section has NaN:\n%s", md)
+	}
+}

@@ -114,10 +114,19 @@ func workerMain(args []string) int {
 	fs.StringVar(&f.spoolDir, "spool-dir", "", "pprofio SpoolDir")
 	fs.StringVar(&f.sinkURL, "sink-url", "", "pyroscope-go ServerAddress")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here (pprofio then skips its CPU windows)")
+	pairs := fs.Int("pairs", 0, "the paired span measurement (paired.go): pairs of blocks, spans on and off")
+	block := fs.Int("block", 200, "requests per block of the paired span measurement")
+	null := fs.Bool("null", false, "the paired measurement's calibration: no spans in either block")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	res, err := runWorker(f)
+	var res any
+	var err error
+	if *pairs > 0 {
+		res, err = runPaired(f, *pairs, *block, *null)
+	} else {
+		res, err = runWorker(f)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 1

@@ -76,11 +76,15 @@ type record struct {
 // service is the order service: its cache and its HTTP server.
 type service struct {
 	spans bool // a pprofio span around every request (the pprofio-spans variant)
-	mu    sync.Mutex
-	ring  []*record
-	index map[string]int
-	next  int
-	hits  uint64
+	// spanOff turns the spans off for a while (the paired measurement);
+	// reqCtx keeps one request's context, for its span loop.
+	spanOff atomic.Bool
+	reqCtx0 atomic.Pointer[context.Context]
+	mu      sync.Mutex
+	ring    []*record
+	index   map[string]int
+	next    int
+	hits    uint64
 
 	srv *http.Server
 	ln  net.Listener
@@ -163,6 +167,14 @@ func (s *service) start() error {
 	mux := http.NewServeMux()
 	if s.spans { // every request inside a span, as an instrumented service would be
 		mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
+			if s.spanOff.Load() {
+				s.handleOrder(w, r)
+				return
+			}
+			if s.reqCtx0.Load() == nil {
+				ctx := r.Context()
+				s.reqCtx0.Store(&ctx)
+			}
 			ctx, span := pprofio.StartSpan(r.Context(), "order", "route", "/orders")
 			defer span.End()
 			s.handleOrder(w, r.WithContext(ctx))
@@ -175,6 +187,14 @@ func (s *service) start() error {
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return nil
+}
+
+// reqCtx is the context of a request the service served with a span.
+func (s *service) reqCtx() context.Context {
+	if c := s.reqCtx0.Load(); c != nil {
+		return *c
+	}
+	return context.Background()
 }
 
 func (s *service) stop() {
@@ -294,10 +314,22 @@ func makeOrder(id uint64) *orderRequest {
 // keep-alive connection, and returns a digest of the answers (the same for
 // every run of the same n) and the number of failed requests.
 func drive(url string, n, conc int) (digest string, failed int64, err error) {
+	client := newClient(conc)
+	defer client.CloseIdleConnections()
+	return driveWith(client, url, 0, n, conc)
+}
+
+// newClient is the driver's client: conc keep-alive connections.
+func newClient(conc int) *http.Client {
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	defer tr.CloseIdleConnections()
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// driveWith sends orders first to first+n-1 to url from conc goroutines
+// over client's connections.
+func driveWith(client *http.Client, url string, first int64, n, conc int) (digest string, failed int64, err error) {
 	var next atomic.Int64
+	next.Store(first)
 	var fails atomic.Int64
 	var errMu sync.Mutex
 	var firstErr error
@@ -318,7 +350,7 @@ func drive(url string, n, conc int) (digest string, failed int64, err error) {
 			var body bytes.Buffer
 			for {
 				id := next.Add(1) - 1
-				if id >= int64(n) {
+				if id >= first+int64(n) {
 					return
 				}
 				body.Reset()
