@@ -17,9 +17,13 @@
 // thread (the Go work and the C work the calls did on it), the process's
 // CPU over the same interval (adds GC work done meanwhile by other
 // threads), the Go heap bytes and objects allocated, and the gzipped size.
-// Medians and ranges over the cycles after warm-up go to results/latest.md.
+// The figures of every cycle after warm-up (results/results.json) become a
+// table (results/latest.md) and a chart (results/godeltaprof.svg): medians
+// and ranges over cycles, and the ratios to godeltaprof's beside the goals
+// (at most half its CPU, a tenth of its Go allocations).
 //
 //	cd tests/godeltabench && go run . [-cycles 9] [-heap 60000]
+//	go run . -render results   # the table and chart again, from results/results.json
 //
 // It is its own module so that godeltaprof never reaches pprofio's users.
 package main
@@ -28,7 +32,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 )
@@ -41,8 +44,17 @@ func main() {
 	nHeap := flag.Int("heap", 60000, "distinct heap stacks")
 	nMutex := flag.Int("mutex", 6000, "distinct mutex stacks")
 	nBlock := flag.Int("block", 6000, "distinct block stacks")
-	out := flag.String("out", "results", "directory for latest.md")
+	out := flag.String("out", "results", "directory for results.json, latest.md and godeltaprof.svg")
+	render := flag.String("render", "", "redo latest.md and godeltaprof.svg from the results.json in this directory, without running anything")
 	flag.Parse()
+	if *render != "" {
+		if err := rerender(*render); err != nil {
+			fmt.Fprintln(os.Stderr, "godeltabench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	m := newMeta(*cycles, *warmup)
 	runtime.LockOSThread()
 
 	runtime.SetMutexProfileFraction(1)
@@ -59,7 +71,7 @@ func main() {
 		counts[0], counts[1], counts[2], time.Since(t0).Round(time.Millisecond))
 
 	paths := makePaths()
-	res := newResults(paths, counts)
+	res := newResults(m, paths, counts)
 	for c := 0; c < *warmup+*cycles; c++ {
 		starts := make([][3]cost, len(paths))
 		for i, p := range paths {
@@ -74,7 +86,7 @@ func main() {
 				p := paths[i]
 				d := measure(func() int { return p.delta(k) })
 				d.add(starts[i][k])
-				d.outB -= starts[i][k].outB
+				d.OutB -= starts[i][k].OutB
 				if c >= *warmup {
 					res.add(i, k, d)
 				}
@@ -82,14 +94,10 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "godeltabench: cycle %d/%d\n", c+1, *warmup+*cycles)
 	}
-	md := res.markdown(*cycles, *warmup)
-	fmt.Print(md)
-	if err := os.MkdirAll(*out, 0o755); err == nil {
-		err = os.WriteFile(filepath.Join(*out, "latest.md"), []byte(md), 0o644)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "godeltabench:", err)
-			os.Exit(1)
-		}
+	res.Meta.LoadAfter = loadavg()
+	if err := res.write(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "godeltabench:", err)
+		os.Exit(1)
 	}
 }
 

@@ -15,20 +15,21 @@ import (
 )
 
 // cost is what producing one delta profile took.
+// Its fields go to results.json as they are (durations in nanoseconds).
 type cost struct {
-	threadCPU time.Duration // the measuring thread's CPU clock: Go and C work done in the call
-	procCPU   time.Duration // the process's CPU (getrusage): adds what other threads did meanwhile (GC)
-	allocB    uint64        // Go heap bytes allocated
-	allocN    uint64        // Go heap objects allocated
-	outB      int           // the delta profile, gzipped, ready to send
+	ThreadCPU time.Duration `json:"thread_cpu_ns"` // the measuring thread's CPU clock: Go and C work done in the call
+	ProcCPU   time.Duration `json:"proc_cpu_ns"`   // the process's CPU (getrusage): adds what other threads did meanwhile (GC)
+	AllocB    uint64        `json:"alloc_bytes"`   // Go heap bytes allocated
+	AllocN    uint64        `json:"allocs"`        // Go heap objects allocated
+	OutB      int           `json:"out_bytes"`     // the delta profile, gzipped, ready to send
 }
 
 func (c *cost) add(o cost) {
-	c.threadCPU += o.threadCPU
-	c.procCPU += o.procCPU
-	c.allocB += o.allocB
-	c.allocN += o.allocN
-	c.outB += o.outB
+	c.ThreadCPU += o.ThreadCPU
+	c.ProcCPU += o.ProcCPU
+	c.AllocB += o.AllocB
+	c.AllocN += o.AllocN
+	c.OutB += o.OutB
 }
 
 const clockThreadCPUTimeID = 3 // CLOCK_THREAD_CPUTIME_ID
@@ -54,8 +55,8 @@ func measure(fn func() int) cost {
 	n := fn()
 	t1, p1 := threadCPU(), procCPU()
 	runtime.ReadMemStats(&m1)
-	return cost{threadCPU: t1 - t0, procCPU: p1 - p0, allocB: m1.TotalAlloc - m0.TotalAlloc,
-		allocN: m1.Mallocs - m0.Mallocs, outB: n}
+	return cost{ThreadCPU: t1 - t0, ProcCPU: p1 - p0, AllocB: m1.TotalAlloc - m0.TotalAlloc,
+		AllocN: m1.Mallocs - m0.Mallocs, OutB: n}
 }
 
 // A path produces delta profiles of the three types, one per call.
