@@ -50,10 +50,11 @@ gotest:
 	$(GO) test -race -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
 # End-to-end tests with their own module (test-only dependencies), and the
-# report code of the fastdelta benchmark (its own module).
+# report code of the fastdelta and godeltaprof benchmarks (their own modules).
 e2e:
 	cd tests && $(GO) test -race -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 	cd tests/fastdeltabench && $(GO) test -race -count=1 ./...
+	cd tests/godeltabench && $(GO) test -race -count=1 ./...
 
 # The reference receiver (its own module).
 receiver:
@@ -92,7 +93,8 @@ bench-fastdelta: deps
 # One delta heap, mutex and block profile, ready to send, per cycle, beside
 # pyroscope-go's godeltaprof (tests/godeltabench, its own module), in one
 # program with 60,000 heap stacks: CPU (Go and C), Go allocations, size;
-# writes tests/godeltabench/results/latest.md.
+# writes tests/godeltabench/results/{results.json,latest.md,godeltaprof.svg}
+# (`go run . -render results` there redoes the last two).
 # More cycles: make bench-godeltaprof GODELTA_FLAGS='-cycles 15'
 GODELTA_FLAGS ?=
 bench-godeltaprof: deps

@@ -15,9 +15,9 @@ var pathColors = []string{"#d9822b", "#9bb9d8", "#1f6fb4"}
 
 // The chart's layout, in pixels.
 const (
-	labelW  = 210
-	panelW  = 310
-	gap     = 80
+	labelW  = 250
+	panelW  = 300
+	gap     = 60
 	right   = 90
 	barH    = 10
 	barStep = 16
@@ -53,14 +53,14 @@ func (r *results) svg() string {
 		groupStep = n*barStep + 26
 	}
 	plotH := groupStep * nk
-	width, height := labelW+2*panelW+gap+right, top+plotH+92
+	width, height := labelW+2*panelW+gap+right, top+plotH+102
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	w(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
 	m := r.Meta
-	w(`<text x="10" y="20" font-size="15" font-weight="bold">One delta profile, ready to send: pprofio vs %s (lower is better)</text>`+"\n",
-		html.EscapeString(m.Godeltaprof))
+	w(`<text x="10" y="20" font-size="15" font-weight="bold">One delta profile, ready to send: pprofio beside %s (lower is better)</text>`+"\n",
+		html.EscapeString(strings.TrimPrefix(m.Godeltaprof, "github.com/grafana/pyroscope-go/")))
 	w(`<text x="10" y="38" fill="#555">%d CPUs, %s; %s; %s %s</text>`+"\n", m.NProc, html.EscapeString(m.CPU),
 		html.EscapeString(m.Kernel), html.EscapeString(m.GoVersion), html.EscapeString(m.Platform))
 	w(`<text x="10" y="54" fill="#555">%s; %d cycles after %d warm-up; load average %s → %s (1, 5, 15 min)</text>`+"\n",
@@ -88,7 +88,7 @@ func (r *results) svg() string {
 	for i, s := range specs {
 		r.panel(&b, i, s, groupStep)
 	}
-	yb := top + plotH + 40
+	yb := top + plotH + 52
 	w(`<text x="10" y="%d" fill="#555">Bars: medians over cycles (log scales); black lines: the range. Red dashes: the goals, ½ of godeltaprof's median CPU and 1/10 of its</text>`+"\n", yb)
 	w(`<text x="10" y="%d" fill="#555">Go allocations. Mutex and block include the snapshot at the window's start. Ratios on the left: medians of the cycles' ratios to</text>`+"\n", yb+16)
 	w(`<text x="10" y="%d" fill="#555">godeltaprof's. Values below the axis are drawn at its start. Table: latest.md.</text>`+"\n", yb+32)
@@ -130,7 +130,7 @@ func (r *results) panel(b *strings.Builder, i int, s panelSpec, groupStep int) {
 	w(`<rect x="%.1f" y="%d" width="%d" height="%d" fill="none" stroke="#bbb"/>`+"\n", x0, top, panelW, plotH)
 	for t := lo; t <= hi*1.0001; t *= 10 {
 		w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", xof(t), top, xof(t), top+plotH)
-		w(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", xof(t), top+plotH+16, num(t, max(0, -int(math.Floor(math.Log10(t)+1e-9)))))
+		w(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", xof(t), top+plotH+16, tick(t))
 	}
 	w(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555" font-size="10">%s (log scale)</text>`+"\n", x0+panelW/2, top+plotH+30, s.unit)
 	for k := range kindNames {
@@ -138,16 +138,27 @@ func (r *results) panel(b *strings.Builder, i int, s panelSpec, groupStep int) {
 		if k > 0 {
 			w(`<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#bbb"/>`+"\n", x0, y, x0+panelW, y)
 		}
-		for p := range r.Paths {
-			bar(b, xof, y+16+float64(barStep*p), s.of(r.figures(p, k)), pathColor(p), s.unit)
-		}
 		g := s.of(r.figures(0, k)).Med * s.goal
 		if g > 0 && !math.IsNaN(g) {
 			gx := xof(g)
 			w(`<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#c00" stroke-width="1.5" stroke-dasharray="4 3"/>`+"\n", gx, y+13, gx, y+float64(groupStep)-4)
 			w(`<text x="%.1f" y="%.0f" text-anchor="middle" fill="#c00" font-size="10">%s</text>`+"\n", gx, y+11, s.goalText)
 		}
+		for p := range r.Paths {
+			bar(b, xof, y+16+float64(barStep*p), s.of(r.figures(p, k)), pathColor(p), s.unit)
+		}
 	}
+}
+
+// tick writes a power of ten briefly: 0.01, 1, 1k, 100k.
+func tick(t float64) string {
+	switch {
+	case t >= 1e6:
+		return num(t/1e6, 0) + "M"
+	case t >= 1e3:
+		return num(t/1e3, 0) + "k"
+	}
+	return num(t, max(0, -int(math.Floor(math.Log10(t)+1e-9))))
 }
 
 // bar draws one path's median as a bar from the axis's start, its range as a line, and its value.
@@ -162,6 +173,6 @@ func bar(b *strings.Builder, xof func(float64) float64, y float64, s stat, color
 	for _, v := range []float64{s.Lo, s.Hi} {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", xof(v), y+1, xof(v), y+barH-1)
 	}
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="10" fill="#333">%s %s</text>`+"\n", math.Max(xof(s.Hi), xof(s.Med))+4, y+barH-1,
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="10" fill="#333" stroke="white" stroke-width="3" paint-order="stroke">%s %s</text>`+"\n", math.Max(xof(s.Hi), xof(s.Med))+4, y+barH-1,
 		num(s.Med, precFor(s.Med)), unit)
 }
