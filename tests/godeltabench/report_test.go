@@ -146,7 +146,7 @@ func TestChartScalesAreLogarithmic(t *testing.T) {
 	for _, want := range []string{
 		`width="` + ftoa(math.Log10(3)*dec) + `"`,    // records heap: 3 KB
 		`width="` + ftoa(math.Log10(8000)*dec) + `"`, // godeltaprof heap: 8,000 KB
-		`width="0.0"`, // records mutex: 0 KB, at the axis's start
+		`width="0.0"`,               // records mutex: 0 KB, at the axis's start
 		`>100k</text>`, `>1</text>`, // the axis's ends
 	} {
 		if !strings.Contains(svg, want) {
