@@ -165,6 +165,31 @@ func BenchmarkPushBytesOfStoredProfiles(b *testing.B) {
 	}
 }
 
+// benchCycles is how many full cycles (pushes) the per-minute benchmarks
+// wait for: PYROSCOPE_BENCH_CYCLES, 3 unless set.
+func benchCycles() int {
+	if n, err := strconv.Atoi(os.Getenv("PYROSCOPE_BENCH_CYCLES")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
+// reportPerMinute reports what the pushes of full cycles (one a minute)
+// weigh on the wire (gzipped) and inflated, and how many series they hold,
+// per minute.
+func reportPerMinute(b *testing.B, full []push) {
+	var wire, raw, series int
+	for _, x := range full {
+		wire += x.Wire
+		raw += x.Raw
+		series += len(x.Req.Series)
+	}
+	n := float64(len(full))
+	b.ReportMetric(float64(wire)/n/1024, "gzip-KiB/min")
+	b.ReportMetric(float64(raw)/n/1024, "raw-KiB/min")
+	b.ReportMetric(float64(series)/n, "series/min")
+}
+
 // BenchmarkAgentPushBytesPerMinute runs the real agent at the product's
 // defaults (a 60 s cycle, 10 s of CPU, CPU and heap profiles) on the
 // workload above, pushing over TLS to Pyroscope's own handler, and reports
@@ -174,10 +199,7 @@ func BenchmarkPushBytesOfStoredProfiles(b *testing.B) {
 //
 //	cd tests && go test -run '^$' -bench AgentPushBytes -benchtime 1x -timeout 30m ./pyroscope
 func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
-	cycles := 3
-	if n, err := strconv.Atoi(os.Getenv("PYROSCOPE_BENCH_CYCLES")); err == nil && n > 0 {
-		cycles = n
-	}
+	cycles := benchCycles()
 	for i := 0; i < b.N; i++ {
 		isolate(b)
 		f := newTLS(b)
@@ -212,15 +234,7 @@ func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
 		p.Stop()
 		stop.Store(true)
 		wg.Wait()
-		var wire, raw, series int
-		for _, x := range full {
-			wire += x.Wire
-			raw += x.Raw
-			series += len(x.Req.Series)
-		}
-		b.ReportMetric(float64(wire)/float64(cycles)/1024, "gzip-KiB/min")
-		b.ReportMetric(float64(raw)/float64(cycles)/1024, "raw-KiB/min")
-		b.ReportMetric(float64(series)/float64(cycles), "series/min")
+		reportPerMinute(b, full)
 	}
 }
 
@@ -234,10 +248,7 @@ func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
 //
 //	cd tests && nice go test -run '^$' -bench OverheadService -benchtime 1x -timeout 30m ./pyroscope
 func BenchmarkOverheadServicePushBytesPerMinute(b *testing.B) {
-	cycles := 3
-	if n, err := strconv.Atoi(os.Getenv("PYROSCOPE_BENCH_CYCLES")); err == nil && n > 0 {
-		cycles = n
-	}
+	cycles := benchCycles()
 	bin := filepath.Join(b.TempDir(), "overhead")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Dir = filepath.Join("..", "overhead")
@@ -270,14 +281,6 @@ func BenchmarkOverheadServicePushBytesPerMinute(b *testing.B) {
 		full := pyro.accepted()[:cycles]
 		cmd.Process.Kill()
 		<-done
-		var wire, raw, series int
-		for _, x := range full {
-			wire += x.Wire
-			raw += x.Raw
-			series += len(x.Req.Series)
-		}
-		b.ReportMetric(float64(wire)/float64(cycles)/1024, "gzip-KiB/min")
-		b.ReportMetric(float64(raw)/float64(cycles)/1024, "raw-KiB/min")
-		b.ReportMetric(float64(series)/float64(cycles), "series/min")
+		reportPerMinute(b, full)
 	}
 }
