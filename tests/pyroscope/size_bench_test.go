@@ -29,15 +29,7 @@ import (
 //	cd tests && go test -run '^$' -bench PushBytes -benchtime 1x ./pyroscope
 func BenchmarkPushBytesPerCycle(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		var stop atomic.Bool
-		var wg sync.WaitGroup
-		for g := 0; g < 3; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				work(g, &stop)
-			}(g)
-		}
+		stopWork := startWork()
 		var cpu bytes.Buffer
 		start := time.Now()
 		if err := pprof.StartCPUProfile(&cpu); err != nil {
@@ -45,8 +37,7 @@ func BenchmarkPushBytesPerCycle(b *testing.B) {
 		}
 		time.Sleep(10 * time.Second)
 		pprof.StopCPUProfile()
-		stop.Store(true)
-		wg.Wait()
+		stopWork()
 		var heap bytes.Buffer
 		pprof.Lookup("heap").WriteTo(&heap, 0)
 		profiles := []core.PyroscopeProfile{
@@ -65,6 +56,24 @@ func BenchmarkPushBytesPerCycle(b *testing.B) {
 		b.ReportMetric(float64(gzLen(body)), "push-gzip-B/cycle")
 		b.ReportMetric(float64(gzLen(raw)), "pprofio-batch-B/cycle")
 		b.ReportMetric(float64(cpu.Len()+heap.Len()), "runtime-gzip-B/cycle")
+	}
+}
+
+// startWork runs the workload (work) on three goroutines until the
+// function it returns is called, which waits for them to end.
+func startWork() (stop func()) {
+	var flag atomic.Bool
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			work(g, &flag)
+		}(g)
+	}
+	return func() {
+		flag.Store(true)
+		wg.Wait()
 	}
 }
 
@@ -215,15 +224,7 @@ func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var stop atomic.Bool
-		var wg sync.WaitGroup
-		for g := 0; g < 3; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				work(g, &stop)
-			}(g)
-		}
+		stopWork := startWork()
 		if err := p.Start(b.Context()); err != nil {
 			b.Fatal(err)
 		}
@@ -232,8 +233,7 @@ func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
 		}
 		full := pyro.accepted()[:cycles]
 		p.Stop()
-		stop.Store(true)
-		wg.Wait()
+		stopWork()
 		reportPerMinute(b, full)
 	}
 }
