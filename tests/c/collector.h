@@ -253,6 +253,40 @@ static inline void collector_run(collector *c) {
     }
 }
 
+/* agent_new_ok, agent_start_ok and agent_close_ok do the step or fail the test, naming the error. */
+static inline pprofio_agent *agent_new_ok(const pprofio_config *cfg) {
+    pprofio_agent *a = NULL;
+    pprofio_error err = {0};
+    int rc = pprofio_agent_new(cfg, &a, &err);
+    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_new: %s", err.msg);
+    return a;
+}
+
+static inline void agent_start_ok(pprofio_agent *a) {
+    pprofio_error err = {0};
+    int rc = pprofio_agent_start(a, &err);
+    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_start: %s", err.msg);
+}
+
+static inline void agent_close_ok(pprofio_agent *a) {
+    pprofio_error err = {0};
+    int rc = pprofio_agent_close(a, &err);
+    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_close: %s (%s)", pprofio_strstatus(rc), err.msg);
+}
+
+/* collector_drain_logs takes the log lines made by close (pprofio.h: call next until EXIT). */
+static inline void collector_drain_logs(collector *c) {
+    for (int i = 0; i < 1000; i++) {
+        pprofio_command cmd;
+        assert_status(pprofio_agent_next(c->a, &cmd), PPROFIO_OK);
+        if (cmd.op == PPROFIO_CMD_EXIT)
+            return;
+        if (cmd.op == PPROFIO_CMD_LOG && c->nlogs < COLLECTOR_LOGS)
+            c->logs[c->nlogs++] = cmd;
+    }
+    cr_assert_fail("no EXIT after close");
+}
+
 /* profile_path is where the store puts the profile of [start, end]. */
 static inline void profile_path(char *out, size_t n, const char *root, const char *service, int type,
                                 int64_t start, int64_t end) {

@@ -39,26 +39,6 @@ static pprofio_config config_for(const char *output_dir) {
     };
 }
 
-static pprofio_agent *new_agent(const pprofio_config *cfg) {
-    pprofio_agent *a = NULL;
-    pprofio_error err = {0};
-    int rc = pprofio_agent_new(cfg, &a, &err);
-    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_new: %s", err.msg);
-    return a;
-}
-
-static void start(pprofio_agent *a) {
-    pprofio_error err = {0};
-    int rc = pprofio_agent_start(a, &err);
-    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_start: %s", err.msg);
-}
-
-static void close_ok(pprofio_agent *a) {
-    pprofio_error err = {0};
-    int rc = pprofio_agent_close(a, &err);
-    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_close: %s (%s)", pprofio_strstatus(rc), err.msg);
-}
-
 /* ---- the expected command sequence ----------------------------------------- */
 
 static const char *op_name(int op) {
@@ -162,12 +142,12 @@ LTest(agent, runs_a_dozen_cycles_in_lockstep_in_simulated_time_and_writes_every_
     const int64_t STOP_CYCLE = 11, LATE = 5 * SEC;
     collector_init(&col, &sim, STOP_CYCLE);
     col.stop_after_ns = LATE;
-    col.a = new_agent(&cfg);
+    col.a = agent_new_ok(&cfg);
 
     double t0 = real_seconds();
-    start(col.a);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     double elapsed = real_seconds() - t0;
 
     static script s;
@@ -231,10 +211,10 @@ LTest(agent, stopping_right_after_a_cycle_ends_closes_the_next_cycle_at_its_star
     char *dir = scratch_dir();
     pprofio_config cfg = config_for(dir);
     collector_init(&col, &sim, 0);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     static script s;
     lockstep_script(&s, T0, 0, 0);
     expect_commands(&col, &s);
@@ -255,10 +235,10 @@ LTest(agent, the_first_cycle_starts_after_the_seeded_start_jitter) {
     const int64_t delay = pprofio_jitter_delay(&seed, 45 * SEC);
     cr_assert_gt(delay, 0);
     collector_init(&col, &sim, 0);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     static script s;
     lockstep_script(&s, T0 + delay, 0, 0);
     expect_commands(&col, &s);
@@ -271,10 +251,10 @@ LTest(agent, a_heap_only_agent_sends_only_heap_commands) {
     pprofio_config cfg = config_for(dir);
     cfg.profile_types = HEAP_BIT;
     collector_init(&col, &sim, 4);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     static script s;
     s.n = 0;
     for (int64_t c = 0; c <= 4; c++)
@@ -304,10 +284,10 @@ LTest(agent, a_profile_of_bytes_that_are_not_gzip_is_dropped_counted_and_logged)
     collector_init(&col, &sim, 2);
     const char junk[] = "this is a heap of bytes but certainly not gzip";
     collector_set_gz(&col, PPROFIO_PROFILE_CPU, 1, junk, sizeof junk);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
 
     collected_profile *bad = collector_profile(&col, PPROFIO_PROFILE_CPU, 1);
     assert_status(bad->write_rc, PPROFIO_ERR_FORMAT);
@@ -343,10 +323,10 @@ LTest(agent, a_profile_cut_short_is_dropped_as_invalid) {
     collector_init(&col, &sim, 0);
     collected_profile *p = collector_profile(&col, PPROFIO_PROFILE_HEAP, 0);
     p->gz_len -= 5; /* the trailer is missing */
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     assert_status(p->write_rc, PPROFIO_OK);
     assert_status(p->finish_rc, PPROFIO_ERR_FORMAT);
     pprofio_stats st;
@@ -364,10 +344,10 @@ LTest(agent, a_profile_larger_than_max_buffer_bytes_is_dropped_counted_and_logge
     collector_init(&col, &sim, 1);
     uint8_t *big = calloc(1, 2 * MiB); /* 2 MiB of zeros gzip to 2 KiB */
     collector_set(&col, PPROFIO_PROFILE_CPU, 0, big, 2 * MiB);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
 
     collected_profile *p = collector_profile(&col, PPROFIO_PROFILE_CPU, 0);
     assert_status(p->write_rc, PPROFIO_ERR_LIMIT);
@@ -410,10 +390,10 @@ LTest(agent, when_memory_runs_out_the_oldest_queued_profile_is_evicted_for_the_n
     collector_set(&col, PPROFIO_PROFILE_CPU, 0, random_bytes(600 * KiB, 1), 600 * KiB);
     /* Not pprof: the agent sends it as it is (and says so once). */
     collector_set(&col, PPROFIO_PROFILE_HEAP, 0, random_bytes(400 * KiB, 2), 400 * KiB);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
 
     assert_status(collector_profile(&col, PPROFIO_PROFILE_CPU, 0)->finish_rc, PPROFIO_OK);
     assert_status(collector_profile(&col, PPROFIO_PROFILE_HEAP, 0)->finish_rc, PPROFIO_OK);
@@ -446,8 +426,8 @@ LTest(agent, when_memory_runs_out_the_oldest_queued_profile_is_evicted_for_the_n
 LTest(agent, a_profile_the_collector_abandons_is_neither_written_nor_counted_as_dropped) {
     char *dir = scratch_dir();
     pprofio_config cfg = config_for(dir);
-    pprofio_agent *a = new_agent(&cfg);
-    start(a);
+    pprofio_agent *a = agent_new_ok(&cfg);
+    agent_start_ok(a);
     pprofio_command cmd;
     pprofio_agent_next(a, &cmd);
     assert_i64(cmd.op, PPROFIO_CMD_CPU_START);
@@ -466,7 +446,7 @@ LTest(agent, a_profile_the_collector_abandons_is_neither_written_nor_counted_as_
     do
         pprofio_agent_next(a, &cmd);
     while (cmd.op != PPROFIO_CMD_EXIT);
-    close_ok(a);
+    agent_close_ok(a);
     pprofio_agent_stats(a, &st);
     assert_i64(st.profiles_collected, 0);
     assert_i64(st.profiles_written, 0);
@@ -481,7 +461,7 @@ LTest(agent, a_profile_the_collector_abandons_is_neither_written_nor_counted_as_
 
 LTest(agent, profile_begin_refuses_an_unknown_type) {
     pprofio_config cfg = config_for(NULL);
-    pprofio_agent *a = new_agent(&cfg);
+    pprofio_agent *a = agent_new_ok(&cfg);
     pprofio_profile_writer *w = (pprofio_profile_writer *)&cfg;
     assert_status(pprofio_profile_begin(a, 0, 0, T0, &w), PPROFIO_ERR_INVALID);
     cr_assert_null(w);
@@ -493,10 +473,10 @@ LTest(agent, profile_begin_refuses_an_unknown_type) {
 LTest(agent, without_an_output_dir_profiles_are_counted_as_dropped_for_no_sink) {
     pprofio_config cfg = config_for(NULL);
     collector_init(&col, &sim, 2);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     pprofio_stats st;
     pprofio_agent_stats(col.a, &st);
     assert_i64(st.profiles_collected, 8);
@@ -519,8 +499,8 @@ LTest(agent, when_the_output_dir_cannot_be_written_close_reports_the_error) {
     char *root = path_join(file, "profiles");
     pprofio_config cfg = config_for(root);
     collector_init(&col, &sim, 1);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
     pprofio_error err = {0};
     assert_status(pprofio_agent_close(col.a, &err), PPROFIO_ERR_IO);
@@ -547,12 +527,12 @@ LTest(agent, the_agent_keeps_its_own_copy_of_the_config_strings) {
     pprofio_config cfg = config_for(root);
     cfg.service_name = name;
     collector_init(&col, &sim, 0);
-    col.a = new_agent(&cfg);
+    col.a = agent_new_ok(&cfg);
     memcpy(name, "changed!", sizeof name); /* same length: still a valid name */
     memset(root + strlen(dir), 'X', strlen(root) - strlen(dir));
-    start(col.a);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     char *kept = path_join(dir, "profiles/" SERVICE "/heap");
     assert_i64(count_entries(kept, NULL, ".pb.gz"), 2);
     assert_i64(count_entries(dir, NULL, NULL), 1);
@@ -565,7 +545,7 @@ LTest(agent, the_agent_keeps_its_own_copy_of_the_config_strings) {
 
 LTest(agent, skips_reported_by_the_collector_are_counted) {
     pprofio_config cfg = config_for(NULL);
-    pprofio_agent *a = new_agent(&cfg);
+    pprofio_agent *a = agent_new_ok(&cfg);
     pprofio_agent_skip(a, PPROFIO_PROFILE_CPU, 0, "cpu profiling already in use");
     pprofio_agent_skip(a, PPROFIO_PROFILE_CPU, 1, "cpu profiling already in use");
     pprofio_stats st;
@@ -578,8 +558,8 @@ LTest(agent, skips_reported_by_the_collector_are_counted) {
 
 LTest(agent, starting_twice_is_a_state_error) {
     pprofio_config cfg = config_for(NULL);
-    pprofio_agent *a = new_agent(&cfg);
-    start(a);
+    pprofio_agent *a = agent_new_ok(&cfg);
+    agent_start_ok(a);
     pprofio_error err = {0};
     assert_status(pprofio_agent_start(a, &err), PPROFIO_ERR_STATE);
     assert_i64(err.code, PPROFIO_ERR_STATE);
@@ -589,7 +569,7 @@ LTest(agent, starting_twice_is_a_state_error) {
     do
         pprofio_agent_next(a, &cmd);
     while (cmd.op != PPROFIO_CMD_EXIT);
-    close_ok(a);
+    agent_close_ok(a);
     assert_status(pprofio_agent_start(a, &err), PPROFIO_ERR_STATE); /* nor after close */
     pprofio_agent_free(a);
     assert_status(pprofio_agent_start(NULL, &err), PPROFIO_ERR_INVALID);
@@ -597,14 +577,14 @@ LTest(agent, starting_twice_is_a_state_error) {
 
 LTest(agent, an_agent_never_started_closes_and_frees_cleanly) {
     pprofio_config cfg = config_for("/nonexistent/never/written");
-    pprofio_agent *a = new_agent(&cfg);
+    pprofio_agent *a = agent_new_ok(&cfg);
     pprofio_command cmd;
     assert_status(pprofio_agent_next(a, &cmd), PPROFIO_OK);
     assert_i64(cmd.op, PPROFIO_CMD_EXIT); /* nothing to wait for */
-    close_ok(a);
-    close_ok(a);
+    agent_close_ok(a);
+    agent_close_ok(a);
     pprofio_agent_free(a);
-    pprofio_agent_free(new_agent(&cfg)); /* free closes by itself */
+    pprofio_agent_free(agent_new_ok(&cfg)); /* free closes by itself */
     pprofio_agent_free(NULL);
     assert_status(pprofio_agent_close(NULL, NULL), PPROFIO_OK);
     pprofio_agent_stop(NULL);
@@ -614,8 +594,8 @@ LTest(agent, stop_is_idempotent_and_exit_repeats) {
     char *dir = scratch_dir();
     pprofio_config cfg = config_for(dir);
     collector_init(&col, &sim, 0);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     pprofio_agent_stop(col.a); /* before any command was taken */
     pprofio_agent_stop(col.a);
     collector_run(&col);
@@ -625,9 +605,9 @@ LTest(agent, stop_is_idempotent_and_exit_repeats) {
         assert_status(pprofio_agent_next(col.a, &cmd), PPROFIO_OK);
         assert_i64(cmd.op, PPROFIO_CMD_EXIT);
     }
-    close_ok(col.a);
+    agent_close_ok(col.a);
     pprofio_agent_stop(col.a);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     int exits = 0;
     for (size_t i = 0; i < col.ncmds; i++)
         exits += col.cmds[i].op == PPROFIO_CMD_EXIT;
@@ -648,11 +628,11 @@ LTest(agent, stop_before_start_does_nothing) {
     char *dir = scratch_dir();
     pprofio_config cfg = config_for(dir);
     collector_init(&col, &sim, 1);
-    col.a = new_agent(&cfg);
+    col.a = agent_new_ok(&cfg);
     pprofio_agent_stop(col.a);
-    start(col.a);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
+    agent_close_ok(col.a);
     static script s;
     lockstep_script(&s, T0, 1, 0);
     expect_commands(&col, &s);

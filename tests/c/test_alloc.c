@@ -52,6 +52,46 @@ LTest(alloc, fail_after_fails_exactly_the_allocation_after_n_then_recovers) {
     pprofio_free(NULL);
 }
 
+/*
+ * agent_new_at_every_failure runs pprofio_agent_new with allocation n failing,
+ * for n = 0, 1, ..., until a run meets no failure, and returns that n. A run
+ * that fails must leave *out unset, and check judges its status and error.
+ */
+static long agent_new_at_every_failure(const pprofio_config *cfg, void (*check)(int rc, const pprofio_error *err)) {
+    for (long n = 0;; n++) {
+        cr_assert_lt(n, MAX_RUNS);
+        pprofio_agent *a = (pprofio_agent *)cfg;
+        pprofio_error err = {0};
+        arm(n);
+        int rc = pprofio_agent_new(cfg, &a, &err);
+        int failed = disarm(n);
+        if (!failed) {
+            assert_status(rc, PPROFIO_OK);
+            pprofio_agent_free(a);
+            return n;
+        }
+        if (rc == PPROFIO_OK) {
+            pprofio_agent_free(a);
+            continue;
+        }
+        check(rc, &err);
+        cr_assert_null(a, "a failed agent_new left *out set");
+    }
+}
+
+/* expect_nomem: the failure is reported as out of memory, in the status and the error. */
+static void expect_nomem(int rc, const pprofio_error *err) {
+    assert_status(rc, PPROFIO_ERR_NOMEM);
+    assert_i64(err->code, PPROFIO_ERR_NOMEM);
+    assert_contains(err->msg, "memory");
+}
+
+/* expect_failed: the run reports a failure, whichever status it is. */
+static void expect_failed(int rc, const pprofio_error *err) {
+    (void)err;
+    cr_assert_neq(rc, PPROFIO_OK);
+}
+
 LTest(alloc, agent_new_fails_cleanly_at_every_allocation) {
     pprofio_config cfg = {
         .service_name = "checkout",
@@ -62,28 +102,7 @@ LTest(alloc, agent_new_fails_cleanly_at_every_allocation) {
         .profile_types = PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU) | PPROFIO_TYPE_BIT(PPROFIO_PROFILE_HEAP),
         .jitter_seed = 1,
     };
-    long n;
-    for (n = 0;; n++) {
-        cr_assert_lt(n, MAX_RUNS);
-        pprofio_agent *a = (pprofio_agent *)&cfg;
-        pprofio_error err = {0};
-        arm(n);
-        int rc = pprofio_agent_new(&cfg, &a, &err);
-        int failed = disarm(n);
-        if (!failed) {
-            assert_status(rc, PPROFIO_OK);
-            pprofio_agent_free(a);
-            break;
-        }
-        if (rc == PPROFIO_OK) {
-            pprofio_agent_free(a);
-            continue;
-        }
-        assert_status(rc, PPROFIO_ERR_NOMEM);
-        assert_i64(err.code, PPROFIO_ERR_NOMEM);
-        assert_contains(err.msg, "memory");
-        cr_assert_null(a, "a failed agent_new left *out set");
-    }
+    long n = agent_new_at_every_failure(&cfg, expect_nomem);
     cr_assert_geq(n, 3, "agent_new allocates the agent and two strings, but only %ld allocations were seen", n);
 }
 
@@ -109,26 +128,7 @@ LTest(alloc, agent_new_with_ingest_and_pyroscope_fails_cleanly_at_every_allocati
         .profile_types = PPROFIO_TYPE_BIT(PPROFIO_PROFILE_CPU),
         .jitter_seed = 1,
     };
-    long n;
-    for (n = 0;; n++) {
-        cr_assert_lt(n, MAX_RUNS);
-        pprofio_agent *a = (pprofio_agent *)&cfg;
-        pprofio_error err = {0};
-        arm(n);
-        int rc = pprofio_agent_new(&cfg, &a, &err);
-        int failed = disarm(n);
-        if (!failed) {
-            assert_status(rc, PPROFIO_OK);
-            pprofio_agent_free(a);
-            break;
-        }
-        if (rc == PPROFIO_OK) {
-            pprofio_agent_free(a);
-            continue;
-        }
-        cr_assert_neq(rc, PPROFIO_OK);
-        cr_assert_null(a, "a failed agent_new left *out set");
-    }
+    long n = agent_new_at_every_failure(&cfg, expect_failed);
     cr_assert_geq(n, 10, "two destinations allocate more than %ld times", n);
     scratch_remove(spool);
 }

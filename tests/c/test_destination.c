@@ -176,11 +176,15 @@ static pprofio_config pyro_config(const server *s) {
     };
 }
 
-/* post_once posts a small push with u and returns what the receiver recorded of it. */
-static void post_once(const server *s, pprofio_uploader *u, pprofio_upload_result *res, char *line, size_t n) {
+/* post_once posts a small push with a Pyroscope client made from cfg; line gets what the receiver recorded. */
+static void post_once(const server *s, const pprofio_config *cfg, pprofio_upload_result *res, char *line, size_t n) {
+    pprofio_uploader *u = NULL;
+    pprofio_error err = {0};
+    assert_status(pprofio_uploader_new_pyroscope(cfg, &u, &err), PPROFIO_OK);
     pprofio_bytes gz = push_of(2);
     pprofio_uploader_post(u, "0123456789abcdef0123456789abcdef", gz.p, gz.len, 0, res, NULL);
     pprofio_bytes_free(&gz);
+    pprofio_uploader_free(u);
     wait_for_requests(s, 1);
     size_t len;
     char *text = (char *)read_file(s->record, &len);
@@ -193,12 +197,9 @@ static void post_once(const server *s, pprofio_uploader *u, pprofio_upload_resul
 LTest(destination_post, a_push_goes_to_the_connect_path_as_gzipped_proto_with_basic_auth_and_the_tenant) {
     server *s = server_start("", 0);
     pprofio_config cfg = pyro_config(s);
-    pprofio_uploader *u = NULL;
-    pprofio_error err = {0};
-    assert_status(pprofio_uploader_new_pyroscope(&cfg, &u, &err), PPROFIO_OK);
     pprofio_upload_result res;
     static char line[65536];
-    post_once(s, u, &res, line, sizeof line);
+    post_once(s, &cfg, &res, line, sizeof line);
     cr_log_info("%s", line);
     assert_i64(res.status, 404); /* the receiver has no push API: paused as a wrong URL */
     assert_i64(res.verdict, PPROFIO_UP_MISSING);
@@ -213,7 +214,6 @@ LTest(destination_post, a_push_goes_to_the_connect_path_as_gzipped_proto_with_ba
     cr_assert_null(strstr(line, "Idempotency-Key"), "Pyroscope gets no Idempotency-Key");
     cr_assert_null(strstr(res.detail, PYRO_PASSWORD));
     cr_assert_null(strstr(res.detail, basic));
-    pprofio_uploader_free(u);
     server_stop(s);
 }
 
@@ -223,16 +223,12 @@ LTest(destination_post, a_bearer_token_replaces_basic_auth_and_no_tenant_sends_n
     cfg.pyroscope_user = cfg.pyroscope_password = NULL;
     cfg.pyroscope_token = PYRO_TOKEN;
     cfg.pyroscope_tenant_id = NULL;
-    pprofio_uploader *u = NULL;
-    pprofio_error err = {0};
-    assert_status(pprofio_uploader_new_pyroscope(&cfg, &u, &err), PPROFIO_OK);
     pprofio_upload_result res;
     static char line[65536];
-    post_once(s, u, &res, line, sizeof line);
+    post_once(s, &cfg, &res, line, sizeof line);
     expect_field(line, "Authorization", "Bearer " PYRO_TOKEN);
     cr_assert_null(strcasestr(line, "X-Scope-OrgID"), "a tenant header without a tenant: %s", line);
     cr_assert_null(strstr(res.detail, PYRO_TOKEN));
-    pprofio_uploader_free(u);
     server_stop(s);
 }
 
@@ -262,26 +258,6 @@ LTest(destination, the_config_refuses_half_basic_auth_both_auths_and_line_breaks
 /* ---- two destinations in one agent ------------------------------------------------ */
 
 static collector col; /* large: keep it off the stack */
-
-static pprofio_agent *new_agent(const pprofio_config *cfg) {
-    pprofio_agent *a = NULL;
-    pprofio_error err = {0};
-    int rc = pprofio_agent_new(cfg, &a, &err);
-    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_new: %s", err.msg);
-    return a;
-}
-
-static void drain_logs(collector *c) {
-    for (int i = 0; i < 1000; i++) {
-        pprofio_command cmd;
-        assert_status(pprofio_agent_next(c->a, &cmd), PPROFIO_OK);
-        if (cmd.op == PPROFIO_CMD_EXIT)
-            return;
-        if (cmd.op == PPROFIO_CMD_LOG && c->nlogs < COLLECTOR_LOGS)
-            c->logs[c->nlogs++] = cmd;
-    }
-    cr_assert_fail("no EXIT after close");
-}
 
 static int count_logs(const collector *c, const char *needle) {
     int n = 0;
@@ -320,12 +296,12 @@ LTest(destination_agent, a_pyroscope_that_takes_nothing_holds_back_no_ingest_bat
     cfg.cpu_duration_ns = SEC / 4;
     cfg.stop_timeout_ns = 50 * SEC;
     collector_init(&col, NULL, 2); /* cycles 0..2, then the final one: four of each */
-    col.a = new_agent(&cfg);
+    col.a = agent_new_ok(&cfg);
     pprofio_error err = {0};
     assert_status(pprofio_agent_start(col.a, &err), PPROFIO_OK);
     collector_run(&col);
     assert_status(pprofio_agent_close(col.a, &err), PPROFIO_OK);
-    drain_logs(&col);
+    collector_drain_logs(&col);
 
     pprofio_stats st;
     pprofio_agent_stats(col.a, &st);
@@ -357,7 +333,7 @@ LTest(destination_agent, a_pyroscope_that_takes_nothing_holds_back_no_ingest_bat
     /* a later process adopts them into its own Pyroscope queue, not the ingest one */
     pprofio_config later = cfg;
     later.source.instance_id = LATER_INSTANCE;
-    pprofio_agent *b = new_agent(&later);
+    pprofio_agent *b = agent_new_ok(&later);
     char *later_pyro = path_join(pyro_root, LATER_INSTANCE);
     char *later_ingest = path_join(spool, LATER_INSTANCE);
     assert_i64(count_entries(later_pyro, NULL, ".batch"), (int64_t)st.pyroscope_batches_queued);

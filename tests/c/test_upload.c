@@ -733,39 +733,6 @@ static pprofio_config agent_config(const server *s, unsigned types) {
     return cfg;
 }
 
-static pprofio_agent *new_agent(const pprofio_config *cfg) {
-    pprofio_agent *a = NULL;
-    pprofio_error err = {0};
-    int rc = pprofio_agent_new(cfg, &a, &err);
-    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_new: %s", err.msg);
-    return a;
-}
-
-static void start(pprofio_agent *a) {
-    pprofio_error err = {0};
-    int rc = pprofio_agent_start(a, &err);
-    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_start: %s", err.msg);
-}
-
-static void close_ok(pprofio_agent *a) {
-    pprofio_error err = {0};
-    int rc = pprofio_agent_close(a, &err);
-    cr_assert_eq(rc, PPROFIO_OK, "pprofio_agent_close: %s (%s)", pprofio_strstatus(rc), err.msg);
-}
-
-/* drain_logs takes the log lines made by close (pprofio.h: call next until EXIT). */
-static void drain_logs(collector *c) {
-    for (int i = 0; i < 1000; i++) {
-        pprofio_command cmd;
-        assert_status(pprofio_agent_next(c->a, &cmd), PPROFIO_OK);
-        if (cmd.op == PPROFIO_CMD_EXIT)
-            return;
-        if (cmd.op == PPROFIO_CMD_LOG && c->nlogs < COLLECTOR_LOGS)
-            c->logs[c->nlogs++] = cmd;
-    }
-    cr_assert_fail("no EXIT after close");
-}
-
 static int count_logs(const collector *c, int level, const char *needle) {
     int n = 0;
     for (size_t i = 0; i < c->nlogs; i++)
@@ -810,11 +777,11 @@ LTest(upload_agent, a_batch_answered_500_is_retried_and_delivered_exactly_once) 
     server *s = server_start("500", 0);
     pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
     collector_init(&col, &sim, 0); /* cycle 0, then the final cycle 1: two batches */
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -854,11 +821,11 @@ LTest(upload_agent, a_429_waits_its_retry_after_and_a_500_backs_off_whatever_its
     server *s = server_start("429/ra=120,500/ra=3000", 0);
     pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
     collector_init(&col, &sim, 0);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -887,11 +854,11 @@ LTest(upload_agent, after_401s_the_batch_is_kept_retried_after_60_s_pauses_and_l
     server *s = server_start("401,401,401", 0);
     pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
     collector_init(&col, &sim, 0);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -931,11 +898,11 @@ LTest(upload_agent, a_413_splits_a_batch_of_two_profiles_into_two_new_batches) {
     collector_init(&col, &sim, 0);
     collector_set(&col, PPROFIO_PROFILE_CPU, 0, random_bytes(6 * KiB, 11), 6 * KiB);
     collector_set(&col, PPROFIO_PROFILE_HEAP, 0, random_bytes(6 * KiB, 12), 6 * KiB);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -1011,8 +978,8 @@ LTest(upload_agent, a_413_on_one_profile_drops_it_counts_logs_and_reports_it_in_
     server *s = server_start("413", 0);
     pprofio_config cfg = agent_config(s, HEAP_BIT);
     collector_init(&col, &sim, -1);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     /* The collector by hand: heap of cycle 0; the drop; heap of cycle 1; stop. */
     for (int i = 0; i < 100; i++) {
         pprofio_command cmd;
@@ -1034,8 +1001,8 @@ LTest(upload_agent, a_413_on_one_profile_drops_it_counts_logs_and_reports_it_in_
         if (cmd.cycle == 1)
             pprofio_agent_stop(col.a);
     }
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -1142,11 +1109,11 @@ LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_ser
     collector_init(&col, &sim, -1);
     collector_set(&col, PPROFIO_PROFILE_CPU, 0, random_bytes(12 * KiB, 21), 12 * KiB);
     collector_set(&col, PPROFIO_PROFILE_CPU, 1, random_bytes(12 * KiB, 22), 12 * KiB);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     run_by_hand(&col);
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -1190,8 +1157,8 @@ LTest(upload_agent, a_skip_goes_in_the_batch_of_the_cycle_whose_window_was_skipp
     server *s = server_start("", 0);
     pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
     collector_init(&col, &sim, -1);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     pprofio_profile_writer *cpu = NULL;
     for (int i = 0; i < 100; i++) {
         pprofio_command cmd;
@@ -1220,8 +1187,8 @@ LTest(upload_agent, a_skip_goes_in_the_batch_of_the_cycle_whose_window_was_skipp
                 pprofio_agent_stop(col.a);
         }
     }
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -1328,11 +1295,11 @@ LTest(upload_agent, a_stop_while_backing_off_tries_once_more_within_the_stop_tim
     server *s = server_start("500", 0);
     pprofio_config cfg = held_config(s);
     collector_init(&col, NULL, -1);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     run_until_stop_in_backoff(&col);
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -1361,11 +1328,11 @@ LTest(upload_agent, a_stop_during_a_retry_after_keeps_the_batches_for_later) {
     server *s = server_start("429/ra=120", 0);
     pprofio_config cfg = held_config(s);
     collector_init(&col, NULL, -1);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     run_until_stop_in_backoff(&col);
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -1393,16 +1360,16 @@ LTest(upload_agent, close_with_a_hanging_server_returns_by_the_stop_timeout_and_
     cfg.spool_dir = spool;
     cfg.max_spool_bytes = 8 * (int64_t)MiB;
     collector_init(&col, NULL, 0);
-    col.a = new_agent(&cfg);
-    start(col.a);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
     collector_run(&col);
     wait_for_requests(s, 1); /* cycle 0's batch is in flight, and hangs */
 
     double t0 = mono_seconds();
-    close_ok(col.a);
+    agent_close_ok(col.a);
     double took = mono_seconds() - t0;
     cr_log_info("close took %.2f s with a stop timeout of 1 s", took); /* it returned: the stop timeout held */
-    drain_logs(&col);
+    collector_drain_logs(&col);
     show_logs_and_check_no_key(&col);
 
     pprofio_stats st;
@@ -1431,12 +1398,12 @@ LTest(upload_agent, close_with_a_hanging_server_returns_by_the_stop_timeout_and_
     cfg2.spool_dir = spool;
     cfg2.max_spool_bytes = 8 * (int64_t)MiB;
     cfg2.source.instance_id = "fedcba9876543210fedcba9876543210";
-    collector_reset(&col, new_agent(&cfg2));
+    collector_reset(&col, agent_new_ok(&cfg2));
     col.stop_at_heap_of = 0;
-    start(col.a);
+    agent_start_ok(col.a);
     collector_run(&col);
-    close_ok(col.a);
-    drain_logs(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
     pprofio_agent_stats(col.a, &st);
     assert_i64(st.batches_adopted, 2);
     assert_i64(st.batches_sent, 2 + st.batches_queued);

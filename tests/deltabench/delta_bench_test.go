@@ -181,20 +181,7 @@ func TestCAndGoDeltasAgree(t *testing.T) {
 	for _, p := range []pair{loadPairs(t)[0], edge} {
 		t.Run(p.name, func(t *testing.T) { deltasAgree(t, p) })
 	}
-	prof := profileMust(t, edge.cur)
-	inl, trunc := 0, 0
-	for _, s := range prof.Sample {
-		for _, l := range s.Location {
-			if len(l.Line) > 1 {
-				inl++
-				break
-			}
-		}
-		if n := len(s.Location); n > 0 && len(s.Location[n-1].Line) > 0 &&
-			!strings.HasPrefix(s.Location[n-1].Line[len(s.Location[n-1].Line)-1].Function.Name, "runtime.") {
-			trunc++ // the outermost frame is not the goroutine's start: the stack was cut
-		}
-	}
+	inl, trunc := edgeCounts(profileMust(t, edge.cur))
 	if inl == 0 || trunc == 0 {
 		t.Fatalf("the edge pair has %d samples with inlined frames and %d truncated stacks: it tests nothing", inl, trunc)
 	}

@@ -1,17 +1,13 @@
 package deltabench
 
 import (
-	"bytes"
-	"compress/gzip"
-	"fmt"
-	"io"
 	"runtime"
-	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pprofio/pprofio/internal/records"
+	"github.com/pprofio/pprofio/tests/internal/heapgen"
 )
 
 // The contention workload: a recursion along path's bits (or past the
@@ -117,7 +113,7 @@ func TestRecordsContentionDeltasEqualRuntimePprof(t *testing.T) {
 				from := uint32(round * 40)
 				events(from, from+80)
 				on(false) // no event between the two reads
-				cur, err := rawProfile(kind)
+				cur, err := heapgen.Raw(kind)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -125,33 +121,8 @@ func TestRecordsContentionDeltasEqualRuntimePprof(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if round == 0 {
-					base = cur
-					continue
-				}
-				if !isDelta {
-					t.Fatalf("round %d: no delta", round)
-				}
-				want, err := cDelta(base, cur)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Run(fmt.Sprint("round", round), func(t *testing.T) { profilesEqual(t, want, c.Out()) })
-				base = cur
+				checkDeltaRound(t, round, &base, cur, isDelta, c.Out)
 			}
 		})
 	}
-}
-
-// rawProfile is the named runtime/pprof profile, raw.
-func rawProfile(name string) ([]byte, error) {
-	var gz bytes.Buffer
-	if err := pprof.Lookup(name).WriteTo(&gz, 0); err != nil {
-		return nil, err
-	}
-	zr, err := gzip.NewReader(&gz)
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(zr)
 }

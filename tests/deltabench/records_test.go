@@ -1,13 +1,9 @@
 package deltabench
 
 import (
-	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"strings"
 	"testing"
 
@@ -54,7 +50,7 @@ func TestRecordsHeapDeltaEqualsRuntimePprof(t *testing.T) {
 		// (one would publish the allocations the first reader made).
 		runtime.MemProfileRate = defaultMemProfileRate
 		gc := debug.SetGCPercent(-1)
-		cur, err := heapProfileNoGC()
+		cur, err := heapgen.Raw("heap")
 		var isDelta bool
 		if err == nil {
 			_, isDelta, err = h.Snapshot(true)
@@ -63,23 +59,31 @@ func TestRecordsHeapDeltaEqualsRuntimePprof(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if round == 0 {
-			if isDelta {
-				t.Fatal("the first snapshot made a delta")
-			}
-			base = cur
-			continue
+		if round == 0 && isDelta {
+			t.Fatal("the first snapshot made a delta")
 		}
-		if !isDelta {
-			t.Fatalf("round %d: no delta", round)
-		}
-		want, err := cDelta(base, cur)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Run(fmt.Sprint("round", round), func(t *testing.T) { profilesEqual(t, want, h.Out()) })
-		base = cur
+		checkDeltaRound(t, round, &base, cur, isDelta, h.Out)
 	}
+}
+
+// checkDeltaRound compares the delta the records made in round (out) with
+// the C delta of runtime/pprof's profiles from *base to cur, and makes cur
+// the next base; round 0 only sets the base.
+func checkDeltaRound(t *testing.T, round int, base *[]byte, cur []byte, isDelta bool, out func() []byte) {
+	t.Helper()
+	if round == 0 {
+		*base = cur
+		return
+	}
+	if !isDelta {
+		t.Fatalf("round %d: no delta", round)
+	}
+	want, err := cDelta(*base, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run(fmt.Sprint("round", round), func(t *testing.T) { profilesEqual(t, want, out()) })
+	*base = cur
 }
 
 // profilesEqual compares two delta profiles stack by stack and location by location.
@@ -147,7 +151,7 @@ func edgeCounts(p *profile.Profile) (inl, trunc int) {
 		}
 		if n := len(s.Location); n > 0 && len(s.Location[n-1].Line) > 0 &&
 			!strings.HasPrefix(s.Location[n-1].Line[len(s.Location[n-1].Line)-1].Function.Name, "runtime.") {
-			trunc++
+			trunc++ // the outermost frame is not the goroutine's start: the stack was cut
 		}
 	}
 	return inl, trunc
@@ -164,17 +168,4 @@ func typesOf(p *profile.Profile) string {
 	}
 	fmt.Fprintf(&b, "%d default %q", p.Period, p.DefaultSampleType)
 	return b.String()
-}
-
-// heapProfileNoGC is runtime/pprof's heap profile, raw, as it is now.
-func heapProfileNoGC() ([]byte, error) {
-	var gz bytes.Buffer
-	if err := pprof.Lookup("heap").WriteTo(&gz, 0); err != nil {
-		return nil, err
-	}
-	zr, err := gzip.NewReader(&gz)
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(zr)
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/pprofio/pprofio"
 	"github.com/pprofio/pprofio/examples/ingest-server/ingestpb"
 	"github.com/pprofio/pprofio/examples/ingest-server/receiver"
+	"github.com/pprofio/pprofio/tests/internal/testkit"
 )
 
 // testAPIKey is the key the agents send and the receiver accepts.
@@ -166,12 +167,12 @@ func (in *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.mu.Unlock()
 	tee := &teeBody{rc: r.Body}
 	r.Body = tee
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &testkit.StatusWriter{ResponseWriter: w}
 	defer func() {
 		wire := tee.buf.Bytes()
 		body, req := decodeUpload(wire)
 		in.mu.Lock()
-		ex.Wire, ex.Body, ex.Req, ex.Status, ex.Done = wire, body, req, sw.status, true
+		ex.Wire, ex.Body, ex.Req, ex.Status, ex.Done = wire, body, req, sw.Status, true
 		in.mu.Unlock()
 	}()
 	if st := int(in.down.Load()); st != 0 {
@@ -312,29 +313,6 @@ func (b *teeBody) Read(p []byte) (int, error) {
 
 func (b *teeBody) Close() error { return b.rc.Close() }
 
-// statusWriter notes the status answered. Unwrap lets the receiver hijack
-// the connection through it (http.ResponseController).
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // listenSmallRcvBuf listens on a loopback port whose accepted connections
 // have a 4 KiB receive buffer.
 func listenSmallRcvBuf(tb testing.TB) net.Listener {
@@ -435,13 +413,7 @@ func workload(tb testing.TB) (stop func()) {
 // waitForTB is waitFor for tests and benchmarks.
 func waitForTB(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(waitGuard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", waitGuard, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(tb, waitGuard, what, cond)
 }
 
 // timedStop runs p.Stop and returns how long it took; past stopGuard (a

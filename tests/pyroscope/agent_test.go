@@ -26,6 +26,7 @@ import (
 
 	"github.com/pprofio/pprofio"
 	"github.com/pprofio/pprofio/examples/ingest-server/ingestpb"
+	"github.com/pprofio/pprofio/tests/internal/testkit"
 )
 
 const (
@@ -154,13 +155,7 @@ func start(t *testing.T, cfg pprofio.Config) *pprofio.Profiler {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitGuard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting after %v for %s", waitGuard, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, waitGuard, what, cond)
 }
 
 func stop(t *testing.T, p *pprofio.Profiler) pprofio.Stats {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/pprofio/pprofio/examples/ingest-server/ingestpb"
 	"github.com/pprofio/pprofio/examples/ingest-server/receiver"
+	"github.com/pprofio/pprofio/tests/internal/testkit"
 )
 
 // waitGuard bounds a wait for something the agent must do; it only catches
@@ -147,7 +148,7 @@ func (s *pyroServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.Raw = len(raw)
 	req := &pushv1.PushRequest{}
 	decoded := proto.Unmarshal(raw, req) == nil
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &testkit.StatusWriter{ResponseWriter: w}
 	switch f := s.nextFault(); {
 	case f == faultReset:
 		if hj, ok := w.(http.Hijacker); ok {
@@ -164,14 +165,14 @@ func (s *pyroServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		r.Body = io.NopCloser(bytes.NewReader(wire))
 		s.conn.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
+		if rec.Status == 0 {
+			rec.Status = http.StatusOK
 		}
-		if rec.status == http.StatusOK && decoded {
+		if rec.Status == http.StatusOK && decoded {
 			p.Req = req // what Pyroscope's handler took, as it decoded it
 		}
 	}
-	p.Status = rec.status
+	p.Status = rec.Status
 	s.mu.Lock()
 	s.pushes = append(s.pushes, p)
 	s.mu.Unlock()
@@ -201,25 +202,6 @@ func (s *pyroServer) series() []*pushv1.RawProfileSeries {
 		out = append(out, p.Req.Series...)
 	}
 	return out
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
 }
 
 // ---- the pprofio reference receiver ----------------------------------------
@@ -257,9 +239,9 @@ func (in *ingestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(wire))
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &testkit.StatusWriter{ResponseWriter: w}
 	in.srv.ServeHTTP(rec, r)
-	if rec.status != http.StatusOK && rec.status != http.StatusConflict {
+	if rec.Status != http.StatusOK && rec.Status != http.StatusConflict {
 		return
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(wire))

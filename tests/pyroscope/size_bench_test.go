@@ -29,15 +29,7 @@ import (
 //	cd tests && go test -run '^$' -bench PushBytes -benchtime 1x ./pyroscope
 func BenchmarkPushBytesPerCycle(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		var stop atomic.Bool
-		var wg sync.WaitGroup
-		for g := 0; g < 3; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				work(g, &stop)
-			}(g)
-		}
+		stopWork := startWork()
 		var cpu bytes.Buffer
 		start := time.Now()
 		if err := pprof.StartCPUProfile(&cpu); err != nil {
@@ -45,8 +37,7 @@ func BenchmarkPushBytesPerCycle(b *testing.B) {
 		}
 		time.Sleep(10 * time.Second)
 		pprof.StopCPUProfile()
-		stop.Store(true)
-		wg.Wait()
+		stopWork()
 		var heap bytes.Buffer
 		pprof.Lookup("heap").WriteTo(&heap, 0)
 		profiles := []core.PyroscopeProfile{
@@ -65,6 +56,24 @@ func BenchmarkPushBytesPerCycle(b *testing.B) {
 		b.ReportMetric(float64(gzLen(body)), "push-gzip-B/cycle")
 		b.ReportMetric(float64(gzLen(raw)), "pprofio-batch-B/cycle")
 		b.ReportMetric(float64(cpu.Len()+heap.Len()), "runtime-gzip-B/cycle")
+	}
+}
+
+// startWork runs the workload (work) on three goroutines until the
+// function it returns is called, which waits for them to end.
+func startWork() (stop func()) {
+	var flag atomic.Bool
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			work(g, &flag)
+		}(g)
+	}
+	return func() {
+		flag.Store(true)
+		wg.Wait()
 	}
 }
 
@@ -165,6 +174,31 @@ func BenchmarkPushBytesOfStoredProfiles(b *testing.B) {
 	}
 }
 
+// benchCycles is how many full cycles (pushes) the per-minute benchmarks
+// wait for: PYROSCOPE_BENCH_CYCLES, 3 unless set.
+func benchCycles() int {
+	if n, err := strconv.Atoi(os.Getenv("PYROSCOPE_BENCH_CYCLES")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
+// reportPerMinute reports what the pushes of full cycles (one a minute)
+// weigh on the wire (gzipped) and inflated, and how many series they hold,
+// per minute.
+func reportPerMinute(b *testing.B, full []push) {
+	var wire, raw, series int
+	for _, x := range full {
+		wire += x.Wire
+		raw += x.Raw
+		series += len(x.Req.Series)
+	}
+	n := float64(len(full))
+	b.ReportMetric(float64(wire)/n/1024, "gzip-KiB/min")
+	b.ReportMetric(float64(raw)/n/1024, "raw-KiB/min")
+	b.ReportMetric(float64(series)/n, "series/min")
+}
+
 // BenchmarkAgentPushBytesPerMinute runs the real agent at the product's
 // defaults (a 60 s cycle, 10 s of CPU, CPU and heap profiles) on the
 // workload above, pushing over TLS to Pyroscope's own handler, and reports
@@ -174,10 +208,7 @@ func BenchmarkPushBytesOfStoredProfiles(b *testing.B) {
 //
 //	cd tests && go test -run '^$' -bench AgentPushBytes -benchtime 1x -timeout 30m ./pyroscope
 func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
-	cycles := 3
-	if n, err := strconv.Atoi(os.Getenv("PYROSCOPE_BENCH_CYCLES")); err == nil && n > 0 {
-		cycles = n
-	}
+	cycles := benchCycles()
 	for i := 0; i < b.N; i++ {
 		isolate(b)
 		f := newTLS(b)
@@ -193,15 +224,7 @@ func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var stop atomic.Bool
-		var wg sync.WaitGroup
-		for g := 0; g < 3; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				work(g, &stop)
-			}(g)
-		}
+		stopWork := startWork()
 		if err := p.Start(b.Context()); err != nil {
 			b.Fatal(err)
 		}
@@ -210,17 +233,8 @@ func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
 		}
 		full := pyro.accepted()[:cycles]
 		p.Stop()
-		stop.Store(true)
-		wg.Wait()
-		var wire, raw, series int
-		for _, x := range full {
-			wire += x.Wire
-			raw += x.Raw
-			series += len(x.Req.Series)
-		}
-		b.ReportMetric(float64(wire)/float64(cycles)/1024, "gzip-KiB/min")
-		b.ReportMetric(float64(raw)/float64(cycles)/1024, "raw-KiB/min")
-		b.ReportMetric(float64(series)/float64(cycles), "series/min")
+		stopWork()
+		reportPerMinute(b, full)
 	}
 }
 
@@ -234,10 +248,7 @@ func BenchmarkAgentPushBytesPerMinute(b *testing.B) {
 //
 //	cd tests && nice go test -run '^$' -bench OverheadService -benchtime 1x -timeout 30m ./pyroscope
 func BenchmarkOverheadServicePushBytesPerMinute(b *testing.B) {
-	cycles := 3
-	if n, err := strconv.Atoi(os.Getenv("PYROSCOPE_BENCH_CYCLES")); err == nil && n > 0 {
-		cycles = n
-	}
+	cycles := benchCycles()
 	bin := filepath.Join(b.TempDir(), "overhead")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Dir = filepath.Join("..", "overhead")
@@ -270,14 +281,6 @@ func BenchmarkOverheadServicePushBytesPerMinute(b *testing.B) {
 		full := pyro.accepted()[:cycles]
 		cmd.Process.Kill()
 		<-done
-		var wire, raw, series int
-		for _, x := range full {
-			wire += x.Wire
-			raw += x.Raw
-			series += len(x.Req.Series)
-		}
-		b.ReportMetric(float64(wire)/float64(cycles)/1024, "gzip-KiB/min")
-		b.ReportMetric(float64(raw)/float64(cycles)/1024, "raw-KiB/min")
-		b.ReportMetric(float64(series)/float64(cycles), "series/min")
+		reportPerMinute(b, full)
 	}
 }

@@ -254,22 +254,36 @@ func scanLocalService(b *batch, src Source, service string, known map[string]boo
 			}
 			continue
 		}
-		files, err := os.ReadDir(filepath.Join(src.Dir, rel))
-		if err != nil {
+		err := eachNewFile(b, src, rel, ".pb.gz", known, func(name string) {
+			addLocalFile(b, src, service, t.Name(), name)
+		})
+		if err != nil || b.full {
 			return err
 		}
-		for _, f := range files {
-			if len(b.profiles)+len(b.timelines)+len(b.problems) >= scanFiles {
-				b.full = true
-				return nil
-			}
-			name := f.Name()
-			if f.IsDir() || !strings.HasSuffix(name, ".pb.gz") || strings.HasPrefix(name, ".") || known[filepath.Join(rel, name)] {
-				continue
-			}
-			known[filepath.Join(rel, name)] = true
-			addLocalFile(b, src, service, t.Name(), filepath.Join(rel, name))
+	}
+	return nil
+}
+
+// eachNewFile calls add with the path (below src.Dir) of each file of the
+// folder rel that ends in suffix, is not hidden and is not known yet, and
+// marks it known. At scanFiles entries in the batch it stops and marks the
+// batch full.
+func eachNewFile(b *batch, src Source, rel, suffix string, known map[string]bool, add func(name string)) error {
+	files, err := os.ReadDir(filepath.Join(src.Dir, rel))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if len(b.profiles)+len(b.timelines)+len(b.problems) >= scanFiles {
+			b.full = true
+			return nil
 		}
+		name := filepath.Join(rel, f.Name())
+		if f.IsDir() || !strings.HasSuffix(f.Name(), suffix) || strings.HasPrefix(f.Name(), ".") || known[name] {
+			continue
+		}
+		known[name] = true
+		add(name)
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -214,31 +213,16 @@ func readTimeline(dir, rel string) (*timeline, error) {
 
 // scanTimelines indexes the new timeline files of one service folder.
 func scanTimelines(b *batch, src Source, service string, known map[string]bool) error {
-	rel := filepath.Join(service, "timeline")
-	files, err := os.ReadDir(filepath.Join(src.Dir, rel))
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if len(b.profiles)+len(b.timelines)+len(b.problems) >= scanFiles {
-			b.full = true
-			return nil
-		}
-		name := filepath.Join(rel, f.Name())
-		if f.IsDir() || !strings.HasSuffix(name, ".jsonl") || strings.HasPrefix(f.Name(), ".") || known[name] {
-			continue
-		}
-		known[name] = true
+	return eachNewFile(b, src, filepath.Join(service, "timeline"), ".jsonl", known, func(name string) {
 		tl, err := readTimeline(src.Dir, name)
 		if err != nil {
 			b.problems = append(b.problems, [4]string{src.Name, service, name, err.Error()})
-			continue
+			return
 		}
 		b.timelines = append(b.timelines, timelineRow{Source: src.Name, Service: service, File: name, StartNS: tl.StartNS, EndNS: tl.EndNS})
 		for _, s := range tl.Stats {
 			s.Source, s.Service, s.CycleKey, s.TimeNS = src.Name, service, name, tl.StartNS
 			b.spanStats = append(b.spanStats, s)
 		}
-	}
-	return nil
+	})
 }

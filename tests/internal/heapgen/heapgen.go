@@ -112,8 +112,14 @@ func Edge(path uint32) {
 func Profile() ([]byte, error) {
 	runtime.GC()
 	runtime.GC()
+	return Raw("heap")
+}
+
+// Raw writes the named runtime/pprof profile as raw (uncompressed) pprof,
+// as it is now: no collection first.
+func Raw(name string) ([]byte, error) {
 	var gz bytes.Buffer
-	if err := pprof.Lookup("heap").WriteTo(&gz, 0); err != nil {
+	if err := pprof.Lookup(name).WriteTo(&gz, 0); err != nil {
 		return nil, err
 	}
 	zr, err := gzip.NewReader(&gz)
