@@ -202,12 +202,14 @@ static int split_head(pprofio_destination *d, const pprofio_spool_head *h) {
 }
 
 /*
- * drop_keeping_events drops a batch that is too large even alone (413),
- * but sends its events (the losses and skips it reports) on as a part of
- * their own, same sequence, new id, at the front. Pyroscope's pushes
- * carry no events: they are just dropped.
+ * drop_keeping_events drops a batch that is refused (400, other 4xx) or
+ * too large even alone (413), but sends its events (the losses, skips and
+ * leak alerts it reports) on as a part of their own, same sequence, new
+ * id, at the front: the refusal is of the batch, and the events would
+ * otherwise go with it unreported. Pyroscope's pushes carry no events:
+ * they are just dropped.
  */
-static void drop_keeping_events(pprofio_destination *d, const pprofio_spool_head *h) {
+static void drop_keeping_events(pprofio_destination *d, const pprofio_spool_head *h, int reason, const char *why) {
     pprofio_bytes part = {0};
     char id[PPROFIO_BATCH_ID_LEN + 1];
     size_t n_events = 0;
@@ -215,7 +217,7 @@ static void drop_keeping_events(pprofio_destination *d, const pprofio_spool_head
     if (d->kind == PPROFIO_DEST_INGEST && h->n_profiles > 0 && /* an events-only part refused too is dropped */
         pprofio_batch_events_only(h->payload, h->len, &part, id, &n_events, NULL) != PPROFIO_OK)
         n_events = 0;
-    drop_head(d, h, d->k->loss_too_large, "too large even alone (413)");
+    drop_head(d, h, reason, why);
     if (n_events > 0)
         pprofio_spool_push(d->spool, id, sequence, 0, &part, 1, NULL);
     pprofio_bytes_free(&part);
@@ -257,13 +259,13 @@ static void handle(pprofio_destination *d, const pprofio_spool_head *h, const pp
         pprofio_spool_pop(d->spool);
         return;
     case PPROFIO_RETRY_DROP:
-        drop_head(d, h, d->k->loss_rejected, r->detail);
+        drop_keeping_events(d, h, d->k->loss_rejected, r->detail);
         return;
     case PPROFIO_RETRY_SPLIT:
         if (h->n_profiles >= 2 && split_head(d, h) == PPROFIO_OK)
             pprofio_ledger_add(d->ledger, d->k->split, 1);
         else
-            drop_keeping_events(d, h);
+            drop_keeping_events(d, h, d->k->loss_too_large, "too large even alone (413)");
         return;
     default:
         pprofio_ledger_add(d->ledger, d->k->retried, 1);

@@ -1147,6 +1147,47 @@ LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_ser
     server_stop(s);
 }
 
+LTest(upload_agent, the_events_of_a_batch_refused_with_400_still_reach_the_service) {
+    /*
+     * The service refuses cycles 0 and 1 with 400. Cycle 1's batch carries
+     * the data_dropped event of cycle 0's refusal: the refusal is of the
+     * batch, so that event must go on in a part of its own instead of
+     * being dropped with the profiles.
+     */
+    server *s = server_start("400,400", 0);
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    collector_init(&col, &sim, -1);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
+    run_by_hand(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+
+    pprofio_stats st;
+    pprofio_agent_stats(col.a, &st);
+    assert_i64(st.batches_dropped_rejected, 2);
+    cr_assert_gt(st.profiles_dropped_upload, 0);
+    assert_i64(st.queued_batches, 0);
+    batches acc = batches_load(s);
+    for (size_t i = 0; i < acc.n; i++)
+        cr_log_info("accepted: %s", acc.line[i]);
+    /* both refusals are reported, once each, in batches the service took */
+    assert_i64(dropped_reported(&acc, "rejected"), st.profiles_dropped_upload);
+    /* the events of cycle 1's refused batch arrived as a part of their own: no profile, sequence 2 */
+    record rec = record_load(s);
+    int events_part = 0;
+    for (size_t i = 0; i < rec.n; i++)
+        if (rec.r[i].status == 200 && rec.r[i].profiles <= 0 && rec.r[i].sequence == 2)
+            events_part++;
+    assert_i64(events_part, 1);
+    record_free(&rec);
+    batches_free(&acc);
+    pprofio_agent_free(col.a);
+    collector_free(&col);
+    server_stop(s);
+}
+
 LTest(upload_agent, a_skip_goes_in_the_batch_of_the_cycle_whose_window_was_skipped) {
     /*
      * The program holds the CPU profiler in cycle 1. The skip is reported
