@@ -76,7 +76,17 @@ int pprofio_records_cycle(pprofio_records *r, const int64_t *recs, size_t n, int
 /* pprofio_records_reset forgets the previous snapshot (the next window brings its own). */
 void pprofio_records_reset(pprofio_records *r);
 
-/* pprofio_records_bytes is the memory the table holds. */
+/* pprofio_records_bytes is the memory the table holds, with the capacity of the last cycle's out. */
 size_t pprofio_records_bytes(const pprofio_records *r);
+
+/*
+ * pprofio_records_limit bounds pprofio_records_bytes at max_bytes (0: no
+ * bound). A call that would take the table over it fails with
+ * PPROFIO_ERR_LIMIT and adds nothing (a cycle that fails so forgets the
+ * previous snapshot, as any failed cycle does); what the table holds stays
+ * valid. The table never shrinks: the caller frees it and makes another
+ * to start afresh.
+ */
+void pprofio_records_limit(pprofio_records *r, size_t max_bytes);
 
 #endif
