@@ -213,6 +213,8 @@ typedef struct {
     C(goroutine_leaks)          /* goroutine_leak events raised */                          \
     G(goroutines)               /* the goroutine count at the last snapshot */              \
     G(baseline_bytes)           /* memory held by delta baselines now */                    \
+    G(records_bytes)            /* memory held by the collector's record tables now */      \
+    G(records_bytes_peak)       /* the most they held */                                    \
     G(cpu_delta_ns)             /* part of cpu_output_ns spent on deltas */                 \
     G(cpu_scheduler_ns)         /* CPU time of the schedule (thread clocks) */              \
     G(cpu_output_ns)            /* of the output thread */                                  \
@@ -332,6 +334,17 @@ void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message
  * whenever it is reported.
  */
 void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason);
+
+/*
+ * pprofio_agent_drop records that the collector dropped the profile of
+ * `type` in `cycle` for the memory bound (its record table would have
+ * passed max_buffer_bytes/4): counted in profiles_dropped_memory and in
+ * the next data_dropped event (reason memory_bound). The collector logs it.
+ */
+void pprofio_agent_drop(pprofio_agent *a, int type, int64_t cycle);
+
+/* pprofio_agent_records_held sets records_bytes and records_bytes_peak (the collector's record tables). */
+void pprofio_agent_records_held(pprofio_agent *a, int64_t bytes, int64_t peak);
 
 /*
  * pprofio_profile_begin opens a writer for one profile of `type` covering a

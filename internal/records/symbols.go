@@ -6,7 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
-	_ "unsafe" // go:linkname
+	"unsafe"
 
 	"github.com/pprofio/pprofio/internal/core"
 )
@@ -50,6 +50,7 @@ type locInfo struct {
 // new string, function, mapping and location to the core once.
 type symbolizer struct {
 	rec   *core.Records
+	b     *budget // counts what the caches keep
 	strs  map[string]int64
 	funcs map[string]uint32
 	locs  map[uintptr]locInfo
@@ -59,8 +60,8 @@ type symbolizer struct {
 	lines []int64
 }
 
-func newSymbolizer(rec *core.Records) *symbolizer {
-	return &symbolizer{rec: rec, strs: map[string]int64{"": 0}, funcs: map[string]uint32{},
+func newSymbolizer(b *budget) *symbolizer {
+	return &symbolizer{rec: b.rec, b: b, strs: map[string]int64{"": 0}, funcs: map[string]uint32{},
 		locs: map[uintptr]locInfo{}}
 }
 
@@ -89,6 +90,7 @@ func (s *symbolizer) str(v string) (int64, error) {
 	id, err := s.rec.String(v)
 	if err == nil {
 		s.strs[v] = id
+		s.b.add(mapEntry(unsafe.Sizeof(v)+8) + int64(len(v)))
 	}
 	return id, err
 }
@@ -200,12 +202,15 @@ func (s *symbolizer) emitLocation() (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.locs[addr] = locInfo{
+	l := locInfo{
 		id:                     id,
 		pcs:                    append([]uintptr{}, d.pcs...),
 		firstPCSymbolizeResult: d.firstPCSymbolizeResult,
 		firstPCFrames:          append([]runtime.Frame{}, d.frames[:d.firstPCFrames]...),
 	}
+	s.locs[addr] = l
+	s.b.add(mapEntry(unsafe.Sizeof(addr)+unsafe.Sizeof(l)) + int64(cap(l.pcs))*pcSize +
+		int64(cap(l.firstPCFrames))*frameSize)
 	return id, nil
 }
 
@@ -226,6 +231,7 @@ func (s *symbolizer) function(f *runtime.Frame) (uint32, error) {
 	id, err := s.rec.Function(n, file, int64(runtime_FrameStartLine(f)))
 	if err == nil {
 		s.funcs[name] = id
+		s.b.add(mapEntry(unsafe.Sizeof(name) + 4))
 	}
 	return id, err
 }
@@ -284,6 +290,7 @@ func (s *symbolizer) addMaps() error {
 			return err
 		}
 		s.mem = append(s.mem, m)
+		s.b.add(int64(unsafe.Sizeof(m)) + int64(len(m.file)+len(m.buildID)))
 	}
 	return nil
 }

@@ -14,7 +14,11 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/pprofio/pprofio/internal/records"
+	"github.com/pprofio/pprofio/tests/internal/heapgen"
 )
+
+// defaultMemProfileRate is the runtime's, put back after each round.
+const defaultMemProfileRate = 512 * 1024
 
 // TestRecordsHeapDeltaEqualsRuntimePprof checks that the heap delta built
 // from the runtime's records (internal/records, csrc/records.c) equals, stack
@@ -39,8 +43,8 @@ func TestRecordsHeapDeltaEqualsRuntimePprof(t *testing.T) {
 		runtime.MemProfileRate = 1
 		from := uint32(round * 150)
 		for p := from; p < from+300; p++ { // half of the last round's stacks again, and new ones
-			edgeRoot(p)
-			smallRoot(p)
+			heapgen.Edge(p)
+			heapgen.Small(p)
 		}
 		runtime.GC()
 		runtime.GC()
