@@ -582,7 +582,7 @@ static int rc_emit(pprofio_records *r, int64_t time_ns, int64_t period, pprofio_
             v[j] = r->cum_mask & (1u << j) ? (int64_t)((uint64_t)k->sum[j] - (uint64_t)k->prev[j]) : k->sum[j];
             nonzero |= v[j] != 0;
         }
-        if (nonzero)
+        if (nonzero || !r->have_prev) /* totals keep every stack, as runtime/pprof writes them */
             rc = rc_sample(r, out, k, v);
     }
     if (rc == PPROFIO_OK)

@@ -67,7 +67,8 @@ int pprofio_records_key(pprofio_records *r, const uint32_t *locs, size_t n, int6
  * out the pprof of this snapshot minus the previous one (keys left with
  * only zeros are dropped; the window's start and duration are set) and
  * sets *is_delta = 1; without a previous snapshot, out is the snapshot's
- * totals and *is_delta = 0. Either way this snapshot becomes the previous
+ * totals, every key of it even of zeros as runtime/pprof writes them, and
+ * *is_delta = 0. Either way this snapshot becomes the previous
  * one.
  */
 int pprofio_records_cycle(pprofio_records *r, const int64_t *recs, size_t n, int64_t time_ns, int64_t period,

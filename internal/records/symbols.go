@@ -238,7 +238,10 @@ func (s *symbolizer) function(f *runtime.Frame) (uint32, error) {
 
 // mapping is the id of the mapping holding addr (0: none), read from
 // /proc/self/maps again when addr is in none of those known; its
-// has_functions follows what its locations' symbolization gave.
+// has_functions follows what its locations' symbolization gave. Those are
+// every location made since the table was, where runtime/pprof counts
+// those of one profile: the same set, since the runtime never forgets a
+// heap, mutex or block bucket (their stacks are in every profile after).
 func (s *symbolizer) mapping(addr uintptr, result uint8) (uint32, error) {
 	i := s.findMap(addr)
 	if i < 0 {
