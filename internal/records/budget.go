@@ -11,12 +11,13 @@ import (
 )
 
 // budget bounds what one table holds, C and Go together: the core's
-// tables (which refuse to pass what is left of the limit) and an
+// tables, which refuse to pass what Go's share leaves of the limit, and an
 // estimate of the Go memory kept across snapshots (the symbol caches, the
-// bucket index, the reused record buffers). Go's share is counted per
-// entry as twice its key and value plus 8 bytes (a map's slots, its
-// control bytes, and the room of its last doubling) and per slice by its
-// capacity; the frames and PCs a cached location keeps are counted too.
+// bucket index, the reused record buffers), which is checked against what
+// the core holds before it grows. Go's share is counted per entry as twice
+// its key and value plus 8 bytes (a map's slots, its control bytes, and
+// the room of its last doubling) and per slice by its capacity; the frames
+// and PCs a cached location keeps are counted too.
 type budget struct {
 	rec   *core.Records
 	limit int64 // 0: none
@@ -32,32 +33,32 @@ var (
 // mapEntry is the estimate of one map entry of key and value of kv bytes.
 func mapEntry(kv uintptr) int64 { return 2*int64(kv) + 8 }
 
-// add counts n more bytes of Go memory.
-func (b *budget) add(n int64) { b.goMem += n }
+// take counts n more bytes of Go memory, to be kept: ErrBound (and
+// nothing counted) when the table would pass the limit with them. Call it
+// before keeping them.
+func (b *budget) take(n int64) error {
+	if b.limit != 0 && b.bytes()+n > b.limit {
+		return b.over()
+	}
+	b.goMem += n
+	b.refit()
+	return nil
+}
 
 // bytes is the table's memory, C and Go.
 func (b *budget) bytes() int64 { return b.rec.Bytes() + b.goMem }
 
-// refit gives the core what Go's share leaves of the limit; it fails with
-// ErrBound when Go's share alone takes it all.
-func (b *budget) refit() error {
-	if b.limit == 0 {
-		return nil
-	}
-	left := b.limit - b.goMem
-	b.rec.SetLimit(left)
-	if left <= 0 || b.rec.Bytes() > left {
-		return b.over()
-	}
-	return nil
+// setLimit sets the limit (0: none).
+func (b *budget) setLimit(n int64) {
+	b.limit = n
+	b.refit()
 }
 
-// fits says whether Go may take n more bytes (a grown record buffer).
-func (b *budget) fits(n int64) error {
-	if b.limit != 0 && b.bytes()+n > b.limit {
-		return b.over()
+// refit gives the core what Go's share leaves of the limit.
+func (b *budget) refit() {
+	if b.limit != 0 {
+		b.rec.SetLimit(b.limit - b.goMem)
 	}
-	return nil
 }
 
 func (b *budget) over() error {

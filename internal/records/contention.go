@@ -59,7 +59,7 @@ func newContention(read func([]blockRecord) (int, bool)) (*Contention, error) {
 	c := &Contention{rec: rec, b: budget{rec: rec}, read: read, buckets: map[*uintptr]uint32{},
 		expanded: pprof_makeProfStack()}
 	c.sym = newSymbolizer(&c.b)
-	c.b.add(int64(cap(c.expanded)) * pcSize)
+	c.b.take(int64(cap(c.expanded)) * pcSize) // no limit yet: never fails
 	if err := c.sym.init([]string{"contentions", "count", "delay", "nanoseconds"}, "contentions", "count"); err != nil {
 		rec.Close()
 		return nil, err
@@ -87,16 +87,13 @@ func (c *Contention) Snapshot(emit bool) (int, bool, error) {
 		c.vals = append(c.vals, int64(key), r.Count, int64(float64(r.Cycles)/cpuGHz))
 	}
 	clear(c.recs)
-	if err := c.b.refit(); err != nil {
-		return 0, false, err
-	}
 	n, isDelta, err := c.rec.Cycle(c.vals, now, 1, emit)
 	return n, isDelta, c.b.check(err)
 }
 
 // SetLimit bounds the memory the table holds, C and Go (0: no bound): a
 // Snapshot that would pass it fails with ErrBound.
-func (c *Contention) SetLimit(n int64) { c.b.limit = n }
+func (c *Contention) SetLimit(n int64) { c.b.setLimit(n) }
 
 // Bytes is the memory the table holds, C and Go (budget).
 func (c *Contention) Bytes() int64 { return c.b.bytes() }
@@ -114,12 +111,10 @@ func (c *Contention) readRecords() error {
 			return nil
 		}
 		size := n + n/8 + 50
-		more := int64(size-cap(c.recs)) * blockRecordBytes
-		if err := c.b.fits(more); err != nil {
+		if err := c.b.take(int64(size-cap(c.recs)) * blockRecordBytes); err != nil {
 			return err
 		}
 		c.recs, c.vals = make([]blockRecord, size), make([]int64, 0, 3*size)
-		c.b.add(more)
 	}
 }
 
@@ -134,11 +129,10 @@ func (c *Contention) key(stk []uintptr) (uint32, error) {
 			return k, nil
 		}
 	}
-	if err := c.b.refit(); err != nil {
-		return 0, err
-	}
 	if b != nil {
-		c.b.add(mapEntry(unsafe.Sizeof(b) + 4))
+		if err := c.b.take(mapEntry(unsafe.Sizeof(b) + 4)); err != nil {
+			return 0, err
+		}
 	}
 	n := expandInlinedFrames(c.expanded, stk)
 	var err error

@@ -76,7 +76,7 @@ func (h *Heap) init() error {
 
 // SetLimit bounds the memory the table holds, C and Go (0: no bound): a
 // Snapshot that would pass it fails with ErrBound.
-func (h *Heap) SetLimit(n int64) { h.b.limit = n }
+func (h *Heap) SetLimit(n int64) { h.b.setLimit(n) }
 
 // Bytes is the memory the table holds, C and Go (budget).
 func (h *Heap) Bytes() int64 { return h.b.bytes() }
@@ -95,12 +95,10 @@ func (h *Heap) read() error {
 			return nil
 		}
 		c := n + n/8 + 50
-		more := int64(c-cap(h.recs)) * heapRecordBytes
-		if err := h.b.fits(more); err != nil {
+		if err := h.b.take(int64(c-cap(h.recs)) * heapRecordBytes); err != nil {
 			return err
 		}
 		h.recs, h.vals = make([]memRecord, c), make([]int64, 0, 5*c)
-		h.b.add(more)
 	}
 }
 
@@ -130,9 +128,6 @@ func (h *Heap) Snapshot(emit bool) (int, bool, error) {
 		h.vals = append(h.vals, int64(key), ao, ab, io, ib)
 	}
 	clear(h.recs) // keeps no stack slice of the runtime's alive past the snapshot
-	if err := h.b.refit(); err != nil {
-		return 0, false, err
-	}
 	n, isDelta, err := h.rec.Cycle(h.vals, now, rate, emit)
 	return n, isDelta, h.b.check(err)
 }
@@ -152,11 +147,10 @@ func (h *Heap) key(r *memRecord, blockSize int64) (uint32, error) {
 			return k.labelled, nil
 		}
 	}
-	if err := h.b.refit(); err != nil {
-		return 0, err
-	}
 	if !ok && b != nil {
-		h.b.add(mapEntry(unsafe.Sizeof(b) + unsafe.Sizeof(k)))
+		if err := h.b.take(mapEntry(unsafe.Sizeof(b) + unsafe.Sizeof(k))); err != nil {
+			return 0, err
+		}
 	}
 	id, err := h.newKey(r.Stack, blockSize)
 	if err != nil || b == nil {

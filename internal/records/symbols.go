@@ -89,8 +89,10 @@ func (s *symbolizer) str(v string) (int64, error) {
 	}
 	id, err := s.rec.String(v)
 	if err == nil {
+		err = s.b.take(mapEntry(unsafe.Sizeof(v)+8) + int64(len(v)))
+	}
+	if err == nil {
 		s.strs[v] = id
-		s.b.add(mapEntry(unsafe.Sizeof(v)+8) + int64(len(v)))
 	}
 	return id, err
 }
@@ -208,9 +210,11 @@ func (s *symbolizer) emitLocation() (uint32, error) {
 		firstPCSymbolizeResult: d.firstPCSymbolizeResult,
 		firstPCFrames:          append([]runtime.Frame{}, d.frames[:d.firstPCFrames]...),
 	}
+	if err := s.b.take(mapEntry(unsafe.Sizeof(addr)+unsafe.Sizeof(l)) + int64(cap(l.pcs))*pcSize +
+		int64(cap(l.firstPCFrames))*frameSize); err != nil {
+		return 0, err
+	}
 	s.locs[addr] = l
-	s.b.add(mapEntry(unsafe.Sizeof(addr)+unsafe.Sizeof(l)) + int64(cap(l.pcs))*pcSize +
-		int64(cap(l.firstPCFrames))*frameSize)
 	return id, nil
 }
 
@@ -230,8 +234,10 @@ func (s *symbolizer) function(f *runtime.Frame) (uint32, error) {
 	}
 	id, err := s.rec.Function(n, file, int64(runtime_FrameStartLine(f)))
 	if err == nil {
+		err = s.b.take(mapEntry(unsafe.Sizeof(name) + 4))
+	}
+	if err == nil {
 		s.funcs[name] = id
-		s.b.add(mapEntry(unsafe.Sizeof(name) + 4))
 	}
 	return id, err
 }
@@ -292,8 +298,10 @@ func (s *symbolizer) addMaps() error {
 		if m.id, err = s.rec.Mapping(uint64(m.start), uint64(m.end), m.offset, file, build, false); err != nil {
 			return err
 		}
+		if err := s.b.take(int64(unsafe.Sizeof(m)) + int64(len(m.file)+len(m.buildID))); err != nil {
+			return err
+		}
 		s.mem = append(s.mem, m)
-		s.b.add(int64(unsafe.Sizeof(m)) + int64(len(m.file)+len(m.buildID)))
 	}
 	return nil
 }
