@@ -357,11 +357,6 @@ void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *r
     pprofio_ledger_event_of(a->ledger, &ev, cycle); /* it goes in the batch of the cycle it skipped */
 }
 
-void pprofio_agent_drop(pprofio_agent *a, int type, int64_t cycle) {
-    (void)type, (void)cycle; /* the data_dropped event counts profiles, not which */
-    pprofio_ledger_lose(a->ledger, PPROFIO_LOSS_MEMORY, 1, 0, 0);
-}
-
 void pprofio_agent_records_held(pprofio_agent *a, int64_t bytes, int64_t peak) {
     pprofio_ledger_set(a->ledger, PPROFIO_STAT(records_bytes), bytes);
     pprofio_ledger_set(a->ledger, PPROFIO_STAT(records_bytes_peak), peak);

@@ -335,14 +335,6 @@ void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message
  */
 void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason);
 
-/*
- * pprofio_agent_drop records that the collector dropped the profile of
- * `type` in `cycle` for the memory bound (its record table would have
- * passed max_buffer_bytes/4): counted in profiles_dropped_memory and in
- * the next data_dropped event (reason memory_bound). The collector logs it.
- */
-void pprofio_agent_drop(pprofio_agent *a, int type, int64_t cycle);
-
 /* pprofio_agent_records_held sets records_bytes and records_bytes_peak (the collector's record tables). */
 void pprofio_agent_records_held(pprofio_agent *a, int64_t bytes, int64_t peak);
 

@@ -28,7 +28,6 @@ type Agent interface {
 	Begin(t core.Type, cycle int64, start time.Time, baseline bool) (*core.ProfileWriter, error)
 	BeginRaw(t core.Type, cycle int64, start time.Time, delta bool) (*core.ProfileWriter, error)
 	Skip(t core.Type, cycle int64, reason string)
-	Drop(t core.Type, cycle int64)
 	RecordsHeld(bytes, peak int64)
 	WriteSpans(cycle int64, start, end time.Time, encode func(*core.SpanCycle) []byte) (uint64, error)
 }
@@ -288,9 +287,6 @@ func (c *Collector) stopBlock(cycle int64) {
 // snapshot writes the named runtime/pprof profile as a profile of type t
 // whose window began at start; a baseline is kept by the core, not sent.
 func (c *Collector) snapshot(t core.Type, name string, cycle int64, start time.Time, baseline bool) {
-	if !baseline && c.recs.takeLost(t) {
-		return // its start was dropped for the memory bound, and counted
-	}
 	tab, err := c.recs.table(t)
 	if err != nil {
 		c.log.Warn("pprofio: cannot read the runtime's records; taking runtime/pprof profiles instead",

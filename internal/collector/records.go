@@ -27,16 +27,14 @@ type snapshotter interface {
 // recordSet holds a collector's record tables, one per profile type, made
 // on first use; a type whose table failed goes runtime/pprof's way after.
 // Each table is bounded (bound, MaxBufferBytes/4, as the core bounds a
-// delta baseline): a snapshot that would pass it is dropped and counted,
-// and the table is made anew, so the next profile is totals, as after
-// Start.
+// delta baseline, C and Go memory together): a table that would pass it
+// is freed and its type goes runtime/pprof's way, whose baseline and
+// buffer bounds then apply.
 type recordSet struct {
 	tables [core.Block + 1]snapshotter
 	failed [core.Block + 1]bool
-	over   [core.Block + 1]bool // the last snapshot passed the bound (logged once until one fits)
-	lost   [core.Block + 1]bool // a window's start was dropped: its end is not taken (counted already)
-	bound  int64                // each table's, C and Go; 0: none
-	peak   int64                // the most the tables held together
+	bound  int64 // each table's, C and Go; 0: none
+	peak   int64 // the most the tables held together
 }
 
 // table returns the record table of t, or nil: runtime/pprof's way.
@@ -66,14 +64,6 @@ func (s *recordSet) table(t core.Type) (snapshotter, error) {
 	return tab, nil
 }
 
-// reset drops t's table: the next snapshot of t makes a new one.
-func (s *recordSet) reset(t core.Type) {
-	if s.tables[t] != nil {
-		s.tables[t].Close()
-		s.tables[t] = nil
-	}
-}
-
 // held is what the tables hold now, and the most they held.
 func (s *recordSet) held() (now, peak int64) {
 	for _, tab := range s.tables {
@@ -83,15 +73,6 @@ func (s *recordSet) held() (now, peak int64) {
 	}
 	s.peak = max(s.peak, now)
 	return now, s.peak
-}
-
-// takeLost says whether t's window lost its start (and forgets it).
-func (s *recordSet) takeLost(t core.Type) bool {
-	if s == nil || !s.lost[t] {
-		return false
-	}
-	s.lost[t] = false
-	return true
 }
 
 // fail drops t's table: from now on t goes runtime/pprof's way.
@@ -124,18 +105,15 @@ func (c *Collector) snapshotRecords(tab snapshotter, t core.Type, name string, c
 	baseline bool) bool {
 	_, isDelta, err := tab.Snapshot(!baseline)
 	c.agent.RecordsHeld(c.recs.held())
-	if errors.Is(err, records.ErrBound) {
-		c.recordsOver(t, name, cycle, baseline, err)
-		return true
-	}
-	if err == nil && c.recs.over[t] {
-		c.recs.over[t] = false
-		c.log.Info("pprofio: the record table fits the memory bound again", "type", name)
-	}
 	if err != nil {
 		c.recs.fail(t)
-		c.log.Warn("pprofio: cannot read the runtime's records; taking runtime/pprof profiles instead",
-			"type", name, "err", err)
+		c.agent.RecordsHeld(c.recs.held())
+		msg := "pprofio: cannot read the runtime's records; taking runtime/pprof profiles instead"
+		if errors.Is(err, records.ErrBound) {
+			msg = "pprofio: the record table would pass its memory bound (MaxBufferBytes/4); " +
+				"taking runtime/pprof profiles instead"
+		}
+		c.log.Warn(msg, "type", name, "err", err)
 		return false
 	}
 	if baseline {
@@ -155,21 +133,4 @@ func (c *Collector) snapshotRecords(tab snapshotter, t core.Type, name string, c
 		c.log.Warn("pprofio: a profile was not kept", "type", name, "cycle", cycle, "err", err)
 	}
 	return true
-}
-
-// recordsOver drops the profile whose table would pass the bound: counted
-// (Stats, a data_dropped event), logged once until a snapshot fits again,
-// and the table starts afresh. A window's start that is dropped loses its
-// window: the end is not taken.
-func (c *Collector) recordsOver(t core.Type, name string, cycle int64, baseline bool, err error) {
-	c.recs.reset(t)
-	c.recs.lost[t] = baseline
-	c.agent.Drop(t, cycle)
-	c.agent.RecordsHeld(c.recs.held())
-	if !c.recs.over[t] {
-		c.recs.over[t] = true
-		c.log.Warn("pprofio: dropped a profile: its record table would pass the memory bound "+
-			"(MaxBufferBytes/4); the table starts afresh each cycle until it fits: raise MaxBufferBytes",
-			"type", name, "cycle", cycle, "err", err)
-	}
 }

@@ -198,9 +198,6 @@ func (a *Agent) Skip(t Type, cycle int64, reason string) {
 	C.pprofio_agent_skip(a.a, C.int(t), C.int64_t(cycle), r)
 }
 
-// Drop records a profile the collector dropped for the memory bound.
-func (a *Agent) Drop(t Type, cycle int64) { C.pprofio_agent_drop(a.a, C.int(t), C.int64_t(cycle)) }
-
 // RecordsHeld reports what the collector's record tables hold now, and the most they held.
 func (a *Agent) RecordsHeld(bytes, peak int64) {
 	C.pprofio_agent_records_held(a.a, C.int64_t(bytes), C.int64_t(peak))
