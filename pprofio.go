@@ -246,6 +246,11 @@ type Stats struct {
 	Goroutines     int64  // the goroutine count at the last snapshot
 	BaselineBytes  int64  // memory the delta baselines hold now (bounded by MaxBufferBytes/4 each)
 	CPUDelta       time.Duration
+	// The record tables heap, mutex and block profiles are made from where
+	// the build reads the runtime's records: their memory, C and Go (an
+	// estimate of the Go maps), bounded by MaxBufferBytes/4 each.
+	RecordsBytes     int64 // held now
+	RecordsBytesPeak int64 // the most held
 
 	// CPU time spent by the core (thread CPU clocks).
 	CPUScheduler time.Duration // computing the schedule, on the collector's thread
@@ -443,6 +448,7 @@ func (p *Profiler) Start(ctx context.Context) error {
 		MutexFraction: p.cfg.MutexProfileFraction,
 		BlockRate:     p.cfg.BlockProfileRate,
 	})
+	c.SetRecordsBound(p.cfg.MaxBufferBytes / 4)
 	c.SetSpans(p.spans)
 	go func() {
 		defer close(p.done)

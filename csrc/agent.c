@@ -358,6 +358,11 @@ void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *r
     pprofio_ledger_event_of(a->ledger, &ev, cycle); /* it goes in the batch of the cycle it skipped */
 }
 
+void pprofio_agent_records_held(pprofio_agent *a, int64_t bytes, int64_t peak) {
+    pprofio_ledger_set(a->ledger, PPROFIO_STAT(records_bytes), bytes);
+    pprofio_ledger_set(a->ledger, PPROFIO_STAT(records_bytes_peak), peak);
+}
+
 /* ---- profile writers: the intake's ------------------------------------ */
 
 int pprofio_profile_begin(pprofio_agent *a, int type, int64_t cycle, int64_t start_ns,

@@ -60,14 +60,27 @@ struct pprofio_records {
     /* per-emit scratch: what the delta references, and the strings renumbered */
     rc_vec loc_mark, fn_mark, map_mark, str_map, str_order, used_locs;
     pprofio_bytes msg;
+    size_t out_cap; /* the capacity of the caller's out, counted with the table */
+    size_t limit;   /* pprofio_records_limit; 0: none */
 };
 
-static int rc_grow(rc_vec *v, size_t need, size_t size) {
+/* rc_fits says whether the table may take `more` bytes under its limit. */
+static int rc_fits(const pprofio_records *r, size_t more) {
+    if (!r->limit)
+        return 1;
+    size_t held = pprofio_records_bytes(r);
+    return held <= r->limit && more <= r->limit - held;
+}
+
+/* rc_grow makes room for need items of size bytes in v, within the table's limit. */
+static int rc_grow(pprofio_records *r, rc_vec *v, size_t need, size_t size) {
     if (need <= v->cap)
         return PPROFIO_OK;
     size_t c = v->cap ? v->cap : 64;
     while (c < need)
         c *= 2;
+    if (!rc_fits(r, (c - v->cap) * size))
+        return PPROFIO_ERR_LIMIT;
     void *q = pprofio_realloc(v->p, c * size);
     if (!q)
         return PPROFIO_ERR_NOMEM;
@@ -79,9 +92,10 @@ static int rc_grow(rc_vec *v, size_t need, size_t size) {
 #define RC_AT(v, T, i) (((T *)(v).p)[i])
 
 /* rc_push appends one item of size bytes; *at gets its index. */
-static int rc_push(rc_vec *v, const void *item, size_t size, size_t *at) {
-    if (rc_grow(v, v->n + 1, size) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+static int rc_push(pprofio_records *r, rc_vec *v, const void *item, size_t size, size_t *at) {
+    int rc = rc_grow(r, v, v->n + 1, size);
+    if (rc != PPROFIO_OK)
+        return rc;
     memcpy((char *)v->p + v->n * size, item, size);
     if (at)
         *at = v->n;
@@ -130,14 +144,18 @@ size_t pprofio_records_bytes(const pprofio_records *r) {
            r->functions.cap * sizeof(rc_function) + r->locations.cap * sizeof(rc_location) +
            r->lines.cap * sizeof(rc_line) + r->loc_ids.cap * 4 + r->keys.cap * sizeof(rc_key) + r->touched.cap * 4 +
            r->table_cap * 8 + r->loc_mark.cap * 8 + r->fn_mark.cap * 8 + r->map_mark.cap * 8 + r->str_map.cap * 16 +
-           r->str_order.cap * 8 + r->used_locs.cap * 4 + r->msg.cap;
+           r->str_order.cap * 8 + r->used_locs.cap * 4 + r->msg.cap + r->out_cap;
 }
+
+void pprofio_records_limit(pprofio_records *r, size_t max_bytes) { r->limit = max_bytes; }
 
 int pprofio_records_string(pprofio_records *r, const char *s, size_t n, int64_t *id) {
     if (r->n_chars + n + 1 > r->cap_chars) {
         size_t c = r->cap_chars ? r->cap_chars : 4096;
         while (c < r->n_chars + n + 1)
             c *= 2;
+        if (!rc_fits(r, c - r->cap_chars))
+            return PPROFIO_ERR_LIMIT;
         char *q = pprofio_realloc(r->chars, c);
         if (!q)
             return PPROFIO_ERR_NOMEM;
@@ -146,10 +164,12 @@ int pprofio_records_string(pprofio_records *r, const char *s, size_t n, int64_t 
     }
     uint64_t off = r->n_chars, len = n;
     size_t at;
-    if (rc_grow(&r->str_len, r->str_off.n + 1, sizeof len) != PPROFIO_OK ||
-        rc_push(&r->str_off, &off, sizeof off, &at) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
-    rc_push(&r->str_len, &len, sizeof len, NULL); /* room was made above */
+    int rc = rc_grow(r, &r->str_len, r->str_off.n + 1, sizeof len);
+    if (rc == PPROFIO_OK)
+        rc = rc_push(r, &r->str_off, &off, sizeof off, &at);
+    if (rc != PPROFIO_OK)
+        return rc;
+    rc_push(r, &r->str_len, &len, sizeof len, NULL); /* room was made above */
     if (n)
         memcpy(r->chars + off, s, n);
     r->chars[off + n] = '\0';
@@ -180,8 +200,9 @@ int pprofio_records_mapping(pprofio_records *r, uint64_t start, uint64_t limit, 
         return PPROFIO_ERR_INVALID;
     rc_mapping m = {start, limit, offset, file, build_id, has_functions != 0};
     size_t at;
-    if (rc_push(&r->mappings, &m, sizeof m, &at) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc = rc_push(r, &r->mappings, &m, sizeof m, &at);
+    if (rc != PPROFIO_OK)
+        return rc;
     *id = (uint32_t)at + 1;
     return PPROFIO_OK;
 }
@@ -196,8 +217,9 @@ int pprofio_records_function(pprofio_records *r, int64_t name, int64_t file, int
         return PPROFIO_ERR_INVALID;
     rc_function f = {name, file, start_line};
     size_t at;
-    if (rc_push(&r->functions, &f, sizeof f, &at) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc = rc_push(r, &r->functions, &f, sizeof f, &at);
+    if (rc != PPROFIO_OK)
+        return rc;
     *id = (uint32_t)at + 1;
     return PPROFIO_OK;
 }
@@ -209,12 +231,13 @@ int pprofio_records_location(pprofio_records *r, uint64_t addr, uint32_t mapping
     for (size_t i = 0; i < n; i++)
         if (fns[i] < 1 || fns[i] > r->functions.n)
             return PPROFIO_ERR_INVALID;
-    if (rc_grow(&r->lines, r->lines.n + n, sizeof(rc_line)) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc = rc_grow(r, &r->lines, r->lines.n + n, sizeof(rc_line));
+    if (rc != PPROFIO_OK)
+        return rc;
     rc_location l = {addr, mapping, (uint32_t)r->lines.n, (uint32_t)n};
     size_t at;
-    if (rc_push(&r->locations, &l, sizeof l, &at) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    if ((rc = rc_push(r, &r->locations, &l, sizeof l, &at)) != PPROFIO_OK)
+        return rc;
     for (size_t i = 0; i < n; i++)
         RC_AT(r->lines, rc_line, r->lines.n + i) = (rc_line){fns[i], lines[i]};
     r->lines.n += n;
@@ -251,6 +274,8 @@ static rc_key *rc_find(const pprofio_records *r, uint64_t h, const uint32_t *loc
 
 static int rc_rehash(pprofio_records *r) {
     size_t cap = r->table_cap ? r->table_cap * 2 : 4096;
+    if (!rc_fits(r, cap * sizeof(uint64_t))) /* the old table and the new one, while it is made */
+        return PPROFIO_ERR_LIMIT;
     uint64_t *t = pprofio_calloc(cap, sizeof *t);
     if (!t)
         return PPROFIO_ERR_NOMEM;
@@ -273,23 +298,24 @@ int pprofio_records_key(pprofio_records *r, const uint32_t *locs, size_t n, int6
     for (size_t i = 0; i < n; i++)
         if (locs[i] < 1 || locs[i] > r->locations.n)
             return PPROFIO_ERR_INVALID;
-    if ((r->keys.n + 1) * 2 > r->table_cap && rc_rehash(r) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc = (r->keys.n + 1) * 2 > r->table_cap ? rc_rehash(r) : PPROFIO_OK;
+    if (rc != PPROFIO_OK)
+        return rc;
     uint64_t h = rc_hash(locs, n, label_key, label_num), *slot;
     rc_key *k = rc_find(r, h, locs, n, label_key, label_num, &slot);
     if (k) {
         *key = (uint32_t)(k - (rc_key *)r->keys.p) + 1;
         return PPROFIO_OK;
     }
-    if (rc_grow(&r->loc_ids, r->loc_ids.n + n, sizeof(uint32_t)) != PPROFIO_OK ||
-        rc_grow(&r->keys, r->keys.n + 1, sizeof(rc_key)) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    if ((rc = rc_grow(r, &r->loc_ids, r->loc_ids.n + n, sizeof(uint32_t))) != PPROFIO_OK ||
+        (rc = rc_grow(r, &r->keys, r->keys.n + 1, sizeof(rc_key))) != PPROFIO_OK)
+        return rc;
     rc_key nk = {.h1 = h, .loc_off = (uint32_t)r->loc_ids.n, .n_loc = (uint32_t)n,
                  .label_key = label_key, .label_num = label_num, .seen = -1};
     memcpy(&RC_AT(r->loc_ids, uint32_t, r->loc_ids.n), locs, n * sizeof *locs);
     r->loc_ids.n += n;
     size_t at;
-    rc_push(&r->keys, &nk, sizeof nk, &at); /* room was made above */
+    rc_push(r, &r->keys, &nk, sizeof nk, &at); /* room was made above */
     *slot = at + 1;
     *key = (uint32_t)at + 1;
     return PPROFIO_OK;
@@ -297,9 +323,17 @@ int pprofio_records_key(pprofio_records *r, const uint32_t *locs, size_t n, int6
 
 /* ---- protobuf --------------------------------------------------------- */
 
-/* rc_room makes room for n more bytes in b. */
-static int rc_room(pprofio_bytes *b, size_t n) {
-    return b->cap - b->len >= n ? PPROFIO_OK : pprofio_bytes_grow(b, n, NULL, NULL);
+/* rc_room makes room for n more bytes in b (the table's msg, or the caller's out), within the limit. */
+static int rc_room(pprofio_records *r, pprofio_bytes *b, size_t n) {
+    if (b->cap - b->len >= n)
+        return PPROFIO_OK;
+    size_t cap = pprofio_bytes_cap_for(b, n);
+    if (cap == 0 || !rc_fits(r, cap - b->cap))
+        return PPROFIO_ERR_LIMIT;
+    int rc = pprofio_bytes_resize(b, cap);
+    if (rc == PPROFIO_OK && b != &r->msg)
+        r->out_cap = cap;
+    return rc;
 }
 
 /* The writers below assume room was made: at most 11 bytes a varint field. */
@@ -320,9 +354,10 @@ static void rc_field(pprofio_bytes *b, int field, uint64_t v) {
 }
 
 /* rc_bytes writes a length-delimited field. */
-static int rc_bytes(pprofio_bytes *b, int field, const void *p, size_t n) {
-    if (rc_room(b, n + 16) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+static int rc_bytes(pprofio_records *r, pprofio_bytes *b, int field, const void *p, size_t n) {
+    int rc = rc_room(r, b, n + 16);
+    if (rc != PPROFIO_OK)
+        return rc;
     rc_varint(b, (uint64_t)field << 3 | 2);
     rc_varint(b, n);
     if (n)
@@ -355,19 +390,21 @@ static int rc_mark(pprofio_records *r, rc_vec *marks, size_t i) {
 static int rc_value_type(pprofio_records *r, pprofio_bytes *out, int field, int64_t type, int64_t unit) {
     pprofio_bytes *m = &r->msg;
     m->len = 0;
-    if (rc_room(m, 32) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc = rc_room(r, m, 32);
+    if (rc != PPROFIO_OK)
+        return rc;
     rc_field(m, 1, (uint64_t)rc_str(r, type));
     rc_field(m, 2, (uint64_t)rc_str(r, unit));
-    return rc_bytes(out, field, m->p, m->len);
+    return rc_bytes(r, out, field, m->p, m->len);
 }
 
 /* rc_sample writes key k's sample with values v; its locations are marked as used. */
 static int rc_sample(pprofio_records *r, pprofio_bytes *out, const rc_key *k, const int64_t *v) {
     pprofio_bytes *m = &r->msg;
     m->len = 0;
-    if (rc_room(m, 64 + 11 * ((size_t)k->n_loc + (size_t)r->n_values)) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc = rc_room(r, m, 64 + 11 * ((size_t)k->n_loc + (size_t)r->n_values));
+    if (rc != PPROFIO_OK)
+        return rc;
     size_t nv = 0, nl = 0;
     for (int i = 0; i < r->n_values; i++)
         nv += v[i] < 0 ? 10 : (size_t)(64 - __builtin_clzll((uint64_t)v[i] | 1) + 6) / 7;
@@ -397,7 +434,7 @@ static int rc_sample(pprofio_records *r, pprofio_bytes *out, const rc_key *k, co
         memcpy(m->p + m->len, lab, lb.len);
         m->len += lb.len;
     }
-    return rc_bytes(out, 2, m->p, m->len);
+    return rc_bytes(r, out, 2, m->p, m->len);
 }
 
 /* rc_location_msg writes location id (used), marking its functions and mapping. */
@@ -405,8 +442,9 @@ static int rc_location_msg(pprofio_records *r, pprofio_bytes *out, uint32_t id) 
     const rc_location *l = &RC_AT(r->locations, rc_location, id - 1);
     pprofio_bytes *m = &r->msg;
     m->len = 0;
-    if (rc_room(m, 48 + 28 * (size_t)l->n_line) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc = rc_room(r, m, 48 + 28 * (size_t)l->n_line);
+    if (rc != PPROFIO_OK)
+        return rc;
     rc_field(m, 1, id);
     rc_field(m, 2, l->mapping);
     rc_field(m, 3, l->addr);
@@ -424,7 +462,7 @@ static int rc_location_msg(pprofio_records *r, pprofio_bytes *out, uint32_t id) 
         m->len += lb.len;
         rc_mark(r, &r->fn_mark, ln->fn - 1);
     }
-    return rc_bytes(out, 4, m->p, m->len);
+    return rc_bytes(r, out, 4, m->p, m->len);
 }
 
 /* rc_tables writes the mappings, locations and functions the samples use, then the strings. */
@@ -438,7 +476,7 @@ static int rc_tables(pprofio_records *r, pprofio_bytes *out) {
             continue;
         const rc_function *f = &RC_AT(r->functions, rc_function, i);
         m->len = 0;
-        if ((rc = rc_room(m, 64)) != PPROFIO_OK)
+        if ((rc = rc_room(r, m, 64)) != PPROFIO_OK)
             break;
         int64_t name = rc_str(r, f->name);
         rc_field(m, 1, i + 1);
@@ -446,14 +484,14 @@ static int rc_tables(pprofio_records *r, pprofio_bytes *out) {
         rc_field(m, 3, (uint64_t)name);
         rc_field(m, 4, (uint64_t)rc_str(r, f->file));
         rc_field(m, 5, (uint64_t)f->start_line);
-        rc = rc_bytes(out, 5, m->p, m->len);
+        rc = rc_bytes(r, out, 5, m->p, m->len);
     }
     for (size_t i = 0; i < r->mappings.n && rc == PPROFIO_OK; i++) {
         if (RC_AT(r->map_mark, int64_t, i) != r->snap)
             continue;
         const rc_mapping *mp = &RC_AT(r->mappings, rc_mapping, i);
         m->len = 0;
-        if ((rc = rc_room(m, 80)) != PPROFIO_OK)
+        if ((rc = rc_room(r, m, 80)) != PPROFIO_OK)
             break;
         rc_field(m, 1, i + 1);
         rc_field(m, 2, mp->start);
@@ -462,11 +500,11 @@ static int rc_tables(pprofio_records *r, pprofio_bytes *out) {
         rc_field(m, 5, (uint64_t)rc_str(r, mp->file));
         rc_field(m, 6, (uint64_t)rc_str(r, mp->build_id));
         rc_field(m, 7, (uint64_t)mp->has_functions);
-        rc = rc_bytes(out, 3, m->p, m->len);
+        rc = rc_bytes(r, out, 3, m->p, m->len);
     }
     for (size_t i = 0; i < r->str_order.n && rc == PPROFIO_OK; i++) {
         int64_t s = RC_AT(r->str_order, int64_t, i);
-        rc = rc_bytes(out, 6, r->chars + RC_AT(r->str_off, uint64_t, s), RC_AT(r->str_len, uint64_t, s));
+        rc = rc_bytes(r, out, 6, r->chars + RC_AT(r->str_off, uint64_t, s), RC_AT(r->str_len, uint64_t, s));
     }
     return rc;
 }
@@ -477,17 +515,19 @@ static int rc_scratch(pprofio_records *r) {
     size_t counts[] = {r->locations.n, r->functions.n, r->mappings.n};
     for (int i = 0; i < 3; i++) {
         size_t had = marks[i]->n;
-        if (rc_grow(marks[i], counts[i], sizeof(int64_t)) != PPROFIO_OK)
-            return PPROFIO_ERR_NOMEM;
+        int rc = rc_grow(r, marks[i], counts[i], sizeof(int64_t));
+        if (rc != PPROFIO_OK)
+            return rc;
         for (size_t k = had; k < counts[i]; k++)
             RC_AT(*marks[i], int64_t, k) = 0;
         marks[i]->n = counts[i];
     }
     size_t ns = r->str_off.n, had = r->str_map.n;
-    if (rc_grow(&r->str_map, 2 * ns, sizeof(int64_t)) != PPROFIO_OK ||
-        rc_grow(&r->str_order, ns, sizeof(int64_t)) != PPROFIO_OK ||
-        rc_grow(&r->used_locs, r->locations.n, sizeof(uint32_t)) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc;
+    if ((rc = rc_grow(r, &r->str_map, 2 * ns, sizeof(int64_t))) != PPROFIO_OK ||
+        (rc = rc_grow(r, &r->str_order, ns, sizeof(int64_t))) != PPROFIO_OK ||
+        (rc = rc_grow(r, &r->used_locs, r->locations.n, sizeof(uint32_t))) != PPROFIO_OK)
+        return rc;
     for (size_t k = had; k < 2 * ns; k++)
         RC_AT(r->str_map, int64_t, k) = 0;
     r->str_map.n = 2 * ns;
@@ -499,8 +539,9 @@ static int rc_scratch(pprofio_records *r) {
 /* rc_sum adds the snapshot's records into their keys (the first touch moves the last values to prev). */
 static int rc_sum(pprofio_records *r, const int64_t *recs, size_t n) {
     size_t stride = 1 + (size_t)r->n_values;
-    if (rc_grow(&r->touched, n, sizeof(uint32_t)) != PPROFIO_OK)
-        return PPROFIO_ERR_NOMEM;
+    int rc = rc_grow(r, &r->touched, n, sizeof(uint32_t));
+    if (rc != PPROFIO_OK)
+        return rc;
     r->touched.n = 0;
     for (size_t i = 0; i < n; i++) {
         const int64_t *rec = recs + i * stride;
@@ -523,6 +564,7 @@ static int rc_sum(pprofio_records *r, const int64_t *recs, size_t n) {
 
 /* rc_emit writes the delta of the keys this snapshot touched. */
 static int rc_emit(pprofio_records *r, int64_t time_ns, int64_t period, pprofio_bytes *out) {
+    r->out_cap = out->cap;
     int rc = rc_scratch(r);
     if (rc != PPROFIO_OK)
         return rc;
@@ -540,20 +582,20 @@ static int rc_emit(pprofio_records *r, int64_t time_ns, int64_t period, pprofio_
             v[j] = r->cum_mask & (1u << j) ? (int64_t)((uint64_t)k->sum[j] - (uint64_t)k->prev[j]) : k->sum[j];
             nonzero |= v[j] != 0;
         }
-        if (nonzero)
+        if (nonzero || !r->have_prev) /* totals keep every stack, as runtime/pprof writes them */
             rc = rc_sample(r, out, k, v);
     }
     if (rc == PPROFIO_OK)
         rc = rc_tables(r, out);
     if (rc == PPROFIO_OK)
-        rc = rc_room(out, 64);
+        rc = rc_room(r, out, 64);
     if (rc != PPROFIO_OK)
         return rc;
     int64_t start = r->prev_time > 0 && time_ns >= r->prev_time ? r->prev_time : time_ns;
     rc_field(out, 9, (uint64_t)start);
     rc_field(out, 10, (uint64_t)(time_ns - start));
     rc = rc_value_type(r, out, 11, r->period_type, r->period_unit);
-    if (rc == PPROFIO_OK && (rc = rc_room(out, 16)) == PPROFIO_OK)
+    if (rc == PPROFIO_OK && (rc = rc_room(r, out, 16)) == PPROFIO_OK)
         rc_field(out, 12, (uint64_t)period);
     return rc;
 }

@@ -67,7 +67,8 @@ int pprofio_records_key(pprofio_records *r, const uint32_t *locs, size_t n, int6
  * out the pprof of this snapshot minus the previous one (keys left with
  * only zeros are dropped; the window's start and duration are set) and
  * sets *is_delta = 1; without a previous snapshot, out is the snapshot's
- * totals and *is_delta = 0. Either way this snapshot becomes the previous
+ * totals, every key of it even of zeros as runtime/pprof writes them, and
+ * *is_delta = 0. Either way this snapshot becomes the previous
  * one.
  */
 int pprofio_records_cycle(pprofio_records *r, const int64_t *recs, size_t n, int64_t time_ns, int64_t period,
@@ -76,7 +77,17 @@ int pprofio_records_cycle(pprofio_records *r, const int64_t *recs, size_t n, int
 /* pprofio_records_reset forgets the previous snapshot (the next window brings its own). */
 void pprofio_records_reset(pprofio_records *r);
 
-/* pprofio_records_bytes is the memory the table holds. */
+/* pprofio_records_bytes is the memory the table holds, with the capacity of the last cycle's out. */
 size_t pprofio_records_bytes(const pprofio_records *r);
+
+/*
+ * pprofio_records_limit bounds pprofio_records_bytes at max_bytes (0: no
+ * bound). A call that would take the table over it fails with
+ * PPROFIO_ERR_LIMIT and adds nothing (a cycle that fails so forgets the
+ * previous snapshot, as any failed cycle does); what the table holds stays
+ * valid. The table never shrinks: the caller frees it and makes another
+ * to start afresh.
+ */
+void pprofio_records_limit(pprofio_records *r, size_t max_bytes);
 
 #endif

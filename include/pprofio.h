@@ -227,6 +227,8 @@ typedef struct {
     C(goroutine_leaks)          /* goroutine_leak events raised */                          \
     G(goroutines)               /* the goroutine count at the last snapshot */              \
     G(baseline_bytes)           /* memory held by delta baselines now */                    \
+    G(records_bytes)            /* memory held by the collector's record tables now */      \
+    G(records_bytes_peak)       /* the most they held */                                    \
     G(cpu_delta_ns)             /* part of cpu_output_ns spent on deltas */                 \
     G(cpu_scheduler_ns)         /* CPU time of the schedule (thread clocks) */              \
     G(cpu_output_ns)            /* of the output thread */                                  \
@@ -359,6 +361,9 @@ void pprofio_agent_event(pprofio_agent *a, const char *kind, const char *message
  * whenever it is reported.
  */
 void pprofio_agent_skip(pprofio_agent *a, int type, int64_t cycle, const char *reason);
+
+/* pprofio_agent_records_held sets records_bytes and records_bytes_peak (the collector's record tables). */
+void pprofio_agent_records_held(pprofio_agent *a, int64_t bytes, int64_t peak);
 
 /*
  * pprofio_profile_begin opens a writer for one profile of `type` covering a

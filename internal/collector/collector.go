@@ -28,6 +28,7 @@ type Agent interface {
 	Begin(t core.Type, cycle int64, start time.Time, baseline bool) (*core.ProfileWriter, error)
 	BeginRaw(t core.Type, cycle int64, start time.Time, delta bool) (*core.ProfileWriter, error)
 	Skip(t core.Type, cycle int64, reason string)
+	RecordsHeld(bytes, peak int64)
 	WriteSpans(cycle int64, start, end time.Time, encode func(*core.SpanCycle) []byte) (uint64, error)
 }
 
@@ -107,6 +108,14 @@ func New(agent Agent, log *slog.Logger, rates Rates) *Collector {
 		c.recs = &recordSet{}
 	}
 	return c
+}
+
+// SetRecordsBound bounds each record table's memory, C and Go (the
+// heap, mutex and block profiles from the runtime's records).
+func (c *Collector) SetRecordsBound(n int64) {
+	if c.recs != nil {
+		c.recs.bound = n
+	}
 }
 
 // SetSpans gives the collector the span sink to flush at each cycle's end.

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"time"
 
 	"github.com/pprofio/pprofio/internal/core"
@@ -18,14 +19,22 @@ var UseRecords = records.Supported
 type snapshotter interface {
 	Snapshot(emit bool) (int, bool, error)
 	WriteTo(w *core.ProfileWriter) error
+	SetLimit(n int64)
+	Bytes() int64
 	Close()
 }
 
 // recordSet holds a collector's record tables, one per profile type, made
 // on first use; a type whose table failed goes runtime/pprof's way after.
+// Each table is bounded (bound, MaxBufferBytes/4, as the core bounds a
+// delta baseline, C and Go memory together): a table that would pass it
+// is freed and its type goes runtime/pprof's way, whose baseline and
+// buffer bounds then apply.
 type recordSet struct {
 	tables [core.Block + 1]snapshotter
 	failed [core.Block + 1]bool
+	bound  int64 // each table's, C and Go; 0: none
+	peak   int64 // the most the tables held together
 }
 
 // table returns the record table of t, or nil: runtime/pprof's way.
@@ -50,8 +59,20 @@ func (s *recordSet) table(t core.Type) (snapshotter, error) {
 		s.failed[t] = true
 		return nil, err
 	}
+	tab.SetLimit(s.bound)
 	s.tables[t] = tab
 	return tab, nil
+}
+
+// held is what the tables hold now, and the most they held.
+func (s *recordSet) held() (now, peak int64) {
+	for _, tab := range s.tables {
+		if tab != nil {
+			now += tab.Bytes()
+		}
+	}
+	s.peak = max(s.peak, now)
+	return now, s.peak
 }
 
 // fail drops t's table: from now on t goes runtime/pprof's way.
@@ -83,10 +104,16 @@ func (s *recordSet) close() {
 func (c *Collector) snapshotRecords(tab snapshotter, t core.Type, name string, cycle int64, start time.Time,
 	baseline bool) bool {
 	_, isDelta, err := tab.Snapshot(!baseline)
+	c.agent.RecordsHeld(c.recs.held())
 	if err != nil {
 		c.recs.fail(t)
-		c.log.Warn("pprofio: cannot read the runtime's records; taking runtime/pprof profiles instead",
-			"type", name, "err", err)
+		c.agent.RecordsHeld(c.recs.held())
+		msg := "pprofio: cannot read the runtime's records; taking runtime/pprof profiles instead"
+		if errors.Is(err, records.ErrBound) {
+			msg = "pprofio: the record table would pass its memory bound (MaxBufferBytes/4); " +
+				"taking runtime/pprof profiles instead"
+		}
+		c.log.Warn(msg, "type", name, "err", err)
 		return false
 	}
 	if baseline {

@@ -204,6 +204,11 @@ func (a *Agent) Skip(t Type, cycle int64, reason string) {
 	C.pprofio_agent_skip(a.a, C.int(t), C.int64_t(cycle), r)
 }
 
+// RecordsHeld reports what the collector's record tables hold now, and the most they held.
+func (a *Agent) RecordsHeld(bytes, peak int64) {
+	C.pprofio_agent_records_held(a.a, C.int64_t(bytes), C.int64_t(peak))
+}
+
 // StatField is one field of the C core's pprofio_stats.
 type StatField struct {
 	Name   string // as declared in pprofio.h, e.g. "profiles_dropped_memory"

@@ -20,6 +20,7 @@ func (*Agent) Stop()                                                      {}
 func (*Agent) Close() error                                               { return nil }
 func (*Agent) Free()                                                      {}
 func (*Agent) Skip(Type, int64, string)                                   {}
+func (*Agent) RecordsHeld(int64, int64)                                   {}
 func (*Agent) ReadStats(any)                                              {}
 func (*Agent) Begin(Type, int64, time.Time, bool) (*ProfileWriter, error) { return nil, ErrNoCgo }
 

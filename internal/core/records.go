@@ -137,6 +137,21 @@ func (r *Records) WriteTo(w *ProfileWriter) error {
 // Out returns a copy of the last delta, raw.
 func (r *Records) Out() []byte { return C.GoBytes(unsafe.Pointer(r.out.p), C.int(r.out.len)) }
 
+// SetLimit bounds the C memory the table holds (0: no bound): what would
+// pass it fails with an error IsLimit recognises.
+func (r *Records) SetLimit(n int64) {
+	if n < 0 {
+		n = 1 // nothing fits, but 0 would mean no bound
+	}
+	C.pprofio_records_limit(r.r, C.size_t(n))
+}
+
+// IsLimit says whether err is the core's PPROFIO_ERR_LIMIT: a bound was reached.
+func IsLimit(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == int(C.PPROFIO_ERR_LIMIT)
+}
+
 // Reset forgets the previous snapshot.
 func (r *Records) Reset() { C.pprofio_records_reset(r.r) }
 

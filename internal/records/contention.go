@@ -5,7 +5,7 @@ package records
 import (
 	"runtime"
 	"time"
-	_ "unsafe" // go:linkname
+	"unsafe"
 
 	"github.com/pprofio/pprofio/internal/core"
 )
@@ -35,6 +35,7 @@ func pprof_makeProfStack() []uintptr
 // delay) minus the previous snapshot.
 type Contention struct {
 	rec      *core.Records
+	b        budget
 	sym      *symbolizer
 	read     func([]blockRecord) (int, bool)
 	buckets  map[*uintptr]uint32 // the core's key of each runtime bucket, by its stack
@@ -55,8 +56,10 @@ func newContention(read func([]blockRecord) (int, bool)) (*Contention, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Contention{rec: rec, sym: newSymbolizer(rec), read: read, buckets: map[*uintptr]uint32{},
+	c := &Contention{rec: rec, b: budget{rec: rec}, read: read, buckets: map[*uintptr]uint32{},
 		expanded: pprof_makeProfStack()}
+	c.sym = newSymbolizer(&c.b)
+	c.b.take(int64(cap(c.expanded)) * pcSize) // no limit yet: never fails
 	if err := c.sym.init([]string{"contentions", "count", "delay", "nanoseconds"}, "contentions", "count"); err != nil {
 		rec.Close()
 		return nil, err
@@ -69,13 +72,8 @@ func newContention(read func([]blockRecord) (int, bool)) (*Contention, error) {
 // snapshot (isDelta), or without one the snapshot's totals.
 func (c *Contention) Snapshot(emit bool) (int, bool, error) {
 	now := time.Now().UnixNano()
-	for {
-		n, ok := c.read(c.recs[:cap(c.recs)])
-		if ok {
-			c.recs = c.recs[:n]
-			break
-		}
-		c.recs = make([]blockRecord, n+n/8+50)
+	if err := c.readRecords(); err != nil {
+		return 0, false, err
 	}
 	cpuGHz := float64(runtime_cyclesPerSecond()) / 1e9
 	c.vals = c.vals[:0]
@@ -83,12 +81,41 @@ func (c *Contention) Snapshot(emit bool) (int, bool, error) {
 		r := &c.recs[i]
 		key, err := c.key(r.Stack)
 		if err != nil {
-			return 0, false, err
+			clear(c.recs)
+			return 0, false, c.b.check(err)
 		}
 		c.vals = append(c.vals, int64(key), r.Count, int64(float64(r.Cycles)/cpuGHz))
 	}
 	clear(c.recs)
-	return c.rec.Cycle(c.vals, now, 1, emit)
+	n, isDelta, err := c.rec.Cycle(c.vals, now, 1, emit)
+	return n, isDelta, c.b.check(err)
+}
+
+// SetLimit bounds the memory the table holds, C and Go (0: no bound): a
+// Snapshot that would pass it fails with ErrBound.
+func (c *Contention) SetLimit(n int64) { c.b.setLimit(n) }
+
+// Bytes is the memory the table holds, C and Go (budget).
+func (c *Contention) Bytes() int64 { return c.b.bytes() }
+
+// blockRecordBytes is what each record the buffers have room for costs.
+const blockRecordBytes = int64(unsafe.Sizeof(blockRecord{})) + 3*8
+
+// readRecords fills c.recs with the runtime's records, growing it (and
+// c.vals) only when the profile grew, and within the bound.
+func (c *Contention) readRecords() error {
+	for {
+		n, ok := c.read(c.recs[:cap(c.recs)])
+		if ok {
+			c.recs = c.recs[:n]
+			return nil
+		}
+		size := n + n/8 + 50
+		if err := c.b.take(int64(size-cap(c.recs)) * blockRecordBytes); err != nil {
+			return err
+		}
+		c.recs, c.vals = make([]blockRecord, size), make([]int64, 0, 3*size)
+	}
 }
 
 // key is the core's key of a bucket's stack, made once: its inlined
@@ -100,6 +127,11 @@ func (c *Contention) key(stk []uintptr) (uint32, error) {
 		b = &stk[0]
 		if k, ok := c.buckets[b]; ok {
 			return k, nil
+		}
+	}
+	if b != nil {
+		if err := c.b.take(mapEntry(unsafe.Sizeof(b) + 4)); err != nil {
+			return 0, err
 		}
 	}
 	n := expandInlinedFrames(c.expanded, stk)

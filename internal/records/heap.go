@@ -6,7 +6,7 @@ import (
 	"math"
 	"runtime"
 	"time"
-	_ "unsafe" // go:linkname
+	"unsafe"
 
 	"github.com/pprofio/pprofio/internal/core"
 )
@@ -40,6 +40,7 @@ type heapKeys struct {
 // runtime/pprof's heap profile minus the previous one.
 type Heap struct {
 	rec     *core.Records
+	b       budget
 	sym     *symbolizer
 	buckets map[*uintptr]heapKeys // by the runtime bucket's stack, which never moves
 	recs    []memRecord
@@ -54,7 +55,8 @@ func NewHeap() (*Heap, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Heap{rec: rec, sym: newSymbolizer(rec), buckets: map[*uintptr]heapKeys{}}
+	h := &Heap{rec: rec, b: budget{rec: rec}, buckets: map[*uintptr]heapKeys{}}
+	h.sym = newSymbolizer(&h.b)
 	if err := h.init(); err != nil {
 		rec.Close()
 		return nil, err
@@ -72,16 +74,31 @@ func (h *Heap) init() error {
 	return err
 }
 
-// read fills h.recs with the runtime's records, growing it only when the
-// profile grew.
-func (h *Heap) read() {
+// SetLimit bounds the memory the table holds, C and Go (0: no bound): a
+// Snapshot that would pass it fails with ErrBound.
+func (h *Heap) SetLimit(n int64) { h.b.setLimit(n) }
+
+// Bytes is the memory the table holds, C and Go (budget).
+func (h *Heap) Bytes() int64 { return h.b.bytes() }
+
+// heapRecordBytes is what each record the buffers have room for costs:
+// its memRecord and its key and values.
+const heapRecordBytes = int64(unsafe.Sizeof(memRecord{})) + 5*8
+
+// read fills h.recs with the runtime's records, growing it (and h.vals)
+// only when the profile grew, and within the bound.
+func (h *Heap) read() error {
 	for {
 		n, ok := pprof_memProfileInternal(h.recs[:cap(h.recs)], true)
 		if ok {
 			h.recs = h.recs[:n]
-			return
+			return nil
 		}
-		h.recs = make([]memRecord, n+n/8+50)
+		c := n + n/8 + 50
+		if err := h.b.take(int64(c-cap(h.recs)) * heapRecordBytes); err != nil {
+			return err
+		}
+		h.recs, h.vals = make([]memRecord, c), make([]int64, 0, 5*c)
 	}
 }
 
@@ -90,7 +107,9 @@ func (h *Heap) read() {
 // snapshot (isDelta), or without one the snapshot's totals.
 func (h *Heap) Snapshot(emit bool) (int, bool, error) {
 	now := time.Now().UnixNano()
-	h.read()
+	if err := h.read(); err != nil {
+		return 0, false, err
+	}
 	rate := int64(runtime.MemProfileRate)
 	h.vals = h.vals[:0]
 	for i := range h.recs {
@@ -101,14 +120,16 @@ func (h *Heap) Snapshot(emit bool) (int, bool, error) {
 		}
 		key, err := h.key(r, blockSize)
 		if err != nil {
-			return 0, false, err
+			clear(h.recs)
+			return 0, false, h.b.check(err)
 		}
 		ao, ab := scaleHeapSample(r.AllocObjects, r.AllocBytes, rate)
 		io, ib := scaleHeapSample(r.AllocObjects-r.FreeObjects, r.AllocBytes-r.FreeBytes, rate)
 		h.vals = append(h.vals, int64(key), ao, ab, io, ib)
 	}
 	clear(h.recs) // keeps no stack slice of the runtime's alive past the snapshot
-	return h.rec.Cycle(h.vals, now, rate, emit)
+	n, isDelta, err := h.rec.Cycle(h.vals, now, rate, emit)
+	return n, isDelta, h.b.check(err)
 }
 
 // key is the core's key of a record: looked up by its bucket, made once.
@@ -124,6 +145,11 @@ func (h *Heap) key(r *memRecord, blockSize int64) (uint32, error) {
 		}
 		if blockSize != 0 && k.labelled != 0 && k.size == blockSize {
 			return k.labelled, nil
+		}
+	}
+	if !ok && b != nil {
+		if err := h.b.take(mapEntry(unsafe.Sizeof(b) + unsafe.Sizeof(k))); err != nil {
+			return 0, err
 		}
 	}
 	id, err := h.newKey(r.Stack, blockSize)

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
-	_ "unsafe" // go:linkname
+	"unsafe"
 
 	"github.com/pprofio/pprofio/internal/core"
 )
@@ -50,6 +50,7 @@ type locInfo struct {
 // new string, function, mapping and location to the core once.
 type symbolizer struct {
 	rec   *core.Records
+	b     *budget // counts what the caches keep
 	strs  map[string]int64
 	funcs map[string]uint32
 	locs  map[uintptr]locInfo
@@ -59,8 +60,8 @@ type symbolizer struct {
 	lines []int64
 }
 
-func newSymbolizer(rec *core.Records) *symbolizer {
-	return &symbolizer{rec: rec, strs: map[string]int64{"": 0}, funcs: map[string]uint32{},
+func newSymbolizer(b *budget) *symbolizer {
+	return &symbolizer{rec: b.rec, b: b, strs: map[string]int64{"": 0}, funcs: map[string]uint32{},
 		locs: map[uintptr]locInfo{}}
 }
 
@@ -87,6 +88,9 @@ func (s *symbolizer) str(v string) (int64, error) {
 		return id, nil
 	}
 	id, err := s.rec.String(v)
+	if err == nil {
+		err = s.b.take(mapEntry(unsafe.Sizeof(v)+8) + int64(len(v)))
+	}
 	if err == nil {
 		s.strs[v] = id
 	}
@@ -200,12 +204,17 @@ func (s *symbolizer) emitLocation() (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.locs[addr] = locInfo{
+	l := locInfo{
 		id:                     id,
 		pcs:                    append([]uintptr{}, d.pcs...),
 		firstPCSymbolizeResult: d.firstPCSymbolizeResult,
 		firstPCFrames:          append([]runtime.Frame{}, d.frames[:d.firstPCFrames]...),
 	}
+	if err := s.b.take(mapEntry(unsafe.Sizeof(addr)+unsafe.Sizeof(l)) + int64(cap(l.pcs))*pcSize +
+		int64(cap(l.firstPCFrames))*frameSize); err != nil {
+		return 0, err
+	}
+	s.locs[addr] = l
 	return id, nil
 }
 
@@ -225,6 +234,9 @@ func (s *symbolizer) function(f *runtime.Frame) (uint32, error) {
 	}
 	id, err := s.rec.Function(n, file, int64(runtime_FrameStartLine(f)))
 	if err == nil {
+		err = s.b.take(mapEntry(unsafe.Sizeof(name) + 4))
+	}
+	if err == nil {
 		s.funcs[name] = id
 	}
 	return id, err
@@ -232,7 +244,10 @@ func (s *symbolizer) function(f *runtime.Frame) (uint32, error) {
 
 // mapping is the id of the mapping holding addr (0: none), read from
 // /proc/self/maps again when addr is in none of those known; its
-// has_functions follows what its locations' symbolization gave.
+// has_functions follows what its locations' symbolization gave. Those are
+// every location made since the table was, where runtime/pprof counts
+// those of one profile: the same set, since the runtime never forgets a
+// heap, mutex or block bucket (their stacks are in every profile after).
 func (s *symbolizer) mapping(addr uintptr, result uint8) (uint32, error) {
 	i := s.findMap(addr)
 	if i < 0 {
@@ -281,6 +296,9 @@ func (s *symbolizer) addMaps() error {
 			return err
 		}
 		if m.id, err = s.rec.Mapping(uint64(m.start), uint64(m.end), m.offset, file, build, false); err != nil {
+			return err
+		}
+		if err := s.b.take(int64(unsafe.Sizeof(m)) + int64(len(m.file)+len(m.buildID))); err != nil {
 			return err
 		}
 		s.mem = append(s.mem, m)

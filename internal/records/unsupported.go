@@ -57,3 +57,15 @@ func (h *Heap) WriteTo(w *core.ProfileWriter) error { return errUnsupported }
 
 // WriteTo returns an error in this build.
 func (c *Contention) WriteTo(w *core.ProfileWriter) error { return errUnsupported }
+
+// SetLimit does nothing in this build.
+func (h *Heap) SetLimit(n int64) {}
+
+// Bytes is 0 in this build.
+func (h *Heap) Bytes() int64 { return 0 }
+
+// SetLimit does nothing in this build.
+func (c *Contention) SetLimit(n int64) {}
+
+// Bytes is 0 in this build.
+func (c *Contention) Bytes() int64 { return 0 }

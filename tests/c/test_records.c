@@ -73,14 +73,15 @@ LTest(records, a_snapshot_after_another_holds_the_cumulative_difference_and_the_
     fixture_init(&f);
     pprofio_bytes out = {0};
     int is_delta = -1;
-    int64_t first[] = {f.key_ab, 100, 7, f.key_b, 50, 5, f.key_ab_labelled, 10, 1};
+    int64_t first[] = {f.key_ab, 100, 7, f.key_b, 50, 5, f.key_ab_labelled, 0, 0};
     cr_assert_eq(pprofio_records_cycle(f.r, first, 3, 1000, 512, 1, &out, &is_delta), PPROFIO_OK);
     cr_assert_eq(is_delta, 0, "without a previous snapshot, the output is the totals");
     Prof *p = decode(&out);
-    cr_assert_eq(p->n_sample, 3);
+    cr_assert_eq(p->n_sample, 3, "the totals keep a stack of zeros, as runtime/pprof writes it");
+    cr_assert(find(p, f.loc[0], 64));
     perftools__profiles__profile__free_unpacked(p, NULL);
 
-    int64_t second[] = {f.key_ab, 160, 3, f.key_b, 50, 0, f.key_ab_labelled, 10, 2};
+    int64_t second[] = {f.key_ab, 160, 3, f.key_b, 50, 0, f.key_ab_labelled, 0, 2};
     cr_assert_eq(pprofio_records_cycle(f.r, second, 3, 4000, 512, 1, &out, &is_delta), PPROFIO_OK);
     cr_assert_eq(is_delta, 1);
     p = decode(&out);
@@ -233,4 +234,76 @@ LTest(records, every_allocation_failure_is_reported_and_leaks_nothing) {
         cr_assert_lt(k, 1000, "runaway");
     }
     cr_assert_gt(failures, 5, "the table allocates: some failures must have been tried");
+}
+
+/* add_stack makes a function, a location and a key of their own for stack i. */
+static int add_stack(pprofio_records *r, int i, uint32_t *key) {
+    char name[32];
+    snprintf(name, sizeof name, "main.f%d", i);
+    int64_t s;
+    uint32_t fn, loc;
+    int rc = pprofio_records_string(r, name, strlen(name), &s);
+    if (rc == PPROFIO_OK)
+        rc = pprofio_records_function(r, s, 0, i, &fn);
+    if (rc == PPROFIO_OK)
+        rc = pprofio_records_location(r, 0x1000 + (uint64_t)i, 0, &fn, (int64_t[]){i}, 1, &loc);
+    if (rc == PPROFIO_OK)
+        rc = pprofio_records_key(r, &loc, 1, 0, 0, key);
+    return rc;
+}
+
+LTest(records, a_table_never_holds_more_than_its_limit_and_says_so_when_full) {
+    fixture f;
+    fixture_init(&f);
+    const size_t limit = 256 << 10;
+    cr_assert_lt(pprofio_records_bytes(f.r), limit);
+    pprofio_records_limit(f.r, limit);
+    int rc = PPROFIO_OK, made = 0;
+    uint32_t key;
+    for (int i = 0; rc == PPROFIO_OK; i++) {
+        cr_assert_lt(i, 1000000, "runaway: the table never filled");
+        rc = add_stack(f.r, i, &key);
+        cr_assert_leq(pprofio_records_bytes(f.r), limit, "over the limit after stack %d", i);
+        made += rc == PPROFIO_OK;
+    }
+    cr_assert_eq(rc, PPROFIO_ERR_LIMIT, "a full table says so: %d", rc);
+    cr_assert_gt(made, 100, "the limit holds more than a few stacks (%d)", made);
+    /* What it holds stays valid: a known stack still finds its key. */
+    uint32_t again;
+    cr_assert_eq(pprofio_records_key(f.r, (uint32_t[]){f.loc[2]}, 1, 0, 0, &again), PPROFIO_OK);
+    cr_assert_eq(again, f.key_b);
+    pprofio_records_free(f.r);
+}
+
+LTest(records, a_cycle_whose_delta_would_pass_the_limit_fails_and_the_next_one_is_totals) {
+    fixture f;
+    fixture_init(&f);
+    pprofio_bytes out = {0};
+    int is_delta;
+    int64_t first[] = {f.key_ab, 5, 1};
+    cr_assert_eq(pprofio_records_cycle(f.r, first, 1, 1, 1, 1, &out, &is_delta), PPROFIO_OK);
+    enum { N = 2000 };
+    int64_t *snap = pprofio_calloc(3 * (N + 1), sizeof *snap);
+    cr_assert(snap);
+    snap[0] = f.key_ab, snap[1] = 9, snap[2] = 1;
+    for (int i = 1; i <= N; i++) {
+        uint32_t key;
+        cr_assert_eq(add_stack(f.r, i, &key), PPROFIO_OK);
+        snap[3 * i] = key, snap[3 * i + 1] = i, snap[3 * i + 2] = 1;
+    }
+    size_t held = pprofio_records_bytes(f.r);
+    pprofio_records_limit(f.r, held); /* the delta of N new stacks needs more (its marks, its output) */
+    cr_assert_eq(pprofio_records_cycle(f.r, snap, N + 1, 2, 1, 1, &out, &is_delta), PPROFIO_ERR_LIMIT);
+    cr_assert_leq(pprofio_records_bytes(f.r), held);
+    pprofio_records_limit(f.r, 0);
+    cr_assert_eq(pprofio_records_cycle(f.r, snap, N + 1, 3, 1, 1, &out, &is_delta), PPROFIO_OK);
+    cr_assert_eq(is_delta, 0, "the failed cycle forgot the previous snapshot: totals");
+    Prof *p = decode(&out);
+    cr_assert_eq(p->n_sample, N + 1);
+    cr_assert_eq(find(p, f.loc[0], 0)->value[0], 9, "nothing subtracted");
+    perftools__profiles__profile__free_unpacked(p, NULL);
+    cr_assert_gt(pprofio_records_bytes(f.r), held, "the output's capacity is counted with the table");
+    pprofio_free(snap);
+    pprofio_bytes_free(&out);
+    pprofio_records_free(f.r);
 }
