@@ -24,15 +24,16 @@ var spanStackEvery atomic.Uint32
 func init() { spanStackEvery.Store(100) }
 
 // Span is an open span. End finishes it; a nil *Span is valid and does
-// nothing.
+// nothing. It is kept small (it is allocated per span): the context
+// StartSpan was given, whose labels End puts back, is ctx.Context for a
+// span whose labels are cached and ctx.set.from otherwise.
 type Span struct {
 	ctx    spanContext
 	sink   *spans.Sink
-	from   context.Context // the context StartSpan was given: End puts its labels back
 	id     uint64
 	parent uint64
 	start  time.Time
-	pcs    []uintptr // the start stack, when head-sampled
+	stack  *[]uintptr // the start stack, when head-sampled
 	ended  atomic.Bool
 }
 
@@ -114,7 +115,7 @@ func SpanFromContext(ctx context.Context) *Span {
 }
 
 func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels []string, id, parent uint64) (context.Context, *Span) {
-	s := &Span{sink: sink, from: ctx, id: id, parent: parent}
+	s := &Span{sink: sink, id: id, parent: parent}
 	var buf [8]string
 	kv := append(buf[:0], spanLabel, name)
 	kv = append(kv, tags[:len(tags)&^1]...)
@@ -129,7 +130,8 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 	}
 	if n := spanStackEvery.Load(); n <= 1 || rand.Uint32N(n) == 0 {
 		var pcs [spans.MaxPCs]uintptr
-		s.pcs = append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
+		stack := append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
+		s.stack = &stack
 	}
 	var e *labelEntry
 	if labels = labels[:len(labels)&^1]; len(labels) == 0 && labelKey != nil {
@@ -142,7 +144,7 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 	} else {
 		// Labels of its own (a trace's span id), or parent labels the
 		// cache does not hold: this span's alone.
-		e = &labelEntry{kv: append([]string(nil), kv...)}
+		e = &labelEntry{kv: append([]string(nil), kv...), from: ctx}
 		lctx := pprof.WithLabels(ctx, pprof.Labels(append(kv, labels...)...))
 		s.ctx = spanContext{Context: lctx, span: s, set: e}
 		pprof.SetGoroutineLabels(lctx)
@@ -170,9 +172,17 @@ func (s *Span) End() {
 		return
 	}
 	d := time.Since(s.start)
-	pprof.SetGoroutineLabels(s.from)
-	kv := s.ctx.set.kv
-	s.sink.Record(kv[1], kv[2:], s.start.UnixNano(), int64(d), s.id, s.parent, s.pcs)
+	var pcs []uintptr
+	if s.stack != nil {
+		pcs = *s.stack
+	}
+	if e := s.ctx.set; e.cached {
+		pprof.SetGoroutineLabels(s.ctx.Context)
+		s.sink.RecordText(&e.text, s.start.UnixNano(), int64(d), s.id, s.parent, pcs)
+	} else {
+		pprof.SetGoroutineLabels(e.from)
+		s.sink.Record(e.kv[1], e.kv[2:], s.start.UnixNano(), int64(d), s.id, s.parent, pcs)
+	}
 }
 
 // ID is the span's id (0 for a nil span).
