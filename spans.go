@@ -32,7 +32,7 @@ type Span struct {
 	sink   *spans.Sink
 	id     uint64
 	parent uint64
-	start  time.Time
+	start  int64      // monoNow() when it started
 	stack  *[]uintptr // the start stack, when head-sampled
 	ended  atomic.Bool
 }
@@ -149,7 +149,7 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 		s.ctx = spanContext{Context: lctx, span: s, set: e}
 		pprof.SetGoroutineLabels(lctx)
 	}
-	s.start = time.Now()
+	s.start = monoNow()
 	return &s.ctx, s
 }
 
@@ -171,18 +171,49 @@ func (s *Span) End() {
 	if s == nil || s.ended.Swap(true) {
 		return
 	}
-	d := time.Since(s.start)
+	end := monoNow()
+	d, start := end-s.start, unixAt(s.start, end)
 	var pcs []uintptr
 	if s.stack != nil {
 		pcs = *s.stack
 	}
 	if e := s.ctx.set; e.cached {
 		pprof.SetGoroutineLabels(s.ctx.Context)
-		s.sink.RecordText(&e.text, s.start.UnixNano(), int64(d), s.id, s.parent, pcs)
+		s.sink.RecordText(&e.text, start, d, s.id, s.parent, pcs)
 	} else {
 		pprof.SetGoroutineLabels(e.from)
-		s.sink.Record(e.kv[1], e.kv[2:], s.start.UnixNano(), int64(d), s.id, s.parent, pcs)
+		s.sink.Record(e.kv[1], e.kv[2:], start, d, s.id, s.parent, pcs)
 	}
+}
+
+// monoEpoch is the origin of monoNow.
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock, in ns since monoEpoch: one clock
+// read, where time.Now takes two (the wall clock as well); a span needs
+// the wall clock only for its start, which unixAt derives.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// wallBase pairs a monoNow reading with the wall clock (Unix ns) read at
+// the same moment; unixAt renews it when it is older than
+// wallBaseRenewEvery, so a step or slew of the wall clock reaches span
+// starts within that.
+type wallBase struct{ mono, unix int64 }
+
+const wallBaseRenewEvery = int64(time.Second)
+
+var curWallBase atomic.Pointer[wallBase]
+
+// unixAt is the Unix time in ns of monotonic reading mono, now being the
+// current reading.
+func unixAt(mono, now int64) int64 {
+	b := curWallBase.Load()
+	if b == nil || now-b.mono >= wallBaseRenewEvery {
+		t := time.Now()
+		b = &wallBase{mono: int64(t.Sub(monoEpoch)), unix: t.UnixNano()}
+		curWallBase.Store(b)
+	}
+	return b.unix + (mono - b.mono)
 }
 
 // ID is the span's id (0 for a nil span).
