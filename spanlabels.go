@@ -13,6 +13,8 @@ import (
 	"reflect"
 	"runtime/pprof"
 	"sync/atomic"
+
+	"github.com/pprofio/pprofio/internal/spans"
 )
 
 // labelKey is the context key under which runtime/pprof keeps a context's
@@ -62,9 +64,15 @@ func findLabelKey() any {
 // (nil: none) with "span", name and the sorted tags. A span with labels of
 // its own has an entry of its own, with kv only.
 type labelEntry struct {
-	parent any      // the parent context's label map
-	kv     []string // "span", name, tags sorted by key: what the span records
-	labels any      // the merged label map (runtime/pprof's), shared by every span of the entry
+	parent any        // the parent context's label map
+	kv     []string   // "span", name, tags sorted by key: what the span records
+	labels any        // the merged label map (runtime/pprof's), shared by every span of the entry
+	text   spans.Text // name and tags as the span's record carries them
+	cached bool       // text is set (a cached entry)
+	// from is, in an entry of one span's own (not cached), the context
+	// that span was started from, whose labels End puts back; a cached
+	// entry's span was started from its context's parent.
+	from context.Context
 }
 
 // labelBits bounds the cache: a direct-mapped table of 1<<labelBits
@@ -98,7 +106,7 @@ func cachedLabels(ctx context.Context, plm any, kv []string) *labelEntry {
 	if e := slot.Load(); e != nil && e.parent == plm && equalStrings(e.kv, kv) {
 		return e
 	}
-	e := &labelEntry{parent: plm, kv: append([]string(nil), kv...)}
+	e := &labelEntry{parent: plm, kv: append([]string(nil), kv...), text: spans.EncodeText(kv[1], kv[2:]), cached: true}
 	e.labels = pprof.WithLabels(ctx, pprof.Labels(kv...)).Value(labelKey)
 	slot.Store(e)
 	return e

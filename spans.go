@@ -24,15 +24,16 @@ var spanStackEvery atomic.Uint32
 func init() { spanStackEvery.Store(100) }
 
 // Span is an open span. End finishes it; a nil *Span is valid and does
-// nothing.
+// nothing. It is kept small (it is allocated per span): the context
+// StartSpan was given, whose labels End puts back, is ctx.Context for a
+// span whose labels are cached and ctx.set.from otherwise.
 type Span struct {
 	ctx    spanContext
 	sink   *spans.Sink
-	from   context.Context // the context StartSpan was given: End puts its labels back
 	id     uint64
 	parent uint64
-	start  time.Time
-	pcs    []uintptr // the start stack, when head-sampled
+	start  int64      // monoNow() when it started
+	stack  *[]uintptr // the start stack, when head-sampled
 	ended  atomic.Bool
 }
 
@@ -114,7 +115,7 @@ func SpanFromContext(ctx context.Context) *Span {
 }
 
 func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels []string, id, parent uint64) (context.Context, *Span) {
-	s := &Span{sink: sink, from: ctx, id: id, parent: parent}
+	s := &Span{sink: sink, id: id, parent: parent}
 	var buf [8]string
 	kv := append(buf[:0], spanLabel, name)
 	kv = append(kv, tags[:len(tags)&^1]...)
@@ -129,7 +130,8 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 	}
 	if n := spanStackEvery.Load(); n <= 1 || rand.Uint32N(n) == 0 {
 		var pcs [spans.MaxPCs]uintptr
-		s.pcs = append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
+		stack := append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
+		s.stack = &stack
 	}
 	var e *labelEntry
 	if labels = labels[:len(labels)&^1]; len(labels) == 0 && labelKey != nil {
@@ -142,12 +144,12 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 	} else {
 		// Labels of its own (a trace's span id), or parent labels the
 		// cache does not hold: this span's alone.
-		e = &labelEntry{kv: append([]string(nil), kv...)}
+		e = &labelEntry{kv: append([]string(nil), kv...), from: ctx}
 		lctx := pprof.WithLabels(ctx, pprof.Labels(append(kv, labels...)...))
 		s.ctx = spanContext{Context: lctx, span: s, set: e}
 		pprof.SetGoroutineLabels(lctx)
 	}
-	s.start = time.Now()
+	s.start = monoNow()
 	return &s.ctx, s
 }
 
@@ -169,10 +171,49 @@ func (s *Span) End() {
 	if s == nil || s.ended.Swap(true) {
 		return
 	}
-	d := time.Since(s.start)
-	pprof.SetGoroutineLabels(s.from)
-	kv := s.ctx.set.kv
-	s.sink.Record(kv[1], kv[2:], s.start.UnixNano(), int64(d), s.id, s.parent, s.pcs)
+	end := monoNow()
+	d, start := end-s.start, unixAt(s.start, end)
+	var pcs []uintptr
+	if s.stack != nil {
+		pcs = *s.stack
+	}
+	if e := s.ctx.set; e.cached {
+		pprof.SetGoroutineLabels(s.ctx.Context)
+		s.sink.RecordText(&e.text, start, d, s.id, s.parent, pcs)
+	} else {
+		pprof.SetGoroutineLabels(e.from)
+		s.sink.Record(e.kv[1], e.kv[2:], start, d, s.id, s.parent, pcs)
+	}
+}
+
+// monoEpoch is the origin of monoNow.
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock, in ns since monoEpoch: one clock
+// read, where time.Now takes two (the wall clock as well); a span needs
+// the wall clock only for its start, which unixAt derives.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// wallBase pairs a monoNow reading with the wall clock (Unix ns) read at
+// the same moment; unixAt renews it when it is older than
+// wallBaseRenewEvery, so a step or slew of the wall clock reaches span
+// starts within that.
+type wallBase struct{ mono, unix int64 }
+
+const wallBaseRenewEvery = int64(time.Second)
+
+var curWallBase atomic.Pointer[wallBase]
+
+// unixAt is the Unix time in ns of monotonic reading mono, now being the
+// current reading.
+func unixAt(mono, now int64) int64 {
+	b := curWallBase.Load()
+	if b == nil || now-b.mono >= wallBaseRenewEvery {
+		t := time.Now()
+		b = &wallBase{mono: int64(t.Sub(monoEpoch)), unix: t.UnixNano()}
+		curWallBase.Store(b)
+	}
+	return b.unix + (mono - b.mono)
 }
 
 // ID is the span's id (0 for a nil span).

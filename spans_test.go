@@ -427,3 +427,35 @@ func TestAContextAnsweringTheLabelKeyOddlyGetsTheSpansLabelsWithoutAPanic(t *tes
 		s.End()
 	}
 }
+
+// A span's start in the timeline is the wall clock when it started, also
+// after the wall clock was paired with the monotonic one long ago (the
+// pairing is renewed) or wrongly (here: an hour off, as after a clock
+// step). The span's start is derived from the monotonic clock, so it may
+// differ from a wall clock read beside it by the wall clock's slew since
+// the pairing (at most 500 ppm of a second): a millisecond is allowed.
+func TestSpanStartsInTheTimelineAreTheWallClockAtTheirStart(t *testing.T) {
+	p := startForSpans(t, Config{})
+	const slack = time.Millisecond
+	for _, stale := range []bool{false, true} {
+		if stale {
+			now := monoNow()
+			curWallBase.Store(&wallBase{mono: now - 2*wallBaseRenewEvery, unix: time.Now().Add(-time.Hour).UnixNano()})
+		}
+		before := time.Now()
+		_, s := StartSpan(context.Background(), "clocked")
+		time.Sleep(time.Millisecond)
+		s.End()
+		after := time.Now()
+		c := take(t, p)
+		if len(c.Samples) != 1 {
+			t.Fatalf("stale %v: %d spans in the timeline, want 1", stale, len(c.Samples))
+		}
+		got := c.Samples[0]
+		if got.Start.Before(before.Add(-slack)) || got.Start.Add(got.Duration).After(after.Add(slack)) ||
+			got.Duration < time.Millisecond {
+			t.Fatalf("stale %v: span from %v for %v; want it within [%v, %v], at least 1ms long",
+				stale, got.Start, got.Duration, before, after)
+		}
+	}
+}

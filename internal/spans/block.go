@@ -14,6 +14,40 @@ const (
 	header  = 48
 )
 
+// Text is a span's name and tags as a record carries them: made once per
+// name and tag set (EncodeText) and copied into every record of it.
+type Text struct {
+	b                []byte // name, then tags, NUL-free, zero padding to 8
+	nameLen, tagsLen uint16
+}
+
+// EncodeText cuts name and tags at the core's limits and lays them out as a
+// record carries them. tags are key, value pairs in the order they should
+// be compared in (sorted by key); NUL bytes are left out.
+func EncodeText(name string, tags []string) Text {
+	if len(name) > MaxName {
+		name = name[:MaxName]
+	}
+	b := appendText(nil, name)
+	nameLen := len(b)
+	for i := 0; i+1 < len(tags); i += 2 {
+		mark := len(b)
+		b = appendText(b, tags[i])
+		b = append(b, 0)
+		b = appendText(b, tags[i+1])
+		b = append(b, 0)
+		if len(b)-nameLen > MaxTags {
+			b = b[:mark]
+			break
+		}
+	}
+	tagsLen := len(b) - nameLen
+	for len(b)%8 != 0 {
+		b = append(b, 0)
+	}
+	return Text{b: b, nameLen: uint16(nameLen), tagsLen: uint16(tagsLen)}
+}
+
 // AppendRecord appends one finished span to b in the block layout of
 // csrc/spans.h (pprofio_spans_record_block). tags are key, value pairs in
 // the order they should be compared in (sorted by key); NUL bytes in names
@@ -57,6 +91,34 @@ func AppendRecord(b []byte, name string, tags []string, start, dur int64, id, pa
 	binary.NativeEndian.PutUint64(h[24:], uint64(dur))
 	binary.NativeEndian.PutUint64(h[32:], id)
 	binary.NativeEndian.PutUint64(h[40:], parent)
+	return b
+}
+
+// AppendText is AppendRecord with the name and tags already laid out.
+func AppendText(b []byte, t *Text, start, dur int64, id, parent uint64, pcs []uintptr) []byte {
+	if len(pcs) > MaxPCs {
+		pcs = pcs[:MaxPCs]
+	}
+	n := header + len(t.b) + 8*len(pcs)
+	at := len(b)
+	if cap(b)-at < n {
+		b = append(b[:cap(b)], make([]byte, at+n-cap(b))...)
+	}
+	b = b[:at+n]
+	h := b[at : at+header]
+	binary.NativeEndian.PutUint32(h[0:], uint32(n))
+	binary.NativeEndian.PutUint16(h[4:], t.nameLen)
+	binary.NativeEndian.PutUint16(h[6:], t.tagsLen)
+	binary.NativeEndian.PutUint32(h[8:], uint32(len(pcs)))
+	binary.NativeEndian.PutUint32(h[12:], 0)
+	binary.NativeEndian.PutUint64(h[16:], uint64(start))
+	binary.NativeEndian.PutUint64(h[24:], uint64(dur))
+	binary.NativeEndian.PutUint64(h[32:], id)
+	binary.NativeEndian.PutUint64(h[40:], parent)
+	p := b[at+header+copy(b[at+header:], t.b):]
+	for i, pc := range pcs {
+		binary.NativeEndian.PutUint64(p[8*i:], uint64(pc))
+	}
 	return b
 }
 

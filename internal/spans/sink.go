@@ -109,16 +109,42 @@ func (s *Sink) Start() {
 // pcs is the start stack of a head-sampled span, or nil.
 func (s *Sink) Record(name string, tags []string, start, dur int64, id, parent uint64, pcs []uintptr) {
 	if s.direct {
-		s.recordDirect(name, tags, start, dur, id, parent)
+		s.recordDirect(name, tags, start, dur, id, parent, nil)
 		return
 	}
+	if sh := s.lockOpenShard(); sh != nil {
+		sh.buf = AppendRecord(sh.buf, name, tags, start, dur, id, parent, pcs)
+		s.unlockShard(sh)
+	}
+}
+
+// RecordText is Record with the name and tags already laid out (a span
+// whose name and tags are shared keeps their Text).
+func (s *Sink) RecordText(t *Text, start, dur int64, id, parent uint64, pcs []uintptr) {
+	if s.direct {
+		s.recordDirect(string(t.b[:t.nameLen]), nil, start, dur, id, parent, t.b[t.nameLen:t.nameLen+t.tagsLen])
+		return
+	}
+	if sh := s.lockOpenShard(); sh != nil {
+		sh.buf = AppendText(sh.buf, t, start, dur, id, parent, pcs)
+		s.unlockShard(sh)
+	}
+}
+
+// lockOpenShard locks a shard to append to; nil (the span counted as
+// late) after Close.
+func (s *Sink) lockOpenShard() *shard {
 	sh := s.lockShard()
 	if sh.closed {
 		sh.mu.Unlock()
 		s.late.Add(1)
-		return
+		return nil
 	}
-	sh.buf = AppendRecord(sh.buf, name, tags, start, dur, id, parent, pcs)
+	return sh
+}
+
+// unlockShard hands sh's buffer to the core when it is full, and unlocks it.
+func (s *Sink) unlockShard(sh *shard) {
 	if len(sh.buf) >= FlushBytes {
 		s.flushLocked(sh)
 	}
@@ -139,7 +165,9 @@ func (s *Sink) lockShard() *shard {
 	return sh
 }
 
-func (s *Sink) recordDirect(name string, tags []string, start, dur int64, id, parent uint64) {
+// recordDirect calls the core for one span; blob, when not nil, is the
+// tags already encoded.
+func (s *Sink) recordDirect(name string, tags []string, start, dur int64, id, parent uint64, blob []byte) {
 	if s.closed.Load() {
 		s.late.Add(1)
 		return
@@ -147,8 +175,11 @@ func (s *Sink) recordDirect(name string, tags []string, start, dur int64, id, pa
 	if strings.IndexByte(name, 0) >= 0 {
 		name = string(appendText(nil, name))
 	}
-	var buf [256]byte
-	s.rec.Record(name, EncodeTags(buf[:0], tags), start, dur, id, parent)
+	if blob == nil {
+		var buf [256]byte
+		blob = EncodeTags(buf[:0], tags)
+	}
+	s.rec.Record(name, blob, start, dur, id, parent)
 }
 
 func (s *Sink) flushLocked(sh *shard) {
