@@ -458,6 +458,40 @@ LTest(spool, open_refuses_a_bad_instance_id_and_a_spool_that_cannot_be_made) {
 static const size_t adopt_sizes[] = {1000, 0, 200 * KiB, 8, 33333, 4096};
 #define N_ADOPT (sizeof adopt_sizes / sizeof adopt_sizes[0])
 
+LTest(spool, an_empty_folder_left_without_its_lock_goes_and_a_foreign_folder_with_files_stays) {
+    /*
+     * An adopter killed between removing an exited instance's lock file and
+     * its folder leaves the folder empty and unlocked: the next process
+     * removes it. A folder with files but no lock file is not a spool
+     * folder: nothing in it is touched.
+     */
+    char *dir = scratch_dir();
+    char *spool = path_join(dir, "spool");
+    char a[33], b[33], c[33];
+    instance_of(0xa, a);
+    instance_of(0xb, b);
+    instance_of(0xc, c);
+    char *empty = path_join(spool, b), *foreign = path_join(spool, c);
+    cr_assert_eq(pprofio_mkdirs(empty, 0700), 0);
+    cr_assert_eq(pprofio_mkdirs(foreign, 0700), 0);
+    char *kept = path_join(foreign, "notes.txt");
+    write_file(kept, "x");
+
+    pprofio_spool *q = open_queue(spool, a, BIG, BIG);
+    pprofio_spool_counts cnt = take_counts(q);
+    assert_i64(cnt.adopted, 0);
+    assert_i64(cnt.corrupt_files, 0);
+    cr_assert_not(exists(empty), "the empty, unlocked folder %s is still there", empty);
+    cr_assert(exists(kept), "a file in a folder without a lock file was removed: %s", kept);
+    assert_i64(spool_folders(spool), 2);
+    pprofio_spool_close(q);
+    free(kept);
+    free(empty);
+    free(foreign);
+    free(spool);
+    scratch_remove(dir);
+}
+
 LTest(spool, a_new_instance_adopts_what_an_exited_one_left_and_delivers_it_oldest_first) {
     char *dir = scratch_dir();
     char *spool = path_join(dir, "spool");
