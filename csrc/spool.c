@@ -181,12 +181,8 @@ static void adopt(pprofio_spool *q, const char *other) {
         return;
     int fd = pprofio_open(lock, O_RDWR, 0); /* a folder without its lock file is not a spool folder */
     if (fd < 0) {
-        /*
-         * ...unless it is one whose adopter was killed between removing the
-         * lock file and the folder: empty, it goes (rmdir removes only an
-         * empty folder; a live process's folder never lacks its lock, as it
-         * appears under its name only once locked).
-         */
+        /* ...but an adopter killed between unlinking its lock and rmdir leaves
+         * it empty: it goes (a live folder appears only once locked) */
         if (fd == -ENOENT)
             rmdir(other);
         pprofio_free(lock);
