@@ -24,6 +24,7 @@
 #include "../../csrc/pprofdec.c"
 #include "../../csrc/pprof.c"
 #include "../../csrc/records.c"
+#include "../../csrc/recordspb.c"
 #include "../../csrc/timeline.c"
 #include "../../csrc/batch.c"
 #include "../../csrc/curl_loader.c"
