@@ -181,10 +181,8 @@ static void adopt(pprofio_spool *q, const char *other) {
         return;
     int fd = pprofio_open(lock, O_RDWR, 0); /* a folder without its lock file is not a spool folder */
     if (fd < 0) {
-        /* ...but an adopter killed between unlinking its lock and rmdir leaves
-         * it empty: it goes (a live folder appears only once locked) */
-        if (fd == -ENOENT)
-            rmdir(other);
+        if (fd == -ENOENT) /* ...unless an adopter was killed between unlinking the lock and rmdir */
+            rmdir(other);  /* then, if empty, it goes: a live folder appears under its name only locked */
         pprofio_free(lock);
         return;
     }

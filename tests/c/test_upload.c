@@ -1097,6 +1097,35 @@ static void run_by_hand(collector *c) {
     cr_assert_fail("no EXIT after 100 commands");
 }
 
+/*
+ * run_refused runs the agent by hand against s (the collector is ready),
+ * then checks that every dropped profile is reported once, with reason, in
+ * the batches the service took, and that the events of cycle 1's dropped
+ * batch arrived as a part of their own (no profile, sequence 2).
+ */
+static void run_refused(server *s, const char *reason, pprofio_stats *st) {
+    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
+    col.a = agent_new_ok(&cfg);
+    agent_start_ok(col.a);
+    run_by_hand(&col);
+    agent_close_ok(col.a);
+    collector_drain_logs(&col);
+    show_logs_and_check_no_key(&col);
+    pprofio_agent_stats(col.a, st);
+    batches acc = batches_load(s);
+    for (size_t i = 0; i < acc.n; i++)
+        cr_log_info("accepted: %s", acc.line[i]);
+    assert_i64(dropped_reported(&acc, reason), st->profiles_dropped_upload);
+    record rec = record_load(s);
+    int events_part = 0;
+    for (size_t i = 0; i < rec.n; i++)
+        if (rec.r[i].status == 200 && rec.r[i].profiles <= 0 && rec.r[i].sequence == 2)
+            events_part++;
+    assert_i64(events_part, 1);
+    record_free(&rec);
+    batches_free(&acc);
+}
+
 LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_service) {
     /*
      * Cycles 0 and 1 each have a CPU profile too large even alone, so each
@@ -1105,19 +1134,11 @@ LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_ser
      * cycle 0's drop: that event must not go with the profile.
      */
     server *s = server_start("", 9000);
-    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
     collector_init(&col, &sim, -1);
     collector_set(&col, PPROFIO_PROFILE_CPU, 0, random_bytes(12 * KiB, 21), 12 * KiB);
     collector_set(&col, PPROFIO_PROFILE_CPU, 1, random_bytes(12 * KiB, 22), 12 * KiB);
-    col.a = agent_new_ok(&cfg);
-    agent_start_ok(col.a);
-    run_by_hand(&col);
-    agent_close_ok(col.a);
-    collector_drain_logs(&col);
-    show_logs_and_check_no_key(&col);
-
     pprofio_stats st;
-    pprofio_agent_stats(col.a, &st);
+    run_refused(s, "too_large", &st);
     /*
      * Cycles 0, 1 and the final 2. Cycle 1's drop is reported in the final
      * batch when the upload thread rejects cycle 1's part before that batch
@@ -1128,20 +1149,6 @@ LTest(upload_agent, the_events_of_a_part_dropped_after_a_413_still_reach_the_ser
     assert_i64(st.batches_split, 2);
     assert_i64(st.profiles_dropped_upload, 2);
     assert_i64(st.queued_batches, 0);
-    batches acc = batches_load(s);
-    for (size_t i = 0; i < acc.n; i++)
-        cr_log_info("accepted: %s", acc.line[i]);
-    /* every profile dropped for its size is reported, once */
-    assert_i64(dropped_reported(&acc, "too_large"), st.profiles_dropped_upload);
-    /* the events of cycle 1's dropped part arrived as a part of their own: no profile, sequence 2 */
-    record rec = record_load(s);
-    int events_part = 0;
-    for (size_t i = 0; i < rec.n; i++)
-        if (rec.r[i].status == 200 && rec.r[i].profiles <= 0 && rec.r[i].sequence == 2)
-            events_part++;
-    assert_i64(events_part, 1);
-    record_free(&rec);
-    batches_free(&acc);
     pprofio_agent_free(col.a);
     collector_free(&col);
     server_stop(s);
@@ -1155,34 +1162,12 @@ LTest(upload_agent, the_events_of_a_batch_refused_with_400_still_reach_the_servi
      * being dropped with the profiles.
      */
     server *s = server_start("400,400", 0);
-    pprofio_config cfg = agent_config(s, CPU_BIT | HEAP_BIT);
     collector_init(&col, &sim, -1);
-    col.a = agent_new_ok(&cfg);
-    agent_start_ok(col.a);
-    run_by_hand(&col);
-    agent_close_ok(col.a);
-    collector_drain_logs(&col);
-    show_logs_and_check_no_key(&col);
-
     pprofio_stats st;
-    pprofio_agent_stats(col.a, &st);
+    run_refused(s, "rejected", &st);
     assert_i64(st.batches_dropped_rejected, 2);
     cr_assert_gt(st.profiles_dropped_upload, 0);
     assert_i64(st.queued_batches, 0);
-    batches acc = batches_load(s);
-    for (size_t i = 0; i < acc.n; i++)
-        cr_log_info("accepted: %s", acc.line[i]);
-    /* both refusals are reported, once each, in batches the service took */
-    assert_i64(dropped_reported(&acc, "rejected"), st.profiles_dropped_upload);
-    /* the events of cycle 1's refused batch arrived as a part of their own: no profile, sequence 2 */
-    record rec = record_load(s);
-    int events_part = 0;
-    for (size_t i = 0; i < rec.n; i++)
-        if (rec.r[i].status == 200 && rec.r[i].profiles <= 0 && rec.r[i].sequence == 2)
-            events_part++;
-    assert_i64(events_part, 1);
-    record_free(&rec);
-    batches_free(&acc);
     pprofio_agent_free(col.a);
     collector_free(&col);
     server_stop(s);
