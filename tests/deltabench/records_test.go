@@ -65,16 +65,24 @@ func TestRecordsHeapDeltaEqualsRuntimePprof(t *testing.T) {
 			base = cur
 			continue
 		}
-		if !isDelta {
-			t.Fatalf("round %d: no delta", round)
-		}
-		want, err := cDelta(base, cur)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Run(fmt.Sprint("round", round), func(t *testing.T) { profilesEqual(t, want, h.Out(), false) })
-		base = cur
+		checkDeltaRound(t, round, &base, cur, isDelta, h.Out)
 	}
+}
+
+// checkDeltaRound compares the delta the records made in a round after the
+// first (out) with the C delta of runtime/pprof's profiles from *base to
+// cur, and makes cur the next base.
+func checkDeltaRound(t *testing.T, round int, base *[]byte, cur []byte, isDelta bool, out func() []byte) {
+	t.Helper()
+	if !isDelta {
+		t.Fatalf("round %d: no delta", round)
+	}
+	want, err := cDelta(*base, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run(fmt.Sprint("round", round), func(t *testing.T) { profilesEqual(t, want, out(), false) })
+	*base = cur
 }
 
 // profilesEqual compares two delta profiles stack by stack and location by

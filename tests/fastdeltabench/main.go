@@ -26,6 +26,8 @@
 package main
 
 import (
+	"github.com/pprofio/pprofio/tests/internal/benchmeta"
+
 	_ "embed"
 	"encoding/json"
 	"flag"
@@ -33,7 +35,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/pprofio/pprofio/tests/internal/heapgen"
 )
@@ -100,7 +101,7 @@ func run(rounds int, benchtime, outDir string) error {
 	}
 	res := results{Meta: newMeta(rounds, benchtime), Inputs: inputs}
 	for r := 0; r < rounds; r++ {
-		fmt.Fprintf(os.Stderr, "round %d/%d (load %s)\n", r+1, rounds, loadavg())
+		fmt.Fprintf(os.Stderr, "round %d/%d (load %s)\n", r+1, rounds, benchmeta.LoadAvg())
 		sides := []func() error{
 			func() error { return res.runFastdelta(fdTest, fdCopy, benchtime) },
 			func() error { return res.runPprofio(benchtime) },
@@ -114,7 +115,7 @@ func run(rounds int, benchtime, outDir string) error {
 			}
 		}
 	}
-	res.Meta.LoadAfter = loadavg()
+	res.Meta.LoadAfter = benchmeta.LoadAvg()
 	return res.write(outDir)
 }
 
@@ -204,16 +205,4 @@ func buildFastdelta(work, fdDir string) (bin, dir string, err error) {
 		return "", "", fmt.Errorf("building fastdelta's tests: %v", err)
 	}
 	return bin, dir, nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -5,15 +5,14 @@
 package main
 
 import (
-	"encoding/json"
+	"github.com/pprofio/pprofio/tests/internal/benchmeta"
+
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"time"
 )
 
 // goalMBps is the rate aimed at on the 10 MB heap profile.
@@ -21,40 +20,18 @@ const goalMBps = 200
 
 // meta is what the figures came from.
 type meta struct {
-	Date, Command, Benchtime          string
-	Rounds, NProc                     int
-	CPU, Kernel, GoVersion, Fastdelta string
-	LoadBefore, LoadAfter             string
+	benchmeta.Machine
+	Benchtime, Fastdelta string
+	Rounds               int
 }
 
 func newMeta(rounds int, benchtime string) meta {
-	m := meta{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Rounds: rounds, Benchtime: benchtime,
-		NProc: runtime.NumCPU(), GoVersion: runtime.Version(), Fastdelta: "dd-trace-go " + ddVersion,
-		Command: strings.TrimSpace("go run . " + strings.Join(os.Args[1:], " ")), LoadBefore: loadavg()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = "Linux " + strings.TrimSpace(string(b))
-	}
-	return m
+	return meta{Machine: benchmeta.Now(), Rounds: rounds, Benchtime: benchtime, Fastdelta: "dd-trace-go " + ddVersion}
 }
 
 // write saves the results and the report made from them into dir, and prints the table.
 func (r *results) write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil {
+	if err := benchmeta.Save(dir, r); err != nil {
 		return err
 	}
 	return r.report(dir)
@@ -62,13 +39,9 @@ func (r *results) write(dir string) error {
 
 // rerender makes the report again from dir/results.json.
 func rerender(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		return err
-	}
 	var r results
-	if err := json.Unmarshal(b, &r); err != nil {
-		return fmt.Errorf("%s: %v", filepath.Join(dir, "results.json"), err)
+	if err := benchmeta.Load(dir, &r); err != nil {
+		return err
 	}
 	return r.report(dir)
 }

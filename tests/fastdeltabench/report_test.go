@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/pprofio/pprofio/tests/internal/benchmeta"
+
 	"encoding/xml"
 	"io"
 	"math"
@@ -13,7 +15,7 @@ import (
 func sampleResults() *results {
 	ins := []input{{Name: "steady <a&b>", Bytes: 30000}, {Name: "pair", Bytes: 16_000_000}}
 	return &results{
-		Meta:   meta{Rounds: 3, NProc: 2, CPU: "Test CPU", GoVersion: "go1.x", Fastdelta: "dd-trace-go v0", Date: "d"},
+		Meta:   meta{Rounds: 3, Fastdelta: "dd-trace-go v0", Machine: benchmeta.Machine{NProc: 2, CPU: "Test CPU", GoVersion: "go1.x", Date: "d"}},
 		Inputs: ins,
 		FD: map[string]*series{"steady <a&b>": {Wall: []float64{50, 40, 60}, CPU: []float64{45, 35, 55}},
 			"pair": {Wall: []float64{20, 30, 25}, CPU: []float64{15, 25, 20}}},

@@ -7,6 +7,11 @@ require (
 	github.com/pprofio/pprofio v0.0.0
 )
 
-require github.com/klauspost/compress v1.18.6 // indirect
+require (
+	github.com/klauspost/compress v1.18.6 // indirect
+	github.com/pprofio/pprofio/tests v0.0.0
+)
 
 replace github.com/pprofio/pprofio => ../..
+
+replace github.com/pprofio/pprofio/tests => ..

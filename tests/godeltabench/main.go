@@ -29,6 +29,8 @@
 package main
 
 import (
+	"github.com/pprofio/pprofio/tests/internal/benchmeta"
+
 	"flag"
 	"fmt"
 	"os"
@@ -94,7 +96,7 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "godeltabench: cycle %d/%d\n", c+1, *warmup+*cycles)
 	}
-	res.Meta.LoadAfter = loadavg()
+	res.Meta.LoadAfter = benchmeta.LoadAvg()
 	if err := res.write(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "godeltabench:", err)
 		os.Exit(1)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/pprofio/pprofio/tests/internal/benchmeta"
+
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -20,8 +22,9 @@ func c(ms float64, kb uint64) cost {
 
 func sampleResults() *results {
 	return &results{
-		Meta: meta{Cycles: 3, Warmup: 1, NProc: 2, CPU: "Test <CPU> & co", GoVersion: "go1.x", Platform: "linux/amd64",
-			Godeltaprof: godeltaprofModule + " v0", Date: "d", LoadBefore: "1.00 2.00 3.00", LoadAfter: "4.00 5.00 6.00"},
+		Meta: meta{Cycles: 3, Warmup: 1, Platform: "linux/amd64", Godeltaprof: godeltaprofModule + " v0",
+			Machine: benchmeta.Machine{NProc: 2, CPU: "Test <CPU> & co", GoVersion: "go1.x", Date: "d",
+				LoadBefore: "1.00 2.00 3.00", LoadAfter: "4.00 5.00 6.00"}},
 		Counts: [3]int{60005, 5917, 6007},
 		Paths:  []string{"godeltaprof", "pprofio (runtime/pprof + C delta)", "pprofio (runtime records + C delta)"},
 		Costs: [][3][]cost{
