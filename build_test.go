@@ -315,3 +315,15 @@ func TestBuildWithoutCgo(t *testing.T) {
 		t.Fatalf("the !cgo test did not run and pass:\n%s", out)
 	}
 }
+
+// The package compiles for 32-bit platforms too (without cgo here: there
+// is no cross C toolchain), whose int is 32 bits and whose 64-bit atomics
+// need 8-byte alignment (checked at compile time in spans.go).
+func TestBuildFor32BitPlatforms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	for _, arch := range []string{"386", "arm"} {
+		goCmd(t, ".", []string{"CGO_ENABLED=0", "GOARCH=" + arch}, "vet", "./...")
+	}
+}

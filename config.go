@@ -6,6 +6,7 @@ package pprofio
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -170,7 +171,7 @@ func checkRates(cfg *Config) error {
 		max  int
 	}{
 		{"MutexProfileFraction", &cfg.MutexProfileFraction, DefaultMutexProfileFraction, 1 << 30},
-		{"BlockProfileRate", &cfg.BlockProfileRate, DefaultBlockProfileRate, 1 << 40},
+		{"BlockProfileRate", &cfg.BlockProfileRate, DefaultBlockProfileRate, min(1<<40, math.MaxInt)},
 		{"LeakWindows", &cfg.LeakWindows, DefaultLeakWindows, 1000},
 		{"LeakMinGrowthPercent", &cfg.LeakMinGrowthPercent, DefaultLeakMinGrowthPercent, 1 << 20},
 		{"LeakMinGrowth", &cfg.LeakMinGrowth, DefaultLeakMinGrowth, 1 << 30},
