@@ -440,7 +440,9 @@ func (p *Profiler) Start(ctx context.Context) error {
 	}
 	p.started = true
 	p.spans.Start()
-	if !spans.Active.CompareAndSwap(nil, p.spans) {
+	if spans.Active.CompareAndSwap(nil, p.spans) {
+		spanHot.sink.Store(p.spans)
+	} else {
 		p.log.Warn("pprofio: another Profiler is running: this one records no spans")
 	}
 	p.done = make(chan struct{})
@@ -489,7 +491,9 @@ func (p *Profiler) Stop() error {
 	p.mu.Unlock()
 
 	// Spans that end from now on are not recorded.
-	spans.Active.CompareAndSwap(p.spans, nil)
+	if spans.Active.CompareAndSwap(p.spans, nil) {
+		spanHot.sink.CompareAndSwap(p.spans, nil)
+	}
 	p.spans.Close()
 	var err error
 	if started {

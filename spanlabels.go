@@ -9,19 +9,14 @@ package pprofio
 
 import (
 	"context"
-	"hash/maphash"
+	"encoding/binary"
 	"reflect"
 	"runtime/pprof"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/pprofio/pprofio/internal/spans"
 )
-
-// labelKey is the context key under which runtime/pprof keeps a context's
-// label map, learnt once by asking pprof.Label of a context that records
-// the key it is asked for; nil if that did not work, and then every span
-// takes the pprof.WithLabels path.
-var labelKey = findLabelKey()
 
 // keyProbe is a context that records the keys it is asked for, and
 // answers with its own value for the one it is told.
@@ -41,37 +36,70 @@ func (p *keyProbe) Value(key any) any {
 	return nil
 }
 
-// findLabelKey learns the key, then checks that a context answering with a
-// label map under it is read by runtime/pprof as carrying those labels.
-func findLabelKey() any {
+// findLabelKey learns the context key under which runtime/pprof keeps a
+// context's label map (spanHot.labelKey), by asking pprof.Label of a
+// context that records the key it is asked for; nil if that did not work,
+// and then every span takes the pprof.WithLabels path. With it comes the
+// type word of runtime/pprof's label map (a pointer type), with which a
+// parent's labels are told from anything else a context may answer under
+// the key. It checks that a context answering with a label map under the
+// key is read by runtime/pprof as carrying those labels.
+func findLabelKey() (any, unsafe.Pointer) {
 	p := &keyProbe{Context: context.Background()}
 	pprof.Label(p, "span")
 	if p.key == nil || !reflect.TypeOf(p.key).Comparable() {
-		return nil
+		return nil, nil
 	}
 	lm := pprof.WithLabels(context.Background(), pprof.Labels("span", "probe")).Value(p.key)
 	if lm == nil || reflect.TypeOf(lm).Kind() != reflect.Pointer {
-		return nil
+		return nil, nil
 	}
 	p.val = lm
 	if v, ok := pprof.Label(p, "span"); !ok || v != "probe" {
-		return nil
+		return nil, nil
 	}
-	return p.key
+	typ, _ := efaceWords(lm)
+	return p.key, typ
+}
+
+// efaceWords are the two words of an interface value: its type and, for
+// a pointer type, the pointer.
+func efaceWords(v any) (typ, data unsafe.Pointer) {
+	e := (*[2]unsafe.Pointer)(unsafe.Pointer(&v))
+	return e[0], e[1]
+}
+
+// restoreCtx answers runtime/pprof's label key with a label map and
+// nothing else: End hands it to pprof.SetGoroutineLabels to put the
+// parent's labels back without walking up the span's context.
+type restoreCtx struct {
+	context.Context // context.Background()
+	labels          any
+}
+
+func (r *restoreCtx) Value(key any) any {
+	if key == spanHot.labelKey {
+		return r.labels
+	}
+	return nil
 }
 
 // labelEntry is one cached label set: the merge of the parent's label map
 // (nil: none) with "span", name and the sorted tags. A span with labels of
-// its own has an entry of its own, with kv only.
+// its own has an entry of its own, with kv and from only.
 type labelEntry struct {
-	parent any        // the parent context's label map
-	kv     []string   // "span", name, tags sorted by key: what the span records
-	labels any        // the merged label map (runtime/pprof's), shared by every span of the entry
-	text   spans.Text // name and tags as the span's record carries them
-	cached bool       // text is set (a cached entry)
-	// from is, in an entry of one span's own (not cached), the context
-	// that span was started from, whose labels End puts back; a cached
-	// entry's span was started from its context's parent.
+	hash    uint64
+	parent  unsafe.Pointer // the parent's label map (nil: none), compared by address
+	name    string
+	tags    []string   // in the order StartSpan got them, as lookups compare them
+	labels  any        // the merged label map (runtime/pprof's), shared by every span of the entry
+	restore restoreCtx // the parent's label map, which End puts back
+	text    spans.Text // name and tags as the span's record carries them
+	cached  bool       // a cached entry
+	// kv and from are, in an entry of one span's own (not cached), "span",
+	// name and the sorted tags, and the context the span was started from,
+	// whose labels End puts back.
+	kv   []string
 	from context.Context
 }
 
@@ -81,35 +109,54 @@ type labelEntry struct {
 // most with a few labels), so the cache keeps well under 200 KiB of heap.
 const labelBits = 9
 
-var (
-	labelCache [1 << labelBits]atomic.Pointer[labelEntry]
-	labelSeed  = maphash.MakeSeed()
-)
+var labelCache [1 << labelBits]atomic.Pointer[labelEntry]
 
-// cachedLabels returns the entry for kv under parent labels plm, making
-// and caching it (from ctx, whose labels are plm) when it is not there;
-// nil when plm is not a pointer (a context answering the key with
+// cachedLabels returns the entry for name and tags (pairs) under parent
+// labels plm, making and caching it when it is not there; nil when plm is
+// not runtime/pprof's label map (a context answering the key with
 // something else), which the cache does not hold.
-func cachedLabels(ctx context.Context, plm any, kv []string) *labelEntry {
-	h := uint64(0)
+func cachedLabels(plm any, name string, tags []string) *labelEntry {
+	var parent unsafe.Pointer
 	if plm != nil {
-		v := reflect.ValueOf(plm)
-		if v.Kind() != reflect.Pointer {
+		var typ unsafe.Pointer
+		if typ, parent = efaceWords(plm); typ != spanHot.labelMapType {
 			return nil
 		}
-		h = uint64(v.Pointer())
 	}
-	for _, s := range kv {
-		h = (h ^ maphash.String(labelSeed, s)) * 0x9E3779B97F4A7C15
+	h := mix64(spanHot.seed ^ uint64(uintptr(parent)))
+	h = hashString(h, name)
+	for _, t := range tags {
+		h = hashString(h, t)
 	}
 	slot := &labelCache[h>>(64-labelBits)]
-	if e := slot.Load(); e != nil && e.parent == plm && equalStrings(e.kv, kv) {
+	if e := slot.Load(); e != nil && e.hash == h && e.parent == parent && e.name == name && equalStrings(e.tags, tags) {
 		return e
 	}
-	e := &labelEntry{parent: plm, kv: append([]string(nil), kv...), text: spans.EncodeText(kv[1], kv[2:]), cached: true}
-	e.labels = pprof.WithLabels(ctx, pprof.Labels(kv...)).Value(labelKey)
+	kv := spanKV(name, tags)
+	e := &labelEntry{hash: h, parent: parent, name: name, tags: append([]string(nil), tags...),
+		restore: restoreCtx{Context: context.Background(), labels: plm},
+		text:    spans.EncodeText(name, kv[2:]), cached: true}
+	e.labels = pprof.WithLabels(&e.restore, pprof.Labels(kv...)).Value(spanHot.labelKey)
 	slot.Store(e)
 	return e
+}
+
+// hashString folds s into h, eight bytes at a time.
+func hashString(h uint64, s string) uint64 {
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	for ; len(b) >= 8; b = b[8:] {
+		h = mix64(h ^ binary.LittleEndian.Uint64(b))
+	}
+	var tail uint64
+	for i, c := range b {
+		tail |= uint64(c) << (8 * i)
+	}
+	return mix64(h ^ tail ^ uint64(len(s))<<56)
+}
+
+func mix64(x uint64) uint64 {
+	x = (x ^ x>>32) * 0x9E3779B97F4A7C15
+	return x ^ x>>29
 }
 
 func equalStrings(a, b []string) bool {

@@ -5,11 +5,13 @@ package pprofio
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"runtime/pprof"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/pprofio/pprofio/internal/spans"
 )
@@ -17,45 +19,69 @@ import (
 // spanLabel is the pprof label that carries the span's name.
 const spanLabel = "span"
 
-// spanStackEvery is how many spans, on average, share one start-stack
-// sample (for the custom profile); 1 samples every span.
-var spanStackEvery atomic.Uint32
+// spanHot is what every span start and end reads, kept together (two
+// cache lines): inside a service a span's data is out of the caches after
+// each request's work, and each cache line it touches costs a miss.
+var spanHot struct {
+	sink atomic.Pointer[spans.Sink] // the running Profiler's; nil: spans are not recorded
+	// stackEvery is how many spans, on average, share one start-stack
+	// sample (for the custom profile); 1 samples every span.
+	stackEvery atomic.Uint32
+	// labelKey and labelMapType are runtime/pprof's (spanlabels.go).
+	labelKey     any
+	labelMapType unsafe.Pointer
+	seed         uint64    // the label cache's hash seed
+	idA, idB     uint64    // the span ids' seeds
+	epoch        time.Time // spans.Epoch, the origin of monoNow
+}
 
-func init() { spanStackEvery.Store(100) }
+func init() {
+	spanHot.stackEvery.Store(100)
+	spanHot.labelKey, spanHot.labelMapType = findLabelKey()
+	spanHot.seed, spanHot.idA, spanHot.idB = rand.Uint64(), rand.Uint64(), rand.Uint64()
+	spanHot.epoch = spans.Epoch
+}
 
 // Span is an open span. End finishes it; a nil *Span is valid and does
 // nothing. It is kept small (it is allocated per span): the context
-// StartSpan was given, whose labels End puts back, is ctx.Context for a
-// span whose labels are cached and ctx.set.from otherwise.
+// StartSpan returns is its first field, and what End hands to the sink is
+// in it too, so the three cost one allocation of 80 bytes.
 type Span struct {
-	ctx    spanContext
-	sink   *spans.Sink
-	id     uint64
-	parent uint64
-	start  int64      // monoNow() when it started
-	stack  *[]uintptr // the start stack, when head-sampled
-	ended  atomic.Bool
+	ctx  spanContext // first: a *spanContext is the address of its Span
+	sink *spans.Sink
+	// fin is what End hands to the sink: its id, its parent's, its start
+	// (monoNow()) and its duration, spanOpen until End swaps it.
+	fin spans.Finished
 }
 
-// spanContext is the context StartSpan returns: the span's context with
-// the span in it. It lives inside the Span, so the two cost one
-// allocation. When the span's labels entry holds a label map (one shared
-// through the cache, spanlabels.go), Context is the parent and the labels
-// are answered here; otherwise Context is the pprof.WithLabels context
-// that holds them.
+// A *spanContext is turned into its *Span: ctx must stay the first field.
+// End swaps fin.Dur atomically: it must be 8-byte aligned on 32-bit
+// platforms too.
+var (
+	_ = [1]struct{}{}[unsafe.Offsetof(Span{}.ctx)]
+	_ = [1]struct{}{}[(unsafe.Offsetof(Span{}.fin)+unsafe.Offsetof(Span{}.fin.Dur))%8]
+)
+
+// spanOpen is the duration of a Span whose End has not run.
+const spanOpen = math.MinInt64
+
+// spanContext is the context StartSpan returns: the context it was given,
+// with the span in it. When the span's labels entry holds a label map (one
+// shared through the cache, spanlabels.go), Context is the context
+// StartSpan was given and the labels are answered here; otherwise Context
+// is the pprof.WithLabels context that holds them.
 type spanContext struct {
 	context.Context
-	span *Span
-	set  *labelEntry // the span's name and tags, and its shared labels
+	set *labelEntry // the span's name and tags, and its shared labels
 }
 
 type spanKey struct{}
 
 func (c *spanContext) Value(key any) any {
 	if key == (spanKey{}) {
-		return c.span
+		return (*Span)(unsafe.Pointer(c))
 	}
-	if c.set.labels != nil && key == labelKey {
+	if c.set.labels != nil && key == spanHot.labelKey {
 		return c.set.labels
 	}
 	return c.Context.Value(key)
@@ -83,7 +109,7 @@ type SpanOptions struct {
 //	ctx, span := pprofio.StartSpan(ctx, "db.query", "table", "orders")
 //	defer span.End()
 func StartSpan(ctx context.Context, name string, tags ...string) (context.Context, *Span) {
-	sink := spans.Active.Load()
+	sink := spanHot.sink.Load()
 	if sink == nil {
 		return ctx, nil
 	}
@@ -92,7 +118,7 @@ func StartSpan(ctx context.Context, name string, tags ...string) (context.Contex
 
 // StartSpanWith is StartSpan with options.
 func StartSpanWith(ctx context.Context, name string, opt SpanOptions) (context.Context, *Span) {
-	sink := spans.Active.Load()
+	sink := spanHot.sink.Load()
 	if sink == nil {
 		return ctx, nil
 	}
@@ -115,42 +141,71 @@ func SpanFromContext(ctx context.Context) *Span {
 }
 
 func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels []string, id, parent uint64) (context.Context, *Span) {
-	s := &Span{sink: sink, id: id, parent: parent}
-	var buf [8]string
-	kv := append(buf[:0], spanLabel, name)
-	kv = append(kv, tags[:len(tags)&^1]...)
-	sortPairs(kv[2:])
-	if s.id == 0 {
-		s.id = rand.Uint64() | 1
+	s := &Span{sink: sink, fin: spans.Finished{ID: id, Parent: parent, Dur: spanOpen}}
+	p := SpanFromContext(ctx)
+	if s.fin.Parent == 0 && p != nil {
+		s.fin.Parent = p.fin.ID
 	}
-	if s.parent == 0 {
-		if p := SpanFromContext(ctx); p != nil {
-			s.parent = p.id
-		}
-	}
-	if n := spanStackEvery.Load(); n <= 1 || rand.Uint32N(n) == 0 {
+	if n := spanHot.stackEvery.Load(); n <= 1 || uint32(splitmix(uint64(uintptr(unsafe.Pointer(s)))^spanHot.idB)>>32)%n == 0 {
 		var pcs [spans.MaxPCs]uintptr
 		stack := append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
-		s.stack = &stack
+		s.fin.Stack = &stack
 	}
+	tags = tags[:len(tags)&^1]
 	var e *labelEntry
-	if labels = labels[:len(labels)&^1]; len(labels) == 0 && labelKey != nil {
-		// The labels depend only on the parent's and on kv: share them.
-		e = cachedLabels(ctx, ctx.Value(labelKey), kv)
+	if labels = labels[:len(labels)&^1]; len(labels) == 0 && spanHot.labelKey != nil {
+		// The labels depend only on the parent's and on name and tags:
+		// share them. The parent's labels are its span's when ctx is that
+		// span's context, as it mostly is (no second walk up ctx).
+		var plm any
+		if p != nil && p.ctx.set.labels != nil && ctx == context.Context(&p.ctx) {
+			plm = p.ctx.set.labels
+		} else {
+			plm = ctx.Value(spanHot.labelKey)
+		}
+		e = cachedLabels(plm, name, tags)
 	}
 	if e != nil {
-		s.ctx = spanContext{Context: ctx, span: s, set: e}
+		s.ctx = spanContext{Context: ctx, set: e}
 		pprof.SetGoroutineLabels(&s.ctx)
 	} else {
 		// Labels of its own (a trace's span id), or parent labels the
 		// cache does not hold: this span's alone.
-		e = &labelEntry{kv: append([]string(nil), kv...), from: ctx}
+		kv := spanKV(name, tags)
+		e = &labelEntry{kv: kv, from: ctx}
 		lctx := pprof.WithLabels(ctx, pprof.Labels(append(kv, labels...)...))
-		s.ctx = spanContext{Context: lctx, span: s, set: e}
+		s.ctx = spanContext{Context: lctx, set: e}
 		pprof.SetGoroutineLabels(lctx)
 	}
-	s.start = monoNow()
+	// The span starts now: the stack and the labels are not its time.
+	s.fin.Start = monoNow()
+	if s.fin.ID == 0 {
+		s.fin.ID = spanID(s)
+	}
 	return &s.ctx, s
+}
+
+// spanID makes s's id from its address and start: two spans open at once
+// differ in address, two at one address in start (the later one starts
+// after the earlier was collected). Each is hashed apart with its own
+// seed, so ids collide no more often than random ones, and no random
+// state is read (one more cache line per span).
+func spanID(s *Span) uint64 {
+	return (splitmix(uint64(uintptr(unsafe.Pointer(s)))^spanHot.idA) ^ splitmix(uint64(s.fin.Start)^spanHot.idB)) | 1
+}
+
+func splitmix(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+	z = (z ^ z>>27) * 0x94D049BB133111EB
+	return z ^ z>>31
+}
+
+// spanKV is "span", name and the tags sorted by key.
+func spanKV(name string, tags []string) []string {
+	kv := append(make([]string, 0, 2+len(tags)), spanLabel, name)
+	kv = append(kv, tags...)
+	sortPairs(kv[2:])
+	return kv
 }
 
 // sortPairs sorts key, value pairs by key (insertion sort: there are few).
@@ -168,60 +223,38 @@ func sortPairs(kv []string) {
 // it again does nothing; a span that ends after its Profiler stopped is
 // not recorded.
 func (s *Span) End() {
-	if s == nil || s.ended.Swap(true) {
+	if s == nil {
 		return
 	}
-	end := monoNow()
-	d, start := end-s.start, unixAt(s.start, end)
-	var pcs []uintptr
-	if s.stack != nil {
-		pcs = *s.stack
+	d := max(monoNow()-s.fin.Start, 0)
+	if !atomic.CompareAndSwapInt64(&s.fin.Dur, spanOpen, d) {
+		return // ended before
 	}
 	if e := s.ctx.set; e.cached {
-		pprof.SetGoroutineLabels(s.ctx.Context)
-		s.sink.RecordText(&e.text, start, d, s.id, s.parent, pcs)
+		pprof.SetGoroutineLabels(&e.restore)
+		s.fin.Text = &e.text
+		s.sink.Add(&s.fin)
 	} else {
 		pprof.SetGoroutineLabels(e.from)
-		s.sink.Record(e.kv[1], e.kv[2:], start, d, s.id, s.parent, pcs)
+		var pcs []uintptr
+		if s.fin.Stack != nil {
+			pcs = *s.fin.Stack
+		}
+		s.sink.Record(e.kv[1], e.kv[2:], s.fin.Start, d, s.fin.ID, s.fin.Parent, pcs)
 	}
 }
 
-// monoEpoch is the origin of monoNow.
-var monoEpoch = time.Now()
-
-// monoNow reads the monotonic clock, in ns since monoEpoch: one clock
-// read, where time.Now takes two (the wall clock as well); a span needs
-// the wall clock only for its start, which unixAt derives.
-func monoNow() int64 { return int64(time.Since(monoEpoch)) }
-
-// wallBase pairs a monoNow reading with the wall clock (Unix ns) read at
-// the same moment; unixAt renews it when it is older than
-// wallBaseRenewEvery, so a step or slew of the wall clock reaches span
-// starts within that.
-type wallBase struct{ mono, unix int64 }
-
-const wallBaseRenewEvery = int64(time.Second)
-
-var curWallBase atomic.Pointer[wallBase]
-
-// unixAt is the Unix time in ns of monotonic reading mono, now being the
-// current reading.
-func unixAt(mono, now int64) int64 {
-	b := curWallBase.Load()
-	if b == nil || now-b.mono >= wallBaseRenewEvery {
-		t := time.Now()
-		b = &wallBase{mono: int64(t.Sub(monoEpoch)), unix: t.UnixNano()}
-		curWallBase.Store(b)
-	}
-	return b.unix + (mono - b.mono)
-}
+// monoNow is spans.Now, the monotonic clock in ns since spans.Epoch (one
+// clock read, where time.Now takes two); the sink turns a span's start
+// into a Unix time when it hands the span over.
+func monoNow() int64 { return int64(time.Since(spanHot.epoch)) }
 
 // ID is the span's id (0 for a nil span).
 func (s *Span) ID() uint64 {
 	if s == nil {
 		return 0
 	}
-	return s.id
+	return s.fin.ID
 }
 
 // ParentID is the id of the span's parent, 0 for a root span.
@@ -229,5 +262,5 @@ func (s *Span) ParentID() uint64 {
 	if s == nil {
 		return 0
 	}
-	return s.parent
+	return s.fin.Parent
 }

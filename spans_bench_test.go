@@ -73,14 +73,14 @@ func BenchmarkSpan(b *testing.B) {
 	b.Run("stopped", run)
 	b.Run("running", func(b *testing.B) {
 		startForSpans(b, Config{})
-		old := spanStackEvery.Swap(1 << 30)
-		defer spanStackEvery.Store(old)
+		old := spanHot.stackEvery.Swap(1 << 30)
+		defer spanHot.stackEvery.Store(old)
 		run(b)
 	})
 	b.Run("sampled", func(b *testing.B) {
 		startForSpans(b, Config{})
-		old := spanStackEvery.Swap(1)
-		defer spanStackEvery.Store(old)
+		old := spanHot.stackEvery.Swap(1)
+		defer spanHot.stackEvery.Store(old)
 		run(b)
 	})
 }
@@ -88,7 +88,7 @@ func BenchmarkSpan(b *testing.B) {
 // BenchmarkHandoff decided how a finished span reaches the C core
 // (DESIGN.md: measure both): one short cgo call per span end into the
 // recorder, whose mutex every goroutine then shares ("direct"), or
-// records buffered in Go in about two shards per P and handed over a block
+// records buffered in Go in shards borrowed per P and handed over a block
 // at a time ("batched", what internal/spans does). Serial and from every
 // P at once; the span's labels are not part of it.
 //

@@ -291,8 +291,8 @@ func TestLabelsOnlyOptionsLabelSamplesButDoNotSplitTimings(t *testing.T) {
 
 func TestSampledSpansCarryTheirStartStack(t *testing.T) {
 	p := startForSpans(t, Config{})
-	old := spanStackEvery.Swap(1)
-	defer spanStackEvery.Store(old)
+	old := spanHot.stackEvery.Swap(1)
+	defer spanHot.stackEvery.Store(old)
 	for i := 0; i < 5; i++ {
 		_, s := StartSpan(context.Background(), "stacked")
 		s.End()
@@ -335,7 +335,7 @@ func labelsOf(ctx context.Context) string {
 
 func TestSpansOfOneNameAndTagSetShareOneLabelMapWithTheRightLabels(t *testing.T) {
 	startForSpans(t, Config{})
-	if labelKey == nil {
+	if spanHot.labelKey == nil {
 		t.Fatal("runtime/pprof's label key was not found: every span would build its own labels")
 	}
 	prog := pprof.WithLabels(context.Background(), pprof.Labels("user", "alice", "tier", "free"))
@@ -411,7 +411,7 @@ func TestSpansCollidingInTheLabelCacheFromManyGoroutinesKeepTheirLabels(t *testi
 type oddLabels struct{ context.Context }
 
 func (o oddLabels) Value(key any) any {
-	if key == labelKey {
+	if key == spanHot.labelKey {
 		return []string{"not", "labels"}
 	}
 	return o.Context.Value(key)
@@ -429,33 +429,29 @@ func TestAContextAnsweringTheLabelKeyOddlyGetsTheSpansLabelsWithoutAPanic(t *tes
 }
 
 // A span's start in the timeline is the wall clock when it started, also
-// after the wall clock was paired with the monotonic one long ago (the
-// pairing is renewed) or wrongly (here: an hour off, as after a clock
-// step). The span's start is derived from the monotonic clock, so it may
-// differ from a wall clock read beside it by the wall clock's slew since
-// the pairing (at most 500 ppm of a second): a millisecond is allowed.
+// when its buffer is handed to the core long after it ended (the start
+// travels as a monotonic reading and becomes a Unix time at the hand-over).
+// It may differ from a wall clock read beside it by the wall clock's slew
+// in between (at most 500 ppm): a millisecond is allowed.
 func TestSpanStartsInTheTimelineAreTheWallClockAtTheirStart(t *testing.T) {
 	p := startForSpans(t, Config{})
 	const slack = time.Millisecond
-	for _, stale := range []bool{false, true} {
-		if stale {
-			now := monoNow()
-			curWallBase.Store(&wallBase{mono: now - 2*wallBaseRenewEvery, unix: time.Now().Add(-time.Hour).UnixNano()})
-		}
+	for _, handOverAfter := range []time.Duration{0, 200 * time.Millisecond} {
 		before := time.Now()
 		_, s := StartSpan(context.Background(), "clocked")
 		time.Sleep(time.Millisecond)
 		s.End()
 		after := time.Now()
+		time.Sleep(handOverAfter)
 		c := take(t, p)
 		if len(c.Samples) != 1 {
-			t.Fatalf("stale %v: %d spans in the timeline, want 1", stale, len(c.Samples))
+			t.Fatalf("handed over after %v: %d spans in the timeline, want 1", handOverAfter, len(c.Samples))
 		}
 		got := c.Samples[0]
 		if got.Start.Before(before.Add(-slack)) || got.Start.Add(got.Duration).After(after.Add(slack)) ||
 			got.Duration < time.Millisecond {
-			t.Fatalf("stale %v: span from %v for %v; want it within [%v, %v], at least 1ms long",
-				stale, got.Start, got.Duration, before, after)
+			t.Fatalf("handed over after %v: span from %v for %v; want it within [%v, %v], at least 1ms long",
+				handOverAfter, got.Start, got.Duration, before, after)
 		}
 	}
 }
