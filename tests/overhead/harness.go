@@ -35,6 +35,8 @@ type harnessFlags struct {
 	spanPairs  int // the paired span measurement (paired.go), when pprofio-spans runs
 	spanBlock  int
 	spanNull   bool
+	spanFloor  bool
+	spanInReq  bool
 }
 
 type harness struct {
@@ -63,6 +65,8 @@ func harnessMain(args []string) int {
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary folder (received profiles, spool folders)")
 	fs.BoolVar(&f.verbose, "v", false, "print each worker's JSON line")
 	fs.IntVar(&f.spanPairs, "span-pairs", 1000, "pairs of blocks of the paired span measurement, run when pprofio-spans is a variant (0: none)")
+	fs.BoolVar(&f.spanInReq, "span-in-request", false, "the paired span measurement puts the span's context in the request (r.WithContext), as a middleware does, instead of handing it down as an argument")
+	fs.BoolVar(&f.spanFloor, "span-floor", false, "the paired span measurement's floor: a context value carried into each request (context.WithValue, r.WithContext) instead of a span, the least a span middleware costs")
 	fs.BoolVar(&f.spanNull, "span-null", false, "calibrate the paired span measurement: no spans in either block of a pair, so its difference must be 0 within its interval")
 	fs.IntVar(&f.spanBlock, "span-block", 200, "requests per block of the paired span measurement (keep 4 blocks under the live heap in bytes allocated: the collector runs once per 4)")
 	renderDir := fs.String("render", "", "redo the report (latest.md, overhead.svg) of an earlier run from its folder, without running anything")

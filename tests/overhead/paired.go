@@ -58,11 +58,18 @@ type pairedResult struct {
 	// Null: a calibration run, no spans in either block of a pair (the
 	// blocks keep their places): its difference must be 0 within its
 	// interval.
-	Null    bool           `json:"null,omitempty"`
-	GCCPU   float64        `json:"gc_cpu_s"`
-	GCs     int            `json:"gcs"`
-	Allocs  uint64         `json:"alloc_bytes"`
-	Pprofio *pprofio.Stats `json:"pprofio,omitempty"`
+	Null bool `json:"null,omitempty"`
+	// Floor: the blocks "with spans" carried a context value into the
+	// request (context.WithValue, r.WithContext) instead of a span, and
+	// the loops measured that: the least a span middleware costs.
+	Floor bool `json:"floor,omitempty"`
+	// InRequest: the span's context went into the request (r.WithContext,
+	// as a middleware does) rather than down as an argument.
+	InRequest bool           `json:"in_request,omitempty"`
+	GCCPU     float64        `json:"gc_cpu_s"`
+	GCs       int            `json:"gcs"`
+	Allocs    uint64         `json:"alloc_bytes"`
+	Pprofio   *pprofio.Stats `json:"pprofio,omitempty"`
 }
 
 // cpuClock reads a CPU clock (CLOCK_PROCESS_CPUTIME_ID: all the process's
@@ -79,7 +86,10 @@ const (
 )
 
 // loopReq keeps what the span loop makes, so that it is made.
-var loopReq *http.Request
+var (
+	loopReq *http.Request
+	loopCtx context.Context
+)
 
 // pairedOn says whether block i has spans. Blocks go in units of four,
 // on, off, off, on, then off, on, on, off: each place in a unit (how long
@@ -87,9 +97,9 @@ var loopReq *http.Request
 func pairedOn(i int) bool { return (i%4 == 0 || i%4 == 3) != (i/4%2 == 1) }
 
 // runPaired runs pairs pairs of blocks of block requests each.
-func runPaired(f workerFlags, pairs, block int, null bool) (*pairedResult, error) {
+func runPaired(f workerFlags, pairs, block int, null, floor bool) (*pairedResult, error) {
 	svc := newService()
-	svc.spans = true
+	svc.spans, svc.floor, svc.inRequest = true, floor, f.inRequest
 	if err := svc.start(); err != nil {
 		return nil, err
 	}
@@ -111,14 +121,14 @@ func runPaired(f workerFlags, pairs, block int, null bool) (*pairedResult, error
 	if err != nil {
 		return nil, err
 	}
-	res.Null = null
+	res.Null, res.Floor, res.InRequest = null, floor, f.inRequest
 	ctx := svc.reqCtx()
 	req, err := http.NewRequestWithContext(ctx, "POST", svc.url, nil)
 	if err != nil {
 		return nil, err
 	}
-	res.Loop = measureSpanLoop(ctx, nil, 200000)
-	res.Req = measureSpanLoop(ctx, req, 200000)
+	res.Loop = measureSpanLoop(ctx, nil, 200000, floor)
+	res.Req = measureSpanLoop(ctx, req, 200000, floor)
 	if err := prof.Stop(); err != nil {
 		return nil, err
 	}
@@ -166,14 +176,24 @@ func runBlocks(svc *service, client *http.Client, conc, pairs, block int, null b
 }
 
 // measureSpanLoop times n span start+end pairs on one thread's CPU clock,
-// with r.WithContext in between as the handler does when req is not nil.
-func measureSpanLoop(ctx context.Context, req *http.Request, n int) spanLoop {
+// with r.WithContext in between as the handler does when req is not nil;
+// with floor, a context.WithValue instead of the span.
+func measureSpanLoop(ctx context.Context, req *http.Request, n int, floor bool) spanLoop {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	ms := readMetrics("/gc/heap/allocs:bytes", "/gc/heap/allocs:objects")
 	b0, o0 := ms[0].Value.Uint64(), ms[1].Value.Uint64()
 	c0 := cpuClock(clockThreadCPU)
 	for range n {
+		if floor {
+			sctx := context.WithValue(ctx, floorKey{}, "order")
+			if req != nil {
+				loopReq = req.WithContext(sctx)
+			} else {
+				loopCtx = sctx
+			}
+			continue
+		}
 		sctx, span := pprofio.StartSpan(ctx, "order", "route", "/orders")
 		if req != nil {
 			loopReq = req.WithContext(sctx)

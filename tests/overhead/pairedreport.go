@@ -34,6 +34,12 @@ func (h *harness) runPairedWorker() (*pairedResult, error) {
 	if h.f.spanNull {
 		args = append(args, "-null")
 	}
+	if h.f.spanFloor {
+		args = append(args, "-floor")
+	}
+	if h.f.spanInReq {
+		args = append(args, "-span-in-request")
+	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(h.self, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -106,15 +112,25 @@ func analysePaired(p *pairedResult) pairedFigures {
 		f.GCPerByte = p.GCCPU * 1e9 / float64(p.Allocs)
 	}
 	f.GCReq = medianOf(offAlloc) * f.GCPerByte
+	h := p.handlerLoop()
 	if !p.Null { // a calibration run made no span bytes
-		f.GCSpan = p.Req.AllocBytes * f.GCPerByte
+		f.GCSpan = h.AllocBytes * f.GCPerByte
 	}
 	svc := f.MutReq + f.GCReq
 	toService := func(d float64) float64 { return (d*f.MutReq + f.GCSpan) / svc }
 	f.Service = f.PairDiff
 	f.Service.Med, f.Service.Lo, f.Service.Hi = toService(f.PairDiff.Med), toService(f.PairDiff.Lo), toService(f.PairDiff.Hi)
-	f.Attributed = (p.Req.ThreadCPU + f.GCSpan) / svc
+	f.Attributed = (h.ThreadCPU + f.GCSpan) / svc
 	return f
+}
+
+// handlerLoop is the loop that does what the handler adds: the span, and
+// r.WithContext when the context goes into the request.
+func (p *pairedResult) handlerLoop() spanLoop {
+	if p.InRequest || p.Floor {
+		return p.Req
+	}
+	return p.Loop
 }
 
 // bootstrapRatio is sum(on)/sum(off) - 1 with a percentile bootstrap 95%
@@ -148,16 +164,23 @@ func pairedMarkdown(p *pairedResult, block int) string {
 	if p.Null {
 		w("**Calibration run (`-span-null`): no block had spans;** the blocks marked \"with spans\" ran without them, so every difference below is the method's own and must be 0 within its interval.\n\n")
 	}
+	if p.Floor {
+		w("**Floor run (`-span-floor`): no block had spans;** the blocks marked \"with spans\" carried a context value into the request instead (`r.WithContext(context.WithValue(r.Context(), key, \"order\"))`), and the loops below measured that: the least any span middleware costs, which a span's own cost comes on top of.\n\n")
+	}
 	if f.Pairs == 0 {
 		w("No pairs were measured.\n")
 		return b.String()
 	}
+	form := "`StartSpan(r.Context(), \"order\", \"route\", \"/orders\")`, the span's context handed down to the handler's work as an argument, `End`"
+	if p.InRequest || p.Floor {
+		form = "`StartSpan(r.Context(), \"order\", \"route\", \"/orders\")`, the span's context put in the request with `r.WithContext` as a middleware does, `End`"
+	}
 	w("One process of the reference service with pprofio at its product defaults ran %d pairs of blocks of %d requests, "+
-		"a span around every request (`StartSpan(r.Context(), \"order\", \"route\", \"/orders\")`, `r.WithContext`, `End`) in one block of each pair "+
+		"a span around every request (%s) in one block of each pair "+
 		"and none in the other (on, off, off, on, then off, on, on, off; both blocks of a pair send the same orders), and read its own CPU clock "+
 		"(`CLOCK_PROCESS_CPUTIME_ID`: every thread, the C core's included) around each block. The garbage collector was off during the blocks "+
 		"and ran between them (`runtime.GC()`, %d times, as often as GOGC=100 would), outside their time: its CPU per allocated byte, "+
-		"measured around those collections, charges the span's bytes.\n\n", f.Pairs, block, p.GCs)
+		"measured around those collections, charges the span's bytes.\n\n", f.Pairs, block, form, p.GCs)
 	w("| figure | value |\n| --- | --- |\n")
 	w("| CPU per request without spans: in the blocks + the collector's share | %.1f µs + %.1f µs |\n", f.MutReq/1e3, f.GCReq/1e3)
 	w("| block CPU per request, with spans over without: median over pairs [95%% interval of the median, order statistics] | %+.3f%% [%+.3f%%, %+.3f%%] (coverage %.1f%%) |\n",
@@ -172,7 +195,7 @@ func pairedMarkdown(p *pairedResult, block int) string {
 	w("| the collector's CPU per allocated byte; for the handler's span bytes | %.3f ns; %.0f ns |\n", f.GCPerByte, f.GCSpan)
 	w("| **extra CPU of the service with a span around every request (the pairs' median [interval], the collector's share added)** | **%+.3f%% [%+.3f%%, %+.3f%%]** |\n",
 		100*f.Service.Med, 100*f.Service.Lo, 100*f.Service.Hi)
-	w("| **attributed: (the handler's span CPU in the loop + the collector's for its bytes) ÷ CPU per request** | **%.3f%%** |\n", 100*f.Attributed)
+	w("| **attributed: (the handler's span CPU in the loop%s + the collector's for its bytes) ÷ CPU per request** | **%.3f%%** |\n", map[bool]string{true: " with `r.WithContext`"}[p.InRequest || p.Floor], 100*f.Attributed)
 	verdict := "cannot resolve 0.1%: it holds 0.1%"
 	switch {
 	case f.Service.Hi < 0.001:

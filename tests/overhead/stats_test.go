@@ -131,8 +131,9 @@ func TestPairedBlocksAreBalanced(t *testing.T) {
 // spans cost 1% of block CPU, on a drifting load with noise, and renders
 // the section.
 func TestPairedAnalysisFindsAKnownDifference(t *testing.T) {
-	p := &pairedResult{GCCPU: 1, GCs: 10, Allocs: 1e10,
-		Req: spanLoop{N: 1000, ThreadCPU: 500, AllocBytes: 400, AllocObject: 2}}
+	p := &pairedResult{GCCPU: 1, GCs: 10, Allocs: 1e10, InRequest: true,
+		Loop: spanLoop{N: 1000, ThreadCPU: 300, AllocBytes: 64, AllocObject: 1},
+		Req:  spanLoop{N: 1000, ThreadCPU: 500, AllocBytes: 400, AllocObject: 2}}
 	for i := range 400 {
 		cpu := 100e6 * (1 + 0.2*math.Sin(float64(i)/50)) * (1 + 0.005*math.Sin(float64(i)*7.3))
 		if pairedOn(i) {
@@ -159,5 +160,11 @@ func TestPairedAnalysisFindsAKnownDifference(t *testing.T) {
 	}
 	if strings.Contains(md, "NaN") {
 		t.Errorf("section has NaN:\n%s", md)
+	}
+	// With the context handed down, the handler adds the span alone: the
+	// first loop's CPU and bytes (64 B here).
+	p.InRequest = false
+	if f := analysePaired(p); math.Abs(f.GCSpan-6.4) > 1e-9 {
+		t.Errorf("GC per span %.2f ns with the context handed down, want 6.4 (64 B)", f.GCSpan)
 	}
 }

@@ -99,6 +99,7 @@ type workerFlags struct {
 	spoolDir         string
 	sinkURL          string
 	cpuProfile       string
+	inRequest        bool
 }
 
 func workerMain(args []string) int {
@@ -117,13 +118,15 @@ func workerMain(args []string) int {
 	pairs := fs.Int("pairs", 0, "the paired span measurement (paired.go): pairs of blocks, spans on and off")
 	block := fs.Int("block", 200, "requests per block of the paired span measurement")
 	null := fs.Bool("null", false, "the paired measurement's calibration: no spans in either block")
+	fs.BoolVar(&f.inRequest, "span-in-request", false, "the span's context goes into the request (r.WithContext), as a middleware would do, instead of down as an argument")
+	floor := fs.Bool("floor", false, "the paired measurement's floor: a context value in the request instead of a span")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	var res any
 	var err error
 	if *pairs > 0 {
-		res, err = runPaired(f, *pairs, *block, *null)
+		res, err = runPaired(f, *pairs, *block, *null, *floor)
 	} else {
 		res, err = runWorker(f)
 	}
@@ -161,6 +164,7 @@ func runWorker(f workerFlags) (*workerResult, error) {
 
 	svc := newService()
 	svc.spans = f.variant == varPprofioSpans
+	svc.inRequest = f.inRequest
 	if err := svc.start(); err != nil {
 		return nil, err
 	}

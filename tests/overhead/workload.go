@@ -79,17 +79,24 @@ type service struct {
 	// spanOff turns the spans off for a while (the paired measurement);
 	// reqCtx keeps one request's context, for its span loop.
 	spanOff atomic.Bool
-	reqCtx0 atomic.Pointer[context.Context]
-	mu      sync.Mutex
-	ring    []*record
-	index   map[string]int
-	next    int
-	hits    uint64
+	floor   bool // the paired measurement's floor run: a context value instead of a span
+	// inRequest puts the span's context in the request (r.WithContext), as
+	// a middleware would, instead of handing it down as an argument.
+	inRequest bool
+	reqCtx0   atomic.Pointer[context.Context]
+	mu        sync.Mutex
+	ring      []*record
+	index     map[string]int
+	next      int
+	hits      uint64
 
 	srv *http.Server
 	ln  net.Listener
 	url string
 }
+
+// floorKey is the context key of the floor run's value.
+type floorKey struct{}
 
 // xorshift is a small deterministic generator: the work depends only on
 // the request number.
@@ -175,9 +182,19 @@ func (s *service) start() error {
 				ctx := r.Context()
 				s.reqCtx0.Store(&ctx)
 			}
+			if s.floor {
+				// The least a span middleware does: carry a value in
+				// the request's context.
+				r = r.WithContext(context.WithValue(r.Context(), floorKey{}, "order"))
+				s.serveOrder(r.Context(), w, r)
+				return
+			}
 			ctx, span := pprofio.StartSpan(r.Context(), "order", "route", "/orders")
 			defer span.End()
-			s.handleOrder(w, r.WithContext(ctx))
+			if s.inRequest { // as a middleware would: the span's context in the request
+				r = r.WithContext(ctx)
+			}
+			s.serveOrder(ctx, w, r)
 		})
 	} else {
 		mux.HandleFunc("POST /orders", s.handleOrder)
@@ -204,6 +221,11 @@ func (s *service) stop() {
 }
 
 func (s *service) handleOrder(w http.ResponseWriter, r *http.Request) {
+	s.serveOrder(r.Context(), w, r)
+}
+
+// serveOrder serves an order in ctx, the request's context or a span's.
+func (s *service) serveOrder(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	var req orderRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -273,6 +295,9 @@ func (s *service) handleOrder(w http.ResponseWriter, r *http.Request) {
 		Top:     keys[:10],
 		Related: len(rel),
 		Cached:  found,
+	}
+	if ctx.Err() != nil {
+		return // the client went away
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(&resp)
