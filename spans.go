@@ -19,9 +19,9 @@ import (
 // spanLabel is the pprof label that carries the span's name.
 const spanLabel = "span"
 
-// spanHot is what every span start and end reads, kept together (two
-// cache lines): inside a service a span's data is out of the caches after
-// each request's work, and each cache line it touches costs a miss.
+// spanHot is what every span start and end reads, kept together: inside a
+// service a span's data is out of the caches after each request's work,
+// and each cache line it touches costs a miss.
 var spanHot struct {
 	sink atomic.Pointer[spans.Sink] // the running Profiler's; nil: spans are not recorded
 	// stackEvery is how many spans, on average, share one start-stack
@@ -146,11 +146,6 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 	if s.fin.Parent == 0 && p != nil {
 		s.fin.Parent = p.fin.ID
 	}
-	if n := spanHot.stackEvery.Load(); n <= 1 || uint32(splitmix(uint64(uintptr(unsafe.Pointer(s)))^spanHot.idB)>>32)%n == 0 {
-		var pcs [spans.MaxPCs]uintptr
-		stack := append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
-		s.fin.Stack = &stack
-	}
 	tags = tags[:len(tags)&^1]
 	var e *labelEntry
 	if labels = labels[:len(labels)&^1]; len(labels) == 0 && spanHot.labelKey != nil {
@@ -177,15 +172,23 @@ func startSpan(ctx context.Context, sink *spans.Sink, name string, tags, labels 
 		s.ctx = spanContext{Context: lctx, set: e}
 		pprof.SetGoroutineLabels(lctx)
 	}
-	// The span starts now: the stack and the labels are not its time.
+	// The span starts now: the labels are not its time, nor its stack.
 	s.fin.Start = monoNow()
+	h := spanID(s)
 	if s.fin.ID == 0 {
-		s.fin.ID = spanID(s)
+		s.fin.ID = h
+	}
+	if n := spanHot.stackEvery.Load(); n <= 1 || uint32(splitmix(h^spanHot.idB)>>32)%n == 0 {
+		var pcs [spans.MaxPCs]uintptr
+		stack := append([]uintptr(nil), pcs[:runtime.Callers(3, pcs[:])]...)
+		s.fin.Stack = &stack
+		s.fin.Start = monoNow()
 	}
 	return &s.ctx, s
 }
 
-// spanID makes s's id from its address and start: two spans open at once
+// spanID makes s's id from its address and start (the head sample of its
+// start stack is drawn from it too): two spans open at once
 // differ in address, two at one address in start (the later one starts
 // after the earlier was collected). Each is hashed apart with its own
 // seed, so ids collide no more often than random ones, and no random

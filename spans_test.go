@@ -432,7 +432,8 @@ func TestAContextAnsweringTheLabelKeyOddlyGetsTheSpansLabelsWithoutAPanic(t *tes
 // when its buffer is handed to the core long after it ended (the start
 // travels as a monotonic reading and becomes a Unix time at the hand-over).
 // It may differ from a wall clock read beside it by the wall clock's slew
-// in between (at most 500 ppm): a millisecond is allowed.
+// in between (at most 500 ppm; a step would move it by the step): a
+// millisecond is allowed.
 func TestSpanStartsInTheTimelineAreTheWallClockAtTheirStart(t *testing.T) {
 	p := startForSpans(t, Config{})
 	const slack = time.Millisecond

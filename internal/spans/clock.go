@@ -15,8 +15,9 @@ var Epoch = time.Now()
 func Now() int64 { return int64(time.Since(Epoch)) }
 
 // unixOffset turns a Now reading into Unix ns, as of now: a start becomes
-// the wall clock at that start give or take the wall clock's slew (at most
-// 500 ppm) since, and a buffer is handed over within about FlushEvery.
+// the wall clock at that start give or take what the wall clock was slewed
+// (at most 500 ppm) or stepped by since, and a buffer is handed over
+// within about FlushEvery.
 func unixOffset() int64 {
 	t := time.Now()
 	return t.UnixNano() - int64(t.Sub(Epoch))

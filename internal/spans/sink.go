@@ -6,10 +6,12 @@
 // sync.Pool, so that the shard and its lock mostly stay in the cache of the
 // core running that P and goroutines on different Ps seldom meet (past
 // maxShards shards, Ps share them). The shard keeps the span (its Finished
-// record, inside the span) until it holds PendMax of them, then lays them
-// out in the core's block layout in its buffer. A buffer goes to the core
-// in one cgo call when it holds FlushBytes, and every FlushEvery in any
-// case, so a span reaches the core at most about FlushEvery after it ends.
+// record, inside the span; Add) until it holds PendMax of them or is
+// flushed, then lays them out in the core's block layout in its buffer;
+// a span with labels of its own comes as a record (Record) and goes to the
+// buffer at once. A buffer goes to the core in one cgo call when it holds
+// FlushBytes, and every FlushEvery in any case, so a span reaches the core
+// at most about FlushEvery after it ends.
 // BenchmarkHandoff (in the root package) measured this against one cgo
 // call per span end, the other way DESIGN.md names.
 //
