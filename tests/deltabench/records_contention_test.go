@@ -61,11 +61,21 @@ func spinFor(d time.Duration) {
 	}
 }
 
-// blockEvents blocks along paths [from, to), shallow and past the recorded depth.
+// blockEvents blocks along paths [from, to), shallow and past the recorded
+// depth. It returns when every sender has finished: a sender that blocked
+// records its own event when it resumes, and one still on its way could
+// record it between the test's two reads of the profile.
 func blockEvents(from, to uint32) {
+	var senders sync.WaitGroup
+	defer senders.Wait()
 	for p := from; p < to; p++ {
 		for _, depth := range []int{8, 200} {
-			go func() { spinFor(20 * time.Microsecond); blockCh <- struct{}{} }()
+			senders.Add(1)
+			go func() {
+				defer senders.Done()
+				spinFor(20 * time.Microsecond)
+				blockCh <- struct{}{}
+			}()
 			contendDeep(p, depth, blockInlined)
 		}
 	}
