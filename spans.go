@@ -239,11 +239,7 @@ func (s *Span) End() {
 		s.sink.Add(&s.fin)
 	} else {
 		pprof.SetGoroutineLabels(e.from)
-		var pcs []uintptr
-		if s.fin.Stack != nil {
-			pcs = *s.fin.Stack
-		}
-		s.sink.Record(e.kv[1], e.kv[2:], s.fin.Start, d, s.fin.ID, s.fin.Parent, pcs)
+		s.sink.Record(e.kv[1], e.kv[2:], s.fin.Start, d, s.fin.ID, s.fin.Parent, s.fin.PCs())
 	}
 }
 

@@ -68,6 +68,14 @@ type Finished struct {
 	Stack      *[]uintptr // the start stack, when head-sampled
 }
 
+// PCs is the start stack, or nil.
+func (f *Finished) PCs() []uintptr {
+	if f.Stack == nil {
+		return nil
+	}
+	return *f.Stack
+}
+
 // PendMax is how many finished spans a shard keeps before laying them out.
 const PendMax = 64
 
@@ -167,11 +175,7 @@ func (s *Sink) RecordText(t *Text, start, dur int64, id, parent uint64, pcs []ui
 // Add hands a finished span over; f must not change afterwards.
 func (s *Sink) Add(f *Finished) {
 	if s.direct {
-		var pcs []uintptr
-		if f.Stack != nil {
-			pcs = *f.Stack
-		}
-		s.RecordText(f.Text, f.Start, atomic.LoadInt64(&f.Dur), f.ID, f.Parent, pcs)
+		s.RecordText(f.Text, f.Start, atomic.LoadInt64(&f.Dur), f.ID, f.Parent, f.PCs())
 		return
 	}
 	if h, sh := s.lockOpenShard(); sh != nil {
@@ -186,11 +190,7 @@ func (s *Sink) Add(f *Finished) {
 // layOut appends sh's pending spans to its buffer.
 func layOut(sh *shard) {
 	for i, f := range sh.pend {
-		var pcs []uintptr
-		if f.Stack != nil {
-			pcs = *f.Stack
-		}
-		sh.buf = AppendText(sh.buf, f.Text, f.Start, atomic.LoadInt64(&f.Dur), f.ID, f.Parent, pcs)
+		sh.buf = AppendText(sh.buf, f.Text, f.Start, atomic.LoadInt64(&f.Dur), f.ID, f.Parent, f.PCs())
 		sh.pend[i] = nil
 	}
 	sh.pend = sh.pend[:0]
