@@ -81,17 +81,21 @@ func AppendRecord(b []byte, name string, tags []string, start, dur int64, id, pa
 	for _, pc := range pcs {
 		b = binary.NativeEndian.AppendUint64(b, uint64(pc))
 	}
-	h := b[at : at+header]
-	binary.NativeEndian.PutUint32(h[0:], uint32(len(b)-at))
+	putHeader(b[at:at+header], len(b)-at, nameLen, tagsLen, len(pcs), start, dur, id, parent)
+	return b
+}
+
+// putHeader writes a record's header (the layout of csrc/spans.h).
+func putHeader(h []byte, n, nameLen, tagsLen, nPCs int, start, dur int64, id, parent uint64) {
+	binary.NativeEndian.PutUint32(h[0:], uint32(n))
 	binary.NativeEndian.PutUint16(h[4:], uint16(nameLen))
 	binary.NativeEndian.PutUint16(h[6:], uint16(tagsLen))
-	binary.NativeEndian.PutUint32(h[8:], uint32(len(pcs)))
+	binary.NativeEndian.PutUint32(h[8:], uint32(nPCs))
 	binary.NativeEndian.PutUint32(h[12:], 0)
 	binary.NativeEndian.PutUint64(h[16:], uint64(start))
 	binary.NativeEndian.PutUint64(h[24:], uint64(dur))
 	binary.NativeEndian.PutUint64(h[32:], id)
 	binary.NativeEndian.PutUint64(h[40:], parent)
-	return b
 }
 
 // AppendText is AppendRecord with the name and tags already laid out.
@@ -105,16 +109,7 @@ func AppendText(b []byte, t *Text, start, dur int64, id, parent uint64, pcs []ui
 		b = append(b[:cap(b)], make([]byte, at+n-cap(b))...)
 	}
 	b = b[:at+n]
-	h := b[at : at+header]
-	binary.NativeEndian.PutUint32(h[0:], uint32(n))
-	binary.NativeEndian.PutUint16(h[4:], t.nameLen)
-	binary.NativeEndian.PutUint16(h[6:], t.tagsLen)
-	binary.NativeEndian.PutUint32(h[8:], uint32(len(pcs)))
-	binary.NativeEndian.PutUint32(h[12:], 0)
-	binary.NativeEndian.PutUint64(h[16:], uint64(start))
-	binary.NativeEndian.PutUint64(h[24:], uint64(dur))
-	binary.NativeEndian.PutUint64(h[32:], id)
-	binary.NativeEndian.PutUint64(h[40:], parent)
+	putHeader(b[at:at+header], n, int(t.nameLen), int(t.tagsLen), len(pcs), start, dur, id, parent)
 	p := b[at+header+copy(b[at+header:], t.b):]
 	for i, pc := range pcs {
 		binary.NativeEndian.PutUint64(p[8*i:], uint64(pc))

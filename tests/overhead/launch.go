@@ -68,25 +68,12 @@ func (h *harness) runWorker(s slot, requests int, cpuProfile string) (*run, erro
 	if cpuProfile != "" {
 		args = append(args, "-cpuprofile", cpuProfile)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(h.self, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// A worker never outlives the harness. Pdeathsig follows the thread
-	// that started the worker, so keep that thread until it has exited.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	h.counts.reset()
-	t0 := time.Now()
-	err = cmd.Run()
-	wall := time.Since(t0)
-	if msg := strings.TrimSpace(stderr.String()); msg != "" {
-		fmt.Fprintf(os.Stderr, "overhead: %s/%s said:\n%s\n", s.variant, s.cadence, indent(msg))
-	}
+	stdout, ps, wall, err := h.execWorker(s.variant+"/"+s.cadence, args)
 	if err != nil {
 		return nil, err
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
 	if !ok {
 		return nil, errors.New("no rusage for the worker")
 	}
@@ -100,7 +87,7 @@ func (h *harness) runWorker(s slot, requests int, cpuProfile string) (*run, erro
 		SinkCPUUploads: h.counts.sinkCPU.Load(), SinkCPUBytes: h.counts.sinkCPUBytes.Load(),
 		Non200: h.counts.non200.Load(),
 	}
-	line := lastLine(stdout.Bytes())
+	line := lastLine(stdout)
 	if err := json.Unmarshal(line, &rn.Worker); err != nil {
 		return nil, fmt.Errorf("worker output %q: %w", line, err)
 	}
@@ -114,6 +101,27 @@ func (h *harness) runWorker(s slot, requests int, cpuProfile string) (*run, erro
 		fmt.Fprintf(os.Stderr, "overhead: %s/%s: %d uploads were not answered 200\n", s.variant, s.cadence, rn.Non200)
 	}
 	return rn, nil
+}
+
+// execWorker runs this program as a worker with args, echoes what it
+// wrote to stderr under name, and returns its stdout, its exit state and
+// its wall time.
+func (h *harness) execWorker(name string, args []string) ([]byte, *os.ProcessState, time.Duration, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(h.self, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A worker never outlives the harness. Pdeathsig follows the thread
+	// that started the worker, so keep that thread until it has exited.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := time.Now()
+	err := cmd.Run()
+	wall := time.Since(t0)
+	if msg := strings.TrimSpace(stderr.String()); msg != "" {
+		fmt.Fprintf(os.Stderr, "overhead: %s said:\n%s\n", name, indent(msg))
+	}
+	return stdout.Bytes(), cmd.ProcessState, wall, err
 }
 
 func indent(s string) string {

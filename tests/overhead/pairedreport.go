@@ -6,17 +6,13 @@ package main
 // from the worker's span loop.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
-	"syscall"
 )
 
 // runPairedWorker runs the paired worker and reads its result.
@@ -40,21 +36,12 @@ func (h *harness) runPairedWorker() (*pairedResult, error) {
 	if h.f.spanInReq {
 		args = append(args, "-span-in-request")
 	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(h.self, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	err = cmd.Run()
-	if msg := strings.TrimSpace(stderr.String()); msg != "" {
-		fmt.Fprintf(os.Stderr, "overhead: paired worker said:\n%s\n", indent(msg))
-	}
+	stdout, _, _, err := h.execWorker("paired worker", args)
 	if err != nil {
 		return nil, err
 	}
 	res := new(pairedResult)
-	if err := json.Unmarshal(lastLine(stdout.Bytes()), res); err != nil {
+	if err := json.Unmarshal(lastLine(stdout), res); err != nil {
 		return nil, fmt.Errorf("paired worker output: %w", err)
 	}
 	return res, nil
